@@ -1,0 +1,73 @@
+"""The exception hierarchy of fisherlab.
+
+Every error fisherlab raises on purpose derives from :class:`FisherlabError`
+and, where it fits, from the matching built-in (``ValueError`` for bad input,
+``ArithmeticError`` for numerical failure, ``NotImplementedError`` for a method
+that does not exist for a model), so ``except ValueError`` keeps working.
+Messages say what was wrong, where (row, field, parameter) and what to do.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "FisherlabError",
+    "InvalidDataError",
+    "InvalidParameterError",
+    "MethodUnavailableError",
+    "ModelError",
+    "NotConvergedError",
+    "SingularInformationError",
+]
+
+
+class FisherlabError(Exception):
+    """Base class of every error fisherlab raises on purpose."""
+
+
+class InvalidDataError(FisherlabError, ValueError):
+    """Data that cannot be used: NaN/inf, mismatched lengths, values outside the support.
+
+    The message names the first offending row and the field (``y``, ``x``,
+    ``x['dose']``, ``x[:, 2]``).
+    """
+
+
+class InvalidParameterError(FisherlabError, ValueError):
+    """Parameters that give an invalid distribution (a negative scale, probs outside [0, 1]).
+
+    The message names the row and the distribution parameter.
+    """
+
+
+class ModelError(FisherlabError, ValueError):
+    """A model function that does not follow the contract of :class:`fisherlab.Model`."""
+
+
+class MethodUnavailableError(FisherlabError, NotImplementedError):
+    """The requested method does not exist for this model (say which one does)."""
+
+
+class SingularInformationError(FisherlabError, ArithmeticError):
+    """An information matrix that is singular or not positive definite.
+
+    Attributes:
+        direction: dict parameter name -> coefficient of the (near-)null
+            direction, the parameter combination the data do not identify.
+        condition_number: the ratio of the largest to the smallest eigenvalue
+            magnitude (``inf`` when exactly singular).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        direction: dict[str, float] | None = None,
+        condition_number: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.direction = direction or {}
+        self.condition_number = condition_number
+
+
+class NotConvergedError(FisherlabError, ArithmeticError):
+    """An iterative computation (a fit, a quadrature) that did not reach its tolerance."""

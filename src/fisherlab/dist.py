@@ -1,0 +1,86 @@
+"""Distributions: NumPyro's, plus a registry of closed-form Fisher information.
+
+``fl.dist.Normal`` *is* ``numpyro.distributions.Normal`` (and so on): any NumPyro
+distribution returned by a model function is accepted. What fisherlab adds is
+:func:`family_fisher`, the Fisher information of one observation in the
+family's own parameters, extensible with :func:`register_fisher`.
+
+Families with a closed-form entry (parameters in NumPyro's order):
+
+==========================  ===========================================
+Normal(loc, scale)          LogNormal(loc, scale), HalfNormal(scale)
+Laplace(loc, scale)         Cauchy(loc, scale), Logistic(loc, scale)
+Gumbel(loc, scale)          StudentT(df, loc, scale)
+Exponential(rate)           Gamma(concentration, rate)
+InverseGamma(conc., rate)   Weibull(scale, concentration)
+Beta(conc.1, conc.0)        Dirichlet(concentration)
+VonMises(loc, conc.)        MultivariateNormal(loc, covariance_matrix)
+Poisson(rate)               Bernoulli(probs= | logits=)
+Binomial(n, probs= |        Categorical(probs= | logits=)
+logits=)
+Geometric(probs= | logits=) NegativeBinomial2(mean, concentration)
+==========================  ===========================================
+"""
+
+from numpyro.distributions import (
+    Bernoulli as Bernoulli,
+    Beta as Beta,
+    Binomial as Binomial,
+    Categorical as Categorical,
+    Cauchy as Cauchy,
+    Dirichlet as Dirichlet,
+    Distribution as Distribution,
+    Exponential as Exponential,
+    Gamma as Gamma,
+    Geometric as Geometric,
+    Gumbel as Gumbel,
+    HalfNormal as HalfNormal,
+    InverseGamma as InverseGamma,
+    Laplace as Laplace,
+    Logistic as Logistic,
+    LogNormal as LogNormal,
+    MultivariateNormal as MultivariateNormal,
+    NegativeBinomial2 as NegativeBinomial2,
+    Normal as Normal,
+    Poisson as Poisson,
+    StudentT as StudentT,
+    VonMises as VonMises,
+    Weibull as Weibull,
+)
+
+from ._fisher_registry import (
+    FamilyFisher as FamilyFisher,
+    family_fisher as family_fisher,
+    register_fisher as register_fisher,
+    registered_families as registered_families,
+)
+
+__all__ = [
+    "Bernoulli",
+    "Beta",
+    "Binomial",
+    "Categorical",
+    "Cauchy",
+    "Dirichlet",
+    "Distribution",
+    "Exponential",
+    "FamilyFisher",
+    "Gamma",
+    "Geometric",
+    "Gumbel",
+    "HalfNormal",
+    "InverseGamma",
+    "LogNormal",
+    "Laplace",
+    "Logistic",
+    "MultivariateNormal",
+    "NegativeBinomial2",
+    "Normal",
+    "Poisson",
+    "StudentT",
+    "VonMises",
+    "Weibull",
+    "family_fisher",
+    "register_fisher",
+    "registered_families",
+]
