@@ -76,7 +76,7 @@ def _check_leaf(field: str, leaf: Any) -> np.ndarray:
 
 
 def _leaves(prefix: str, tree: Any) -> list[tuple[str, np.ndarray]]:
-    flat, treedef = jax.tree_util.tree_flatten_with_path(tree)
+    flat, _ = jax.tree_util.tree_flatten_with_path(tree)
     return [(_field(prefix, path), _check_leaf(_field(prefix, path), leaf)) for path, leaf in flat]
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from numpyro.distributions.distribution import validation_enabled
 
 from ._errors import InvalidDataError, InvalidParameterError, ModelError
 from ._model import Model
@@ -37,13 +38,13 @@ def reduction_factor(reduction: str, n: int) -> float:
     try:
         choice = Reduction(reduction)
     except ValueError:
-        raise ValueError(
-            f"reduction={reduction!r} is not one of {[r.value for r in Reduction]}"
-        ) from None
+        raise ValueError(f"reduction={reduction!r} is not one of {[r.value for r in Reduction]}") from None
     return 1.0 if choice is Reduction.SUM else 1.0 / n
 
 
-def cached_kernel(model: Model, name: str, build: Callable[[Model], Callable[..., Any]]) -> Callable[..., Any]:
+def cached_kernel(
+    model: Model, name: str, build: Callable[[Model], Callable[..., Any]]
+) -> Callable[..., Any]:
     """The jit-compiled kernel ``name`` of ``model``, built once and kept on the model."""
     kernel = model._cache.get(name)
     if kernel is None:
@@ -58,8 +59,9 @@ def row_slice(tree: Any, i: int) -> Any:
 
 
 def _trace_error(exc: Exception) -> ModelError:
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return ModelError(
-        f"the model function failed on one row of data ({type(exc).__name__}: {exc}). fisherlab "
+        f"the model function failed on one row of data ({type(exc).__name__}: {first_line}). fisherlab "
         "calls it once per row, with that row's x given a leading axis of length 1, under "
         "jax.vmap and jax.grad: write it with jax.numpy (no float()/np.asarray() on parameters)"
     )
@@ -71,32 +73,52 @@ def run(kernel: Callable[..., Any], *args: Any) -> Any:
         return kernel(*args)
     except (ModelError, InvalidDataError, InvalidParameterError):
         raise
-    except (TypeError, IndexError, jax.errors.JAXTypeError, jax.errors.ConcretizationTypeError) as exc:
+    except (
+        TypeError,
+        IndexError,
+        jax.errors.JAXTypeError,
+        jax.errors.ConcretizationTypeError,
+    ) as exc:
         raise _trace_error(exc) from exc
 
 
-def raise_invalid(model: Model, params: Any, flags: dict[str, Any], x: Any, has_rows: bool) -> None:
+def eager_distribution(model: Model, params: Any, x_row: Any) -> Any:
+    """The distribution of one row, evaluated eagerly with NumPyro's own validation off.
+
+    fisherlab reports invalid parameters itself, naming the row; NumPyro's eager
+    validation would raise a less specific error first.
+    """
+    with validation_enabled(False):
+        return model.distribution(params, x_row)
+
+
+def raise_invalid(
+    model: Model, params: Any, flags: dict[str, Any], x: Any, has_rows: bool, y: Any = None
+) -> None:
     """Raise for the first row whose distribution parameters or ``y`` leave their support."""
     if not flags:
         return
     host = {k: np.asarray(v) for k, v in flags.items()}
-    bad_rows = [np.flatnonzero(~v.reshape(v.shape[0] if v.ndim else 1, -1).all(axis=1)) for v in host.values()]
+    bad_rows = [
+        np.flatnonzero(~v.reshape(v.shape[0] if v.ndim else 1, -1).all(axis=1)) for v in host.values()
+    ]
     firsts = [int(b[0]) for b in bad_rows if b.size]
     if not firsts:
         return
     row = min(firsts)
     where = f"row {row}: " if has_rows else ""
     x_row = row_slice(x, row)
-    d = model.distribution(params, x_row)
+    d = eager_distribution(model, params, x_row)
     family = type(d).__name__
     for name, ok in host.items():
         ok_row = ok.reshape(ok.shape[0] if ok.ndim else 1, -1)[row if ok.ndim else 0]
         if ok_row.all():
             continue
         if name == "y":
+            value = np.asarray(row_slice(y, row)) if y is not None else "?"
             raise InvalidDataError(
-                f"y {where}is outside the support of {family} ({d.support}); fix the data or "
-                "choose a family whose support covers it"
+                f"y at row {row} = {value} is outside the support of {family} ({d.support}); "
+                "fix the data or choose a family whose support covers it"
             )
         value = np.asarray(getattr(d, name)).squeeze()
         raise InvalidParameterError(
@@ -110,7 +132,11 @@ def check_finite(what: str, values: Any, has_rows: bool = True) -> None:
     arr = np.asarray(values)
     if arr.size == 0:
         return
-    finite = np.isfinite(arr.reshape(arr.shape[0], -1)).all(axis=1) if (has_rows and arr.ndim) else np.array([np.isfinite(arr).all()])
+    finite = (
+        np.isfinite(arr.reshape(arr.shape[0], -1)).all(axis=1)
+        if (has_rows and arr.ndim)
+        else np.array([np.isfinite(arr).all()])
+    )
     if finite.all():
         return
     row = int(np.flatnonzero(~finite)[0])

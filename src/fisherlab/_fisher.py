@@ -36,7 +36,15 @@ from jax.flatten_util import ravel_pytree
 
 from ._data import prepare_data
 from ._errors import MethodUnavailableError, ModelError, NotConvergedError
-from ._evaluate import as_float, cached_kernel, check_finite, raise_invalid, row_slice, run
+from ._evaluate import (
+    as_float,
+    cached_kernel,
+    check_finite,
+    eager_distribution,
+    raise_invalid,
+    row_slice,
+    run,
+)
 from ._fisher_registry import family_fisher
 from ._matrix import InfoMatrix
 from ._model import Model, validity
@@ -219,7 +227,22 @@ def _mc_kernel(model: Model, num_samples: int) -> Any:
 # --------------------------------------------------------------------------- routing
 
 
+def _signature(tree: Any) -> Any:
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    return treedef, tuple((np.shape(a), str(getattr(a, "dtype", type(a).__name__))) for a in leaves)
+
+
 def _route(model: Model, params: Any, x: Any, method: FisherMethod) -> str:
+    """The route for this model and these shapes, probed once on the first row and cached."""
+    key = ("route", method, _signature(params), _signature(x))
+    route = model._cache.get(key)
+    if route is None:
+        route = _probe_route(model, params, x, method)
+        model._cache[key] = route
+    return route
+
+
+def _probe_route(model: Model, params: Any, x: Any, method: FisherMethod) -> str:
     if model.kind == "loglik":
         if method is FisherMethod.EXACT:
             raise MethodUnavailableError(
@@ -236,7 +259,7 @@ def _route(model: Model, params: Any, x: Any, method: FisherMethod) -> str:
     if method is FisherMethod.MC:
         return "mc"
     try:
-        d = model.distribution(params, row_slice(x, 0))
+        d = eager_distribution(model, params, row_slice(x, 0))
     except (ModelError, MethodUnavailableError):
         raise
     except Exception as exc:
@@ -334,7 +357,9 @@ def fisher(
         f, coarse, flags = run(cached_kernel(model, "fisher_quadrature", _quadrature_kernel), params, x)
         error = np.abs(np.asarray(f) - np.asarray(coarse))
     else:
-        kernel = cached_kernel(model, f"fisher_mc_{int(num_samples)}", lambda m: _mc_kernel(m, int(num_samples)))
+        kernel = cached_kernel(
+            model, f"fisher_mc_{int(num_samples)}", lambda m: _mc_kernel(m, int(num_samples))
+        )
         f, error, flags = run(kernel, params, x, jax.random.PRNGKey(seed))
         error = np.asarray(error) * n
     if model.kind == "distribution":

@@ -110,7 +110,9 @@ def family_fisher(d: nd.Distribution) -> FamilyFisher:
     raise NotImplementedError(f"no closed-form Fisher information is registered for {type(d).__name__}")
 
 
-def register_fisher(cls: type) -> Callable[[Callable[..., FamilyFisher]], Callable[..., FamilyFisher]]:
+def register_fisher(
+    cls: type,
+) -> Callable[[Callable[..., FamilyFisher]], Callable[..., FamilyFisher]]:
     """Decorator registering the closed-form Fisher of a distribution class.
 
     The decorated function takes a distribution instance and returns a
@@ -165,7 +167,9 @@ def _logistic(d: nd.Logistic) -> FamilyFisher:
     # I = diag(1/(3 s^2), (pi^2 + 3)/(9 s^2)) (Johnson, Kotz & Balakrishnan, Vol. 2, Ch. 23).
     s2 = jnp.asarray(d.scale) ** 2
     return FamilyFisher(
-        ("loc", "scale"), _stack(d.loc, d.scale), _diag(1.0 / (3.0 * s2), (math.pi**2 + 3.0) / (9.0 * s2))
+        ("loc", "scale"),
+        _stack(d.loc, d.scale),
+        _diag(1.0 / (3.0 * s2), (math.pi**2 + 3.0) / (9.0 * s2)),
     )
 
 
@@ -362,11 +366,13 @@ def _nb2_concentration_info(mu: jax.Array, r: jax.Array) -> jax.Array:
         s = h + c + (mu - y) / (r + mu)
         return jnp.exp(logp), s
 
-    def cond(state: tuple[jax.Array, ...]) -> jax.Array:
+    State = tuple[jax.Array, jax.Array, jax.Array, jax.Array]
+
+    def cond(state: State) -> jax.Array:
         y, _h, acc, tail = state
         return (y < 2.0**22) & ((y <= mu + 1.0) | (tail > 1e-18 * acc))
 
-    def body(state: tuple[jax.Array, ...]) -> tuple[jax.Array, ...]:
+    def body(state: State) -> State:
         y, h, acc, _ = state
         p, s = term(y, h)
         ratio = (y + r) / (y + 1.0) * q
@@ -433,7 +439,5 @@ def _multivariate_normal(d: nd.MultivariateNormal) -> FamilyFisher:
     m = len(pairs)
     top = jnp.concatenate([prec, jnp.zeros((*prec.shape[:-2], dim, m))], axis=-1)
     bottom = jnp.concatenate([jnp.zeros((*prec.shape[:-2], m, dim)), i_cov], axis=-1)
-    names = tuple(f"loc[{i}]" for i in range(dim)) + tuple(
-        f"covariance_matrix[{i},{j}]" for i, j in pairs
-    )
+    names = tuple(f"loc[{i}]" for i in range(dim)) + tuple(f"covariance_matrix[{i},{j}]" for i, j in pairs)
     return FamilyFisher(names, jnp.concatenate([loc, vech], axis=-1), jnp.concatenate([top, bottom], axis=-2))

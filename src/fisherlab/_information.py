@@ -96,7 +96,7 @@ def _evaluate(model: Model, name: str, build: Any, params: Any, y: Any, x: Any) 
     data = prepare_data(y, x)
     out = run(cached_kernel(model, name, build), params, data.y, data.x)
     if model.kind == "distribution":
-        raise_invalid(model, params, out[-1], data.x, has_rows=True)
+        raise_invalid(model, params, out[-1], data.x, has_rows=True, y=data.y)
     check_finite("log-likelihood", np.where(np.isneginf(np.asarray(out[0])), 0.0, np.asarray(out[0])))
     return params, data, out
 
@@ -155,7 +155,7 @@ def score(model: Model, params: Any, y: Any, x: Any = None) -> np.ndarray:
 def empirical_fisher(
     model: Model, params: Any, y: Any, x: Any = None, *, reduction: str = "sum"
 ) -> InfoMatrix:
-    r"""Empirical Fisher :math:`\hat F = \sum_i s_i s_i^\top` (``"mean"``: :math:`\frac1N\sum_i s_i s_i^\top`).
+    r"""Empirical Fisher :math:`\hat F = \sum_i s_i s_i^\top` (``"mean"``: divided by N).
 
     The outer-product-of-gradients (OPG) estimate. It equals the Fisher in
     expectation only at the true parameters of a correctly specified model;

@@ -182,7 +182,7 @@ class InfoMatrix(LabelledMatrix):
             v = v / np.linalg.norm(v)
             combo = _combination(v, self.names)
             direction = dict(zip(self.names, v.tolist(), strict=True))
-            if values[0] < -SINGULAR_CONDITION**-1 * values[-1]:
+            if values[0] < -(SINGULAR_CONDITION**-1) * values[-1]:
                 raise SingularInformationError(
                     f"the {self.method or 'information'} matrix is not positive definite: "
                     f"along {combo} the curvature is negative ({values[0]:.3g} on the scaled "
@@ -215,9 +215,9 @@ class InfoMatrix(LabelledMatrix):
 
         Args:
             pinv: return the Moore–Penrose pseudo-inverse instead of raising on a
-                singular matrix (eigenvalues below ``1e-12`` of the largest, on the
-                diagonally scaled matrix, are treated as zero: the covariance is then
-                that of the identified directions only).
+                singular matrix (eigenvalues below ``1e-12`` of the largest are
+                treated as zero: the covariance is then that of the identified
+                directions only, and says nothing about the others).
 
         Raises:
             SingularInformationError: the matrix is singular, numerically singular
@@ -225,11 +225,8 @@ class InfoMatrix(LabelledMatrix):
                 names the direction, e.g. ``"0.894·b - 0.447·a is not identified"``.
         """
         if pinv:
-            diag = np.diag(self.matrix)
-            d = np.where(diag > 0, 1.0 / np.sqrt(np.where(diag > 0, diag, 1.0)), 0.0)
-            scaled = self.matrix * np.outer(d, d)
-            inv = np.linalg.pinv(scaled, rcond=1.0 / SINGULAR_CONDITION, hermitian=True)
-            return Covariance(inv * np.outer(d, d), self.names, method=f"pinv({self.method})")
+            inv = np.linalg.pinv(self.matrix, rcond=1.0 / SINGULAR_CONDITION, hermitian=True)
+            return Covariance(inv, self.names, method=f"pinv({self.method})")
         factor, d = self._scaled_factor()
         eye = np.eye(len(self.names))
         linv = np.linalg.solve(factor, eye)
@@ -292,9 +289,10 @@ class InfoMatrix(LabelledMatrix):
 
     def __mul__(self, factor: float) -> InfoMatrix:
         """Scale by a number (``n`` repetitions of an experiment)."""
-        if not np.isscalar(factor):
+        if not isinstance(factor, (int, float, np.integer, np.floating)) or isinstance(factor, bool):
             return NotImplemented
-        err = None if self.error is None else self.error * abs(float(factor))
-        return InfoMatrix(self.matrix * float(factor), self.names, error=err, method=self.method)
+        value = float(factor)
+        err = None if self.error is None else self.error * abs(value)
+        return InfoMatrix(self.matrix * value, self.names, error=err, method=self.method)
 
     __rmul__ = __mul__

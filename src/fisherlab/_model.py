@@ -85,11 +85,11 @@ class Model:
     ) -> None:
         if not callable(fn):
             raise ModelError(f"Model needs a callable fn(params, x) -> distribution, got {fn!r}")
-        self.fn = fn
+        self.fn: Callable[..., Any] = fn
         self.kind = "distribution"
         self.sampler: Callable[..., Any] | None = None
         self.derivatives = _check_derivatives(derivatives)
-        self._cache: dict[str, Callable[..., Any]] = {}
+        self._cache: dict[Any, Any] = {}
 
     @classmethod
     def from_loglik(
@@ -151,9 +151,7 @@ class Model:
     def row_loglik(self, params: Any, y_row: Any, x_row: Any) -> tuple[jax.Array, dict[str, jax.Array]]:
         """Log-likelihood of one row and its validity flags (parameter and data supports)."""
         if self.kind == "loglik":
-            out = jnp.asarray(
-                self.fn(params, _batch1(y_row), None if x_row is None else _batch1(x_row))
-            )
+            out = jnp.asarray(self.fn(params, _batch1(y_row), None if x_row is None else _batch1(x_row)))
             if out.shape not in ((1,), ()):
                 raise ModelError(
                     f"the log-likelihood function returned shape {out.shape} for one row; "
@@ -180,9 +178,7 @@ def _check_derivatives(value: str) -> Derivatives:
     try:
         choice = Derivatives(value)
     except ValueError:
-        raise ModelError(
-            f"derivatives={value!r} is not one of {[d.value for d in Derivatives]}"
-        ) from None
+        raise ModelError(f"derivatives={value!r} is not one of {[d.value for d in Derivatives]}") from None
     if choice is Derivatives.NUMERIC:
         raise MethodUnavailableError(
             'derivatives="numeric" (finite differences for black-box models) is not available '

@@ -86,8 +86,7 @@ def as_params(params: Any) -> Any:
         if not np.all(np.isfinite(arr)):
             bad = int(np.flatnonzero(~np.isfinite(arr.ravel()))[0])
             raise InvalidParameterError(
-                f"parameter {leaf_names[bad]} = {arr.ravel()[bad]} is not finite; "
-                "pass finite starting values"
+                f"parameter {leaf_names[bad]} = {arr.ravel()[bad]} is not finite; pass finite starting values"
             )
         return jnp.asarray(arr)
 
