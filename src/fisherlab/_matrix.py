@@ -168,8 +168,11 @@ class InfoMatrix(LabelledMatrix):
         if bad.size:
             name = self.names[int(bad[0])]
             raise SingularInformationError(
-                f"{name} is not identified by the data: its information is {diag[bad[0]]:.3g} "
-                "(no observation depends on it); fix it, reparametrise, or add data or a prior",
+                f"{name} is not identified by the data: its {self.method or 'information'} "
+                f"information is {diag[bad[0]]:.3g} (no observation depends on it, or the "
+                "log-likelihood is not twice differentiable in it, as for a Laplace location: "
+                "then use fl.fisher or fl.empirical_fisher); fix it, reparametrise, or add data "
+                "or a prior",
                 direction={name: 1.0},
                 condition_number=float("inf"),
             )
