@@ -225,3 +225,27 @@ def test_nested_pytree_names() -> None:
         "list[1]",
         "sigma",
     ]
+
+
+def test_logit_families_are_smooth_at_zero() -> None:
+    # NumPyro's BCE-with-logits form has a kink at logits = 0 (autodiff gives y x there);
+    # fl.dist's logit families must give the true score (y - n/2) x at beta = 0.
+    X = np.array([[1.0, 2.0], [1.0, -1.0], [1.0, 0.5]])
+    y = np.array([1.0, 0.0, 1.0])
+    bern = fl.Model(lambda th, x: fl.dist.Bernoulli(logits=x @ th["beta"]))
+    np.testing.assert_allclose(
+        fl.score(bern, {"beta": np.zeros(2)}, y, X), (y - 0.5)[:, None] * X, rtol=TIGHT
+    )
+    counts = np.array([3.0, 0.0, 5.0])
+    binom = fl.Model(lambda th, x: fl.dist.Binomial(5, logits=x @ th["beta"]))
+    np.testing.assert_allclose(
+        fl.score(binom, {"beta": np.zeros(2)}, counts, X), (counts - 2.5)[:, None] * X, rtol=TIGHT
+    )
+    # and the log-mass is unchanged
+    from scipy.stats import binom as binom_ref
+
+    beta = np.array([0.3, -0.4])
+    p = expit(X @ beta)
+    np.testing.assert_allclose(
+        fl.loglik(binom, {"beta": beta}, counts, X), binom_ref.logpmf(counts, 5, p), rtol=TIGHT
+    )

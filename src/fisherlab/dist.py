@@ -1,7 +1,9 @@
 """Distributions: NumPyro's, plus a registry of closed-form Fisher information.
 
 ``fl.dist.Normal`` *is* ``numpyro.distributions.Normal`` (and so on): any NumPyro
-distribution returned by a model function is accepted. What fisherlab adds is
+distribution returned by a model function is accepted. ``Bernoulli(logits=)``
+and ``Binomial(logits=)`` are NumPyro subclasses with a log-mass that is smooth
+at ``logits = 0`` (NumPyro's own has a kink there that breaks autodiff). What fisherlab adds is
 :func:`family_fisher`, the Fisher information of one observation in the
 family's own parameters, extensible with :func:`register_fisher`.
 
@@ -23,9 +25,7 @@ Geometric(probs= | logits=) NegativeBinomial2(mean, concentration)
 """
 
 from numpyro.distributions import (
-    Bernoulli as Bernoulli,
     Beta as Beta,
-    Binomial as Binomial,
     Categorical as Categorical,
     Cauchy as Cauchy,
     Dirichlet as Dirichlet,
@@ -48,6 +48,12 @@ from numpyro.distributions import (
     Weibull as Weibull,
 )
 
+from ._distributions import (
+    Bernoulli as Bernoulli,
+    BernoulliLogits as BernoulliLogits,
+    Binomial as Binomial,
+    BinomialLogits as BinomialLogits,
+)
 from ._fisher_registry import (
     FamilyFisher as FamilyFisher,
     family_fisher as family_fisher,
@@ -57,8 +63,10 @@ from ._fisher_registry import (
 
 __all__ = [
     "Bernoulli",
+    "BernoulliLogits",
     "Beta",
     "Binomial",
+    "BinomialLogits",
     "Categorical",
     "Cauchy",
     "Dirichlet",
