@@ -21,6 +21,7 @@ from ._errors import (
     NotConvergedError as NotConvergedError,
     SingularInformationError as SingularInformationError,
 )
+from ._fit import fit as fit
 from ._hessian import hessian as hessian
 from ._information import (
     empirical_fisher as empirical_fisher,
@@ -29,6 +30,7 @@ from ._information import (
     observed_information as observed_information,
     score as score,
 )
+from ._laplace import LaplaceApproximation as LaplaceApproximation
 from ._matrix import (
     Covariance as Covariance,
     InfoMatrix as InfoMatrix,
@@ -36,26 +38,32 @@ from ._matrix import (
 )
 from ._model import Model as Model
 from ._params import param_names as param_names
+from ._result import Derived as Derived, FitResult as FitResult, Summary as Summary
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Covariance",
+    "Derived",
     "FisherlabError",
+    "FitResult",
     "InfoMatrix",
     "InvalidDataError",
     "InvalidParameterError",
     "LabelledMatrix",
+    "LaplaceApproximation",
     "MethodUnavailableError",
     "Model",
     "ModelError",
     "NotConvergedError",
     "SingularInformationError",
+    "Summary",
     "__version__",
     "datasets",
     "dist",
     "empirical_fisher",
     "fisher",
+    "fit",
     "hessian",
     "loglik",
     "observed_information",

@@ -13,7 +13,7 @@ chain rules :math:`J_i^\top I(\eta_i) J_i`.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpyro.distributions as nd
 from numpyro.distributions.util import lazy_property
 
+from ._constraints import resolve_constraints
 from ._errors import MethodUnavailableError, ModelError
 
 __all__ = ["Derivatives", "Model"]
@@ -69,6 +70,11 @@ class Model:
         derivatives: ``"autodiff"`` (JAX), ``"auto"`` (the default; autodiff
             for now) or ``"numeric"`` (finite differences, not yet available:
             raises :class:`~fisherlab.MethodUnavailableError`).
+        constraints: optional ``{name: constraint}`` for :func:`~fisherlab.fit`:
+            ``"positive"``, ``"unit_interval"``, ``"simplex"``, ``"ordered"``,
+            ``"real"``, ... or a NumPyro constraint. The fit runs in an
+            unconstrained space (``exp``, ``sigmoid``, ...), so it never leaves
+            the support; results are reported in your parameters.
 
     Example:
         >>> import fisherlab as fl
@@ -82,6 +88,7 @@ class Model:
         fn: Callable[[Any, Any], nd.Distribution],
         *,
         derivatives: str = "auto",
+        constraints: Mapping[str, Any] | None = None,
     ) -> None:
         if not callable(fn):
             raise ModelError(f"Model needs a callable fn(params, x) -> distribution, got {fn!r}")
@@ -89,6 +96,7 @@ class Model:
         self.kind = "distribution"
         self.sampler: Callable[..., Any] | None = None
         self.derivatives = _check_derivatives(derivatives)
+        self.constraints = resolve_constraints(constraints)
         self._cache: dict[Any, Any] = {}
 
     @classmethod
@@ -98,6 +106,7 @@ class Model:
         *,
         sampler: Callable[[Any, Any, jax.Array], Any] | None = None,
         derivatives: str = "auto",
+        constraints: Mapping[str, Any] | None = None,
     ) -> Model:
         r"""A model given by its per-row log-likelihood.
 
@@ -109,6 +118,7 @@ class Model:
                 ``None``), written in JAX. Needed only for the expected Fisher,
                 which is then estimated by Monte-Carlo.
             derivatives: as for :class:`Model`.
+            constraints: as for :class:`Model`.
 
         Example:
             >>> import fisherlab as fl, jax.numpy as jnp
@@ -123,6 +133,7 @@ class Model:
         model.kind = "loglik"
         model.sampler = sampler
         model.derivatives = _check_derivatives(derivatives)
+        model.constraints = resolve_constraints(constraints)
         model._cache = {}
         return model
 
