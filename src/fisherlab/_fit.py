@@ -153,6 +153,32 @@ def _polish(obj: Objective, u: np.ndarray, tol: float) -> tuple[np.ndarray, floa
     return u, delta, steps
 
 
+def _failure(
+    obj: Objective, u: np.ndarray, grad: np.ndarray, delta: float, tol: float, iters: str, message: str
+) -> Exception:
+    """The error for a fit that stopped with a decrement above ``tol``.
+
+    A stationary point (scaled gradient ~ 0) whose Hessian is singular or indefinite is a
+    :class:`SingularInformationError` naming the direction; anything else did not converge.
+    """
+    hess = obj.hessian(u)
+    curvature = ""
+    if np.all(np.isfinite(hess)):
+        try:
+            InfoMatrix(hess, obj.reparam.names_u, method="observed").cov()
+        except SingularInformationError as exc:
+            scale = np.sqrt(np.maximum(np.abs(np.diag(hess)), 1e-300))
+            if np.max(np.abs(grad) / scale) < 1e-6:
+                return exc
+            curvature = f" At that point: {exc}."
+    return NotConvergedError(
+        f"the fit did not converge: after {iters} the gradient norm is {np.linalg.norm(grad):.3g} "
+        f"and the Newton decrement is {delta:.3g} standard errors (tol {tol:g}); optimiser: "
+        f"{message}.{curvature} Try better starting values, rescale covariates, add constraints "
+        "for bounded parameters, or raise max_iter"
+    )
+
+
 def _separation(model: Model, params: Any, data: Data) -> str:
     """A note when a Bernoulli/Binomial fit has fitted probabilities numerically 0 or 1."""
     if model.kind != "distribution":
@@ -283,14 +309,8 @@ def fit(
     if note and not (delta <= tol):
         raise NotConvergedError(note)
     if not delta <= tol:
-        hess = obj.hessian(u)
-        if not np.all(np.isfinite(hess)) or _decrement(grad, hess)[1] is None:
-            InfoMatrix(hess, reparam.names_u, method="observed (unconstrained)").cov()
-        raise NotConvergedError(
-            f"the fit did not converge: after {opt.nit} iterations (+{polish} Newton steps) the "
-            f"gradient norm is {np.linalg.norm(grad):.3g} and the Newton decrement is {delta:.3g} "
-            f"standard errors (tol {tol:g}); optimiser: {opt.message}. Try better starting values, "
-            "rescale covariates, add constraints for bounded parameters, or raise max_iter"
+        raise _failure(
+            obj, u, grad, delta, tol, f"{opt.nit} iterations (+{polish} Newton steps)", opt.message
         )
     return FitResult(
         model=model,

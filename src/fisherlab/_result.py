@@ -190,7 +190,9 @@ class FitResult:
             if choice is CovKind.OBSERVED:
                 m = observed_information(self.model, p, y, x).matrix + self._prior_curvature()
             elif choice is CovKind.EXPECTED:
-                m = fisher(self.model, p, x).matrix + self._prior_curvature()
+                # an iid model (x is None) gives one observation's Fisher: N of them were seen
+                n = self.nobs if x is None else 1
+                m = fisher(self.model, p, x, n=n).matrix + self._prior_curvature()
             else:
                 m = empirical_fisher(self.model, p, y, x).matrix
             self._info[choice.value] = InfoMatrix(m, self.names, method=choice.value)
