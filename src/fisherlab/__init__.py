@@ -12,6 +12,7 @@ from . import (
     datasets as datasets,
     dist as dist,
 )
+from ._check import CheckResult as CheckResult, check as check
 from ._errors import (
     FisherlabError as FisherlabError,
     InvalidDataError as InvalidDataError,
@@ -43,6 +44,7 @@ from ._result import Derived as Derived, FitResult as FitResult, Summary as Summ
 __version__ = "0.1.0"
 
 __all__ = [
+    "CheckResult",
     "Covariance",
     "Derived",
     "FisherlabError",
@@ -59,6 +61,7 @@ __all__ = [
     "SingularInformationError",
     "Summary",
     "__version__",
+    "check",
     "datasets",
     "dist",
     "empirical_fisher",

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
@@ -62,7 +63,7 @@ class LaplaceApproximation:
         draws = np.random.default_rng(seed).multivariate_normal(
             np.asarray(flat), self.cov.matrix, size=int(n), method="cholesky"
         )
-        return jax.tree_util.tree_map(np.asarray, jax.vmap(unravel)(draws))
+        return jax.tree_util.tree_map(np.asarray, jax.vmap(unravel)(jnp.asarray(draws)))
 
 
 def laplace_approximation(result: FitResult) -> LaplaceApproximation:

@@ -1,0 +1,426 @@
+"""Identity diagnostics (fl.check): score mean test, information-matrix test, curvature ratios.
+
+Oracles: the statistics rebuilt with NumPy from closed-form scores, Hessians and third
+derivatives of a Poisson regression; the null distribution of the p-values over seeded
+replications; clear rejections on overdispersed and heteroskedastic data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.flatten_util import ravel_pytree
+from scipy.special import expit
+from scipy.stats import chi2, kstest
+
+import fisherlab as fl
+from fisherlab import CheckResult, check
+
+# The statistic is rebuilt from closed forms by another route (lstsq / solve on explicit
+# matrices vs fisherlab's pivoted QR of autodiff derivatives): agreement is limited by the
+# conditioning of the N x (P + q) regressor matrix (~1e3) times float64 rounding.
+ORACLE_RTOL = 1e-8
+# Eigenvalues of a P x P generalised eigenproblem computed two ways (eigh vs eig of J^-1 K).
+EIG_RTOL = 1e-10
+# Under the model the IM test must not reject a seeded data set at this level.
+NULL_LEVEL = 0.01
+# Misspecification this strong (overdispersion 2x the mean, variance tripling across x) at
+# N in the thousands gives statistics in the hundreds: p-values far below this.
+REJECT_LEVEL = 1e-6
+
+
+def _mle(model: fl.Model, params: dict, y: np.ndarray, x: object = None) -> dict:
+    """Newton's method on the log-likelihood with fisherlab's score and observed information."""
+    flat_jax, unravel = ravel_pytree(params)
+    flat = np.asarray(flat_jax)
+    for _ in range(60):
+        theta = unravel(jnp.asarray(flat))
+        grad = fl.score(model, theta, y, x).sum(axis=0)
+        step = np.linalg.solve(fl.observed_information(model, theta, y, x).matrix, grad)
+        flat = flat + step
+        if np.max(np.abs(step)) < 1e-12 * (1.0 + np.max(np.abs(flat))):
+            return unravel(jnp.asarray(flat))
+    raise AssertionError("Newton did not converge")
+
+
+def _poisson_mle(X: np.ndarray, y: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """Poisson-regression MLE by Newton in closed form (NumPy), for many replications."""
+    b = beta.copy()
+    for _ in range(50):
+        mu = np.exp(X @ b)
+        step = np.linalg.solve(X.T @ (mu[:, None] * X), X.T @ (y - mu))
+        b = b + step
+        if np.max(np.abs(step)) < 1e-13:
+            return b
+    raise AssertionError("Newton did not converge")
+
+
+POISSON = fl.Model(lambda th, x: fl.dist.Poisson(jnp.exp(x @ th["beta"])))
+BETA = np.array([0.3, 0.5, -0.4])
+
+
+def _poisson_data(rng: np.random.Generator, n: int, counts: str = "poisson") -> tuple:
+    X = np.column_stack([np.ones(n), rng.uniform(-1.5, 1.5, size=(n, 2))])
+    mu = np.exp(X @ BETA)
+    if counts == "poisson":
+        y = rng.poisson(mu)
+    else:  # negative binomial, mean mu, variance mu + mu^2 / 2
+        y = rng.negative_binomial(2.0, 2.0 / (2.0 + mu))
+    return X, y.astype(float)
+
+
+def _poisson_pieces(X: np.ndarray, y: np.ndarray, b: np.ndarray) -> tuple:
+    """Closed forms: s_i = (y - mu) x, H_i = -mu x x^T, d_i = vech(((y - mu)^2 - mu) x x^T)."""
+    p = X.shape[1]
+    rows, cols = np.triu_indices(p)
+    mu = np.exp(X @ b)
+    s = (y - mu)[:, None] * X
+    xx = X[:, rows] * X[:, cols]
+    d = ((y - mu) ** 2 - mu)[:, None] * xx
+    J = X.T @ (mu[:, None] * X)
+    # d/dbeta_l of ((y - mu)^2 - mu) x_j x_k = (-2 (y - mu) mu - mu) x_j x_k x_l
+    grad_d = np.einsum("n,nq,nl->ql", -2.0 * (y - mu) * mu - mu, xx, X)
+    return s, d, J, grad_d
+
+
+@pytest.fixture(scope="module")
+def poisson_fit() -> tuple:
+    rng = np.random.default_rng(13)
+    X, y = _poisson_data(rng, 3000)
+    b = _poisson_mle(X, y, BETA)
+    return X, y, b
+
+
+# --------------------------------------------------------------------------- oracles
+
+
+def test_opg_statistic_matches_lstsq_oracle(poisson_fit) -> None:
+    X, y, b = poisson_fit
+    res = check(POISSON, {"beta": b}, y, X, variant="opg")
+    s, d, _, _ = _poisson_pieces(X, y, b)
+    Z = np.column_stack([s, d])
+    one = np.ones(len(y))
+    coef = np.linalg.lstsq(Z, one, rcond=None)[0]
+    expected = len(y) - np.sum((one - Z @ coef) ** 2)  # N R^2, uncentred
+    assert res.im_test_variant == "opg"
+    assert res.im_test_df == 6
+    assert res.im_test_dropped == []
+    assert abs(res.im_test_statistic - expected) <= ORACLE_RTOL * expected
+    assert res.im_test_pvalue == pytest.approx(chi2.sf(expected, 6), rel=1e-6)
+
+
+def test_white_statistic_matches_closed_form_oracle(poisson_fit) -> None:
+    X, y, b = poisson_fit
+    res = check(POISSON, {"beta": b}, y, X)
+    s, d, J, grad_d = _poisson_pieces(X, y, b)
+    G = d + s @ np.linalg.solve(J, grad_d.T)  # d_i - grad_D (sum_i H_i)^-1 s_i, sum H = -J
+    d_sum = d.sum(axis=0)
+    expected = d_sum @ np.linalg.solve(G.T @ G, d_sum)  # N dbar^T V^-1 dbar, V = G^T G / N
+    assert res.im_test_variant == "white"
+    assert res.im_test_df == 6
+    assert abs(res.im_test_statistic - expected) <= ORACLE_RTOL * expected
+
+
+def test_curvature_ratios_match_numpy(poisson_fit) -> None:
+    X, y, b = poisson_fit
+    res = check(POISSON, {"beta": b}, y, X)
+    s, _, J, _ = _poisson_pieces(X, y, b)
+    K = s.T @ s
+    np.testing.assert_allclose(res.observed.matrix, J, rtol=1e-12)
+    np.testing.assert_allclose(res.empirical.matrix, K, rtol=1e-12)
+    reference = np.sort(np.linalg.eigvals(np.linalg.solve(J, K)).real)
+    np.testing.assert_allclose(res.empirical_vs_observed, reference, rtol=EIG_RTOL)
+    # Canonical link: the Hessian does not depend on y, so J = F exactly and F^-1 K = J^-1 K.
+    assert res.observed_vs_expected is not None and res.empirical_vs_expected is not None
+    np.testing.assert_allclose(res.observed_vs_expected, 1.0, rtol=1e-10)
+    np.testing.assert_allclose(res.empirical_vs_expected, reference, rtol=EIG_RTOL)
+    assert set(res.condition_numbers) == {"observed", "empirical", "expected"}
+    assert res.condition_numbers["observed"] == pytest.approx(res.observed.condition_number())
+
+
+# --------------------------------------------------------------------------- score mean test
+
+
+def test_score_mean_test_at_truth_and_off_it(poisson_fit) -> None:
+    X, y, b = poisson_fit
+    at_mle = check(POISSON, {"beta": b}, y, X, fisher_method="none")
+    assert at_mle.score_mean_statistic < 1e-12  # sum of scores is 0 at the MLE
+    assert at_mle.score_mean_pvalue == pytest.approx(1.0)
+    at_truth = check(POISSON, {"beta": BETA}, y, X, fisher_method="none")
+    s = _poisson_pieces(X, y, BETA)[0]
+    s_bar = s.mean(axis=0)
+    expected = len(y) * s_bar @ np.linalg.solve(np.cov(s, rowvar=False, bias=True), s_bar)
+    assert at_truth.score_mean_statistic == pytest.approx(expected, rel=1e-9)
+    assert at_truth.score_mean_df == 3
+    assert at_truth.score_mean_pvalue > NULL_LEVEL
+    wrong = check(POISSON, {"beta": BETA + np.array([0.0, 0.08, 0.0])}, y, X, fisher_method="none")
+    assert wrong.score_mean_pvalue < REJECT_LEVEL
+    assert wrong.verdict.startswith("score NOT centred")
+
+
+# --------------------------------------------------------------------------- under the model
+
+
+def test_null_poisson_regression(poisson_fit) -> None:
+    X, y, b = poisson_fit
+    for variant in ("white", "opg"):
+        res = check(POISSON, {"beta": b}, y, X, variant=variant)
+        assert res.im_test_pvalue > NULL_LEVEL, (variant, res.im_test_pvalue)
+    assert res.verdict.startswith("consistent with the model")
+    assert np.all(np.abs(res.empirical_vs_observed - 1.0) < 0.2)
+
+
+def test_null_logistic_regression(rng: np.random.Generator) -> None:
+    n = 3000
+    X = np.column_stack([np.ones(n), rng.normal(size=(n, 2))])
+    y = (rng.random(n) < expit(X @ np.array([-0.3, 0.8, -0.5]))).astype(float)
+    model = fl.Model(lambda th, x: fl.dist.Bernoulli(logits=x @ th["beta"]))
+    theta = _mle(model, {"beta": np.zeros(3)}, y, X)
+    for variant in ("white", "opg"):
+        res = check(model, theta, y, X, variant=variant)
+        assert res.im_test_df == 6
+        assert res.im_test_pvalue > NULL_LEVEL, (variant, res.im_test_pvalue)
+    assert res.observed_vs_expected is not None
+    np.testing.assert_allclose(res.observed_vs_expected, 1.0, rtol=1e-10)  # canonical link
+
+
+def test_null_normal_regression_unknown_sigma(rng: np.random.Generator) -> None:
+    n = 3000
+    x = rng.uniform(-2, 2, size=n)
+    y = 1.0 + 0.7 * x + 0.5 * rng.normal(size=n)
+    model = fl.Model(lambda th, x: fl.dist.Normal(th["a"] + th["b"] * x, th["sigma"]))
+    b, a = np.polyfit(x, y, 1)
+    sigma = np.sqrt(np.mean((y - a - b * x) ** 2))  # the MLE in closed form
+    for variant in ("white", "opg"):
+        res = check(model, {"a": a, "b": b, "sigma": sigma}, y, x, variant=variant)
+        assert res.names == ["a", "b", "sigma"]
+        # s_a^2 + H_aa = r^2/sigma^4 - 1/sigma^2 = s_sigma / sigma: a multiple of a score, so
+        # it is no test of the equality (White's correction makes it exactly 0): df = 6 - 1.
+        assert res.im_test_df == 5
+        assert res.im_test_dropped == [("a", "a")]
+        assert res.im_test_pvalue > NULL_LEVEL, (variant, res.im_test_pvalue)
+        assert res.score_mean_pvalue > 0.99
+
+
+def test_null_gamma_iid(rng: np.random.Generator) -> None:
+    y = rng.gamma(shape=2.5, scale=1 / 1.5, size=4000)
+    model = fl.Model(lambda th, x: fl.dist.Gamma(th["alpha"], th["beta"]))
+    start = {"alpha": y.mean() ** 2 / y.var(), "beta": y.mean() / y.var()}
+    theta = _mle(model, start, y)
+    res = check(model, theta, y)
+    assert res.im_test_df == 3
+    assert res.im_test_pvalue > NULL_LEVEL
+    assert res.expected is not None  # x = None: F of N iid rows, not of one
+    np.testing.assert_allclose(res.expected.matrix, fl.fisher(model, theta, n=len(y)).matrix, rtol=1e-12)
+    assert res.observed_vs_expected is not None
+    np.testing.assert_allclose(res.observed_vs_expected, 1.0, rtol=1e-10)  # Gamma: H free of y
+
+
+# --------------------------------------------------------------------------- misspecification
+
+
+def test_overdispersed_counts_rejected() -> None:
+    rng = np.random.default_rng(5)
+    X, y = _poisson_data(rng, 3000, counts="negative_binomial")
+    b = _poisson_mle(X, y, BETA)
+    for variant in ("white", "opg"):
+        res = check(POISSON, {"beta": b}, y, X, variant=variant)
+        assert res.im_test_pvalue < REJECT_LEVEL, (variant, res.im_test_pvalue)
+    assert res.score_mean_pvalue > 0.99  # at the MLE: the score is centred, the curvature is not
+    assert res.verdict.startswith("MISSPECIFIED")
+    assert "sandwich" in res.verdict
+    assert res.empirical_vs_observed[-1] > 1.5  # variance mu + mu^2/2 vs the model's mu
+
+
+def test_heteroskedastic_errors_rejected() -> None:
+    rng = np.random.default_rng(6)
+    n = 3000
+    x = rng.uniform(-2, 2, size=n)
+    y = 1.0 + 0.7 * x + 0.5 * np.exp(0.5 * x) * rng.normal(size=n)
+    model = fl.Model(lambda th, x: fl.dist.Normal(th["a"] + th["b"] * x, th["sigma"]))
+    b, a = np.polyfit(x, y, 1)
+    sigma = np.sqrt(np.mean((y - a - b * x) ** 2))
+    for variant in ("white", "opg"):
+        res = check(model, {"a": a, "b": b, "sigma": sigma}, y, x, variant=variant)
+        assert res.im_test_pvalue < REJECT_LEVEL, (variant, res.im_test_pvalue)
+    assert res.verdict.startswith("MISSPECIFIED")
+
+
+# --------------------------------------------------------------------------- degrees of freedom
+
+
+def test_binary_covariate_drops_duplicate_indicator(rng: np.random.Generator) -> None:
+    # x^2 = x for a 0/1 covariate: the (intercept, dummy) and (dummy, dummy) indicators coincide.
+    n = 3000
+    X = np.column_stack([np.ones(n), (rng.random(n) < 0.4).astype(float), rng.normal(size=n)])
+    y = rng.poisson(np.exp(X @ BETA)).astype(float)
+    b = _poisson_mle(X, y, BETA)
+    for variant in ("white", "opg"):
+        res = check(POISSON, {"beta": b}, y, X, variant=variant)
+        assert res.im_test_df == 5
+        assert len(res.im_test_dropped) == 1
+        assert res.im_test_dropped[0] in {("beta[0]", "beta[1]"), ("beta[1]", "beta[1]")}
+        assert len(res.im_test_indicators) == 5
+        assert res.im_test_pvalue > NULL_LEVEL
+    s, d, _, _ = _poisson_pieces(X, y, b)
+    Z = np.column_stack([s, np.delete(d, 3, axis=1)])  # vech index 3 is (1, 1)
+    one = np.ones(n)
+    coef = np.linalg.lstsq(Z, one, rcond=None)[0]
+    expected = n - np.sum((one - Z @ coef) ** 2)
+    opg = check(POISSON, {"beta": b}, y, X, variant="opg")
+    assert abs(opg.im_test_statistic - expected) <= ORACLE_RTOL * expected
+
+
+# --------------------------------------------------------------------------- null distribution
+
+
+def _null_pvalues(reps: int, n: int, variant: str) -> np.ndarray:
+    pvalues = []
+    for r in range(reps):
+        X, y = _poisson_data(np.random.default_rng(1000 + r), n)
+        b = _poisson_mle(X, y, BETA)
+        res = check(POISSON, {"beta": b}, y, X, variant=variant, fisher_method="none")
+        pvalues.append(res.im_test_pvalue)
+    return np.array(pvalues)
+
+
+def test_null_pvalues_spread_over_20_replications() -> None:
+    # A test that cannot fail would return p = 1 (or ~1) every time: require a spread.
+    p = _null_pvalues(20, 2000, "white")
+    assert np.sum(p < 0.05) <= 4  # Binomial(20, 0.05 to 0.1): P(>= 5) < 0.05
+    assert np.sum(p < 0.5) >= 5 and np.sum(p > 0.5) >= 5
+    assert p.max() < 0.999
+
+
+def test_null_pvalues_uniform_gamma() -> None:
+    # Gamma iid (P = 2, q = 3, N = 4000): the test is well sized here, so hold it to the
+    # Binomial(100, 0.05) band, P(outside [1, 11]) < 0.02, and a Kolmogorov-Smirnov check.
+    model = fl.Model(lambda th, x: fl.dist.Gamma(th["alpha"], th["beta"]))
+    pvalues = []
+    for r in range(100):
+        y = np.random.default_rng(500 + r).gamma(shape=2.5, scale=1 / 1.5, size=4000)
+        theta = _mle(model, {"alpha": y.mean() ** 2 / y.var(), "beta": y.mean() / y.var()}, y)
+        pvalues.append(check(model, theta, y, fisher_method="none").im_test_pvalue)
+    p = np.array(pvalues)
+    assert 1 <= np.sum(p < 0.05) <= 11
+    assert kstest(p, "uniform").pvalue > 1e-3
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["white", "opg"])
+def test_null_pvalues_roughly_uniform(variant: str) -> None:
+    # At N = 3000 the IM test over-rejects a little (about 8-10% at the 5% level: the
+    # indicators' fourth moments converge slowly; 5% at N = 20000). Bands allow that.
+    p = _null_pvalues(400, 3000, variant)
+    assert 0.02 <= np.mean(p < 0.05) <= 0.13
+    assert kstest(p, "uniform").pvalue > 1e-3
+    assert 0.4 < p.mean() < 0.6
+
+
+# --------------------------------------------------------------------------- models and options
+
+
+def test_loglik_model_without_fisher() -> None:
+    rng = np.random.default_rng(3)
+    y = 2.0 + 1.5 * rng.normal(size=2000)
+    model = fl.Model.from_loglik(
+        lambda th, y, x: -0.5 * ((y - th["mu"]) / th["s"]) ** 2 - jnp.log(th["s"]) - 0.5 * jnp.log(2 * jnp.pi)
+    )
+    res = check(model, {"mu": y.mean(), "s": y.std()}, y)
+    assert res.expected is None
+    assert res.empirical_vs_expected is None and res.observed_vs_expected is None
+    assert set(res.condition_numbers) == {"observed", "empirical"}
+    assert res.im_test_pvalue > NULL_LEVEL
+    assert "n/a" in res.summary()
+
+
+def test_result_type_summary_and_verdict(poisson_fit) -> None:
+    X, y, b = poisson_fit
+    res = check(POISSON, {"beta": b}, y, X)
+    assert isinstance(res, CheckResult)
+    text = str(res)
+    assert text == res.summary()
+    assert "information-matrix test" in text and "White 1982" in text
+    assert f"df = {res.im_test_df}" in text
+    assert "verdict: consistent with the model" in text
+    lo, hi = res.empirical_vs_observed[[0, -1]]
+    assert f"[{lo:.3g}, {hi:.3g}]" in res.verdict
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        res.im_test_df = 0  # type: ignore[misc]
+
+
+def test_alpha_moves_the_verdict(poisson_fit) -> None:
+    X, y, b = poisson_fit
+    res = check(POISSON, {"beta": b}, y, X, fisher_method="none")
+    strict = check(POISSON, {"beta": b}, y, X, fisher_method="none", alpha=min(0.999, res.im_test_pvalue * 2))
+    assert strict.verdict.startswith("MISSPECIFIED")
+    assert strict.im_test_statistic == res.im_test_statistic
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def test_bad_options(poisson_fit) -> None:
+    X, y, b = poisson_fit
+    with pytest.raises(ValueError, match="variant"):
+        check(POISSON, {"beta": b}, y, X, variant="lm")
+    with pytest.raises(ValueError, match="fisher_method"):
+        check(POISSON, {"beta": b}, y, X, fisher_method="quadrature")
+    with pytest.raises(ValueError, match="alpha"):
+        check(POISSON, {"beta": b}, y, X, alpha=1.5)
+    with pytest.raises(TypeError, match="Model"):
+        check(lambda th, x: None, {"beta": b}, y, X)  # type: ignore[arg-type]
+
+
+def test_bad_data_and_parameters(poisson_fit) -> None:
+    X, y, b = poisson_fit
+    y_nan = y.copy()
+    y_nan[7] = np.nan
+    with pytest.raises(fl.InvalidDataError, match="row 7"):
+        check(POISSON, {"beta": b}, y_nan, X)
+    with pytest.raises(fl.InvalidDataError, match="rows of y and x disagree"):
+        check(POISSON, {"beta": b}, y[:-1], X)
+    with pytest.raises(fl.InvalidDataError, match="outside the support"):
+        check(POISSON, {"beta": b}, -y, X)
+    normal = fl.Model(lambda th, x: fl.dist.Normal(th["mu"], th["sigma"]))
+    with pytest.raises(fl.InvalidParameterError, match="row 0: Normal parameter 'scale'"):
+        check(normal, {"mu": 0.0, "sigma": -1.0}, np.zeros(50))
+
+
+def test_too_few_rows(poisson_fit) -> None:
+    X, y, b = poisson_fit
+    with pytest.raises(fl.InvalidDataError, match=r"too few rows.*N = 9.*3 \+ 6"):
+        check(POISSON, {"beta": b}, y[:9], X[:9])
+    with pytest.raises(fl.FisherlabError):
+        check(POISSON, {"beta": b}, y[:9], X[:9])
+
+
+def test_nothing_to_test_for_a_mixture_weight() -> None:
+    # p(y | w) = w N(y; 0, 1) + (1 - w) N(y; 3, 1) is linear in w: s^2 + H = p''/p = 0 exactly.
+    rng = np.random.default_rng(8)
+    y = np.where(rng.random(1000) < 0.3, rng.normal(size=1000), 3.0 + rng.normal(size=1000))
+
+    def loglik(th, y, x):
+        phi = jnp.exp(-0.5 * y**2) / jnp.sqrt(2 * jnp.pi)
+        return jnp.log(th["w"] * phi + (1 - th["w"]) * phi * jnp.exp(3.0 * y - 4.5))
+
+    model = fl.Model.from_loglik(loglik)
+    with pytest.raises(fl.MethodUnavailableError, match="nothing to test"):
+        check(model, {"w": 0.3}, y)
+
+
+def test_laplace_location_is_not_twice_differentiable() -> None:
+    rng = np.random.default_rng(9)
+    y = rng.laplace(1.0, 2.0, size=1000)
+    model = fl.Model(lambda th, x: fl.dist.Laplace(th["loc"], th["b"]))
+    with pytest.raises(fl.SingularInformationError, match="loc"):
+        check(model, {"loc": float(np.median(y)), "b": float(np.mean(np.abs(y - np.median(y))))}, y)
+
+
+def test_unidentified_parameter() -> None:
+    model = fl.Model(lambda th, x: fl.dist.Normal(th["mu"], 1.0 + 0.0 * th["unused"]))
+    with pytest.raises(fl.SingularInformationError, match="unused"):
+        check(model, {"mu": 0.0, "unused": 1.0}, np.random.default_rng(0).normal(size=200))
