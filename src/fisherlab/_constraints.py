@@ -108,7 +108,7 @@ class Reparam:
         return names
 
     def to_unconstrained_tree(self, params: Any, check: bool = False) -> list[jax.Array]:
-        leaves = self.treedef.flatten_up_to(params)
+        leaves = self.treedef.flatten_up_to(params)  # type: ignore[attr-defined]
         out = []
         for path, leaf, t in zip(self.paths, leaves, self.transforms, strict=True):
             leaf = jnp.asarray(leaf, dtype=jnp.float64)
