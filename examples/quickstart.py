@@ -1,15 +1,17 @@
 """Quick start: how well do 23 Space Shuttle launches pin down O-ring risk versus temperature?
 
 Logistic regression of an O-ring incident on launch temperature (the bundled
-Challenger data), fitted by Newton's method with fisherlab's score and observed
-information, then the uncertainty three ways: observed information, expected
-(Fisher) information and the empirical Fisher (outer product of scores).
+Challenger data): the maximum-likelihood fit, its uncertainty four ways
+(observed and expected information, the empirical Fisher, the sandwich), a
+profile-likelihood interval, a derived quantity by the delta method, and the
+identity diagnostics (is the model consistent with the data?).
 
 Run:  python examples/quickstart.py
 """
 
 from __future__ import annotations
 
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
@@ -22,37 +24,22 @@ def main() -> None:
     y = df["incident"].to_numpy(float)
     model = fl.Model(lambda th, x: fl.dist.Bernoulli(logits=x @ th["beta"]))
 
-    # Newton-Raphson on the log-likelihood: beta <- beta + J^-1 (sum of scores).
-    params = {"beta": np.zeros(2)}
-    for step in range(50):
-        grad = fl.score(model, params, y, X).sum(axis=0)
-        J = fl.observed_information(model, params, y, X)
-        delta = np.linalg.solve(J.matrix, grad)
-        params = {"beta": params["beta"] + delta}
-        if np.max(np.abs(delta)) < 1e-12:
-            break
-    print(f"Challenger O-rings: logistic regression, {len(y)} launches, Newton converged in {step + 1} steps")
-    print(f"log-likelihood {fl.loglik(model, params, y, X).sum():.4f}\n")
+    res = fl.fit(model, y, X, init={"beta": np.zeros(2)})
+    print("Challenger O-rings: P(incident) = logistic(b0 + b1 * temperature)\n")
+    print(res.summary())
 
-    names = ["Intercept", "temperature"]
-    kinds = {
-        "observed": fl.observed_information(model, params, y, X),
-        "expected": fl.fisher(model, params, X),
-        "empirical": fl.empirical_fisher(model, params, y, X),
-    }
-    table = pd.DataFrame(
-        {"estimate": params["beta"], **{f"se ({k})": list(F.se().values()) for k, F in kinds.items()}},
-        index=names,
-    )
+    kinds = ["observed", "expected", "empirical", "sandwich"]
+    table = pd.DataFrame({f"se ({k})": list(res.se(k).values()) for k in kinds}, index=res.names)
+    print("\nstandard errors by kind of information:")
     print(table.to_string(float_format=lambda v: f"{v:.4f}"))
 
-    # The founding identities at the estimate: mean score 0; observed = expected for a canonical link.
-    s = fl.score(model, params, y, X)
-    print(f"\nsum of scores at the MLE: {np.abs(s.sum(axis=0)).max():.1e}  (should be 0)")
-    gap = np.max(np.abs(kinds["observed"].matrix - kinds["expected"].matrix))
-    print(f"max |observed - expected information|: {gap:.1e}  (0 for the canonical logit link)")
-    p31 = 1 / (1 + np.exp(-(params["beta"] @ [1.0, 31.0])))
-    print(f"\nfitted probability of an O-ring incident at 31 °F (Challenger's launch): {p31:.4f}")
+    print("\n95% profile-likelihood intervals (asymmetric, like R's confint):")
+    print(res.conf_int(method="profile").to_string(float_format=lambda v: f"{v:.4f}"))
+
+    p31 = res.derived(lambda th: 1 / (1 + jnp.exp(-(th["beta"][0] + 31.0 * th["beta"][1]))))
+    print(f"\nP(incident) at 31 °F, Challenger's launch: {p31.estimate:.4f} (delta-method se {p31.se:.4f})")
+
+    print("\nidentity diagnostics:", fl.check(model, res.params, y, X).verdict)
 
 
 if __name__ == "__main__":
