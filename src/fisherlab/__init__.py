@@ -11,6 +11,7 @@ from . import (
     _config as _config,  # first: turns on float64
     datasets as datasets,
     dist as dist,
+    models as models,
 )
 from ._check import CheckResult as CheckResult, check as check
 from ._errors import (
@@ -69,6 +70,7 @@ __all__ = [
     "fit",
     "hessian",
     "loglik",
+    "models",
     "observed_information",
     "param_names",
     "score",

@@ -42,6 +42,8 @@ import numpy as np
 import numpyro.distributions as nd
 from jax.scipy.special import gammaln, i0e, i1e, polygamma
 
+from ._distributions import InverseGaussian
+
 __all__ = ["FamilyFisher", "family_fisher", "register_fisher", "registered_families"]
 
 _EULER_GAMMA = 0.57721566490153286061
@@ -441,3 +443,18 @@ def _multivariate_normal(d: nd.MultivariateNormal) -> FamilyFisher:
     bottom = jnp.concatenate([jnp.zeros((*prec.shape[:-2], m, dim)), i_cov], axis=-1)
     names = tuple(f"loc[{i}]" for i in range(dim)) + tuple(f"covariance_matrix[{i},{j}]" for i, j in pairs)
     return FamilyFisher(names, jnp.concatenate([loc, vech], axis=-1), jnp.concatenate([top, bottom], axis=-2))
+
+
+@register_fisher(InverseGaussian)
+def _inverse_gaussian_fisher(d: InverseGaussian) -> FamilyFisher:
+    # score_mu = lam (y - mu) / mu^3, score_lam = 1/(2 lam) - (y - mu)^2 / (2 mu^2 y);
+    # E[(y-mu)^2] = mu^3/lam gives I_mumu = lam/mu^3; (y-mu)^2/(mu^2 y) ~ chi^2_1 / lam gives
+    # I_lamlam = 1/(2 lam^2); E[(y-mu)^3/y] = mu E[(y-mu)^2]/... vanishes against the centred
+    # chi^2 term, so I_mulam = 0 (mean and shape are orthogonal).
+    mu = jnp.asarray(d.loc, dtype=jnp.float64)
+    lam = jnp.asarray(d.concentration, dtype=jnp.float64)
+    mu, lam = jnp.broadcast_arrays(mu, lam)
+    zero = jnp.zeros_like(mu)
+    values = jnp.stack([mu, lam], axis=-1)
+    matrix = jnp.stack([jnp.stack([lam / mu**3, zero], -1), jnp.stack([zero, 0.5 / lam**2], -1)], -2)
+    return FamilyFisher(("mean", "concentration"), values, matrix)

@@ -57,7 +57,7 @@ class _Profile:
             lambda r: obj.value(self.full(v, r)),
             self.start,
             jac=lambda r: obj.grad(self.full(v, r))[keep],
-            hess=lambda r: obj.hessian(self.full(v, r))[np.ix_(keep, keep)],
+            hess=lambda r: obj.trial_hessian(self.full(v, r))[np.ix_(keep, keep)],
             method="trust-exact",
             options={"gtol": 1e-10, "maxiter": 200},
         )

@@ -7,21 +7,16 @@ at ``logits = 0`` (NumPyro's own has a kink there that breaks autodiff). What fi
 :func:`family_fisher`, the Fisher information of one observation in the
 family's own parameters, extensible with :func:`register_fisher`.
 
-Families with a closed-form entry (parameters in NumPyro's order):
-
-==========================  ===========================================
-Normal(loc, scale)          LogNormal(loc, scale), HalfNormal(scale)
-Laplace(loc, scale)         Cauchy(loc, scale), Logistic(loc, scale)
-Gumbel(loc, scale)          StudentT(df, loc, scale)
-Exponential(rate)           Gamma(concentration, rate)
-InverseGamma(conc., rate)   Weibull(scale, concentration)
-Beta(conc.1, conc.0)        Dirichlet(concentration)
-VonMises(loc, conc.)        MultivariateNormal(loc, covariance_matrix)
-Poisson(rate)               Bernoulli(probs= | logits=)
-Binomial(n, probs= |        Categorical(probs= | logits=)
-logits=)
-Geometric(probs= | logits=) NegativeBinomial2(mean, concentration)
-==========================  ===========================================
+Families with a closed-form entry (parameters in NumPyro's order): Normal(loc,
+scale), LogNormal(loc, scale), HalfNormal(scale), Laplace(loc, scale),
+Cauchy(loc, scale), Logistic(loc, scale), Gumbel(loc, scale), StudentT(df, loc,
+scale), Exponential(rate), Gamma(concentration, rate), InverseGamma(concentration,
+rate), Weibull(scale, concentration), Beta(concentration1, concentration0),
+Dirichlet(concentration), VonMises(loc, concentration),
+MultivariateNormal(loc, covariance_matrix), Poisson(rate), Bernoulli(probs= |
+logits=), Binomial(total_count, probs= | logits=), Geometric(probs= | logits=),
+Categorical(probs= | logits=), NegativeBinomial2(mean, concentration),
+InverseGaussian(mean, concentration).
 """
 
 from numpyro.distributions import (
@@ -41,7 +36,6 @@ from numpyro.distributions import (
     Logistic as Logistic,
     LogNormal as LogNormal,
     MultivariateNormal as MultivariateNormal,
-    NegativeBinomial2 as NegativeBinomial2,
     Normal as Normal,
     Poisson as Poisson,
     StudentT as StudentT,
@@ -55,6 +49,8 @@ from ._distributions import (
     BernoulliLogits as BernoulliLogits,
     Binomial as Binomial,
     BinomialLogits as BinomialLogits,
+    InverseGaussian as InverseGaussian,
+    NegativeBinomial2 as NegativeBinomial2,
 )
 from ._fisher_registry import (
     FamilyFisher as FamilyFisher,
@@ -81,6 +77,7 @@ __all__ = [
     "HalfCauchy",
     "HalfNormal",
     "InverseGamma",
+    "InverseGaussian",
     "Laplace",
     "LogNormal",
     "Logistic",
