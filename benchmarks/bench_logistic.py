@@ -146,12 +146,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     counter = CompileCounter()
     logging.getLogger("jax").addHandler(counter)
 
+    load_before = os.getloadavg()  # before this process adds its own load
     n, d, repeats = args.n, args.d, args.repeats
     X, y, beta, beta_new = make_data(n, d, args.seed)
     t_ref, (F_ref, E_ref) = once(lambda: closed_forms(X, y, beta, exact=not args.fast_reference))
     print(f"logistic regression: N={n:,}, d={d}, float64, seed={args.seed}, repeats={repeats}")
     print(
-        f"cpu count {os.cpu_count()}, jax {jax.__version__} ({jax.default_backend()}), "
+        f"load average {load_before[0]:.2f} (1 min, at start); cpu count {os.cpu_count()}, "
+        f"jax {jax.__version__} ({jax.default_backend()}), "
         f"numpy {np.__version__}; reference closed form in "
         f"{'float64' if args.fast_reference else 'longdouble'} ({t_ref:.1f} s)"
     )
@@ -211,12 +213,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     models = {name: new_model() for name in TARGETS}
     fl_calls: dict[str, Callable[[np.ndarray], Any]] = {
         "fisher": lambda b: fl.fisher(models["fisher"], {"beta": b}, X, method="exact").matrix,
-        "empirical_fisher": lambda b: fl.empirical_fisher(
-            models["empirical_fisher"], {"beta": b}, y, X
-        ).matrix,
-        "observed_information": lambda b: fl.observed_information(
-            models["observed_information"], {"beta": b}, y, X
-        ).matrix,
+        "empirical_fisher": lambda b: (
+            fl.empirical_fisher(models["empirical_fisher"], {"beta": b}, y, X).matrix
+        ),
+        "observed_information": lambda b: (
+            fl.observed_information(models["observed_information"], {"beta": b}, y, X).matrix
+        ),
     }
     first: dict[str, float] = {}
     first_compiles: dict[str, int] = {}
@@ -255,9 +257,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     rows: list[Row] = []
 
     def add(name: str, key: str, err: float | None, **kw: Any) -> None:
-        rows.append(
-            Row(name, med[key], med[key] / floor, rel_err=err, times=times[key], **kw)
-        )
+        rows.append(Row(name, med[key], med[key] / floor, rel_err=err, times=times[key], **kw))
 
     add("floor: numpy X.T @ (w[:,None]*X)", "floor_numpy", rel_err(floor_numpy(), F_ref))
     add("floor: jax.jit same expression", "floor_jax", rel_err(floor_jax(), F_ref))
@@ -297,7 +297,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if row.target is not None and row.ratio is not None:
             row.status = "PASS" if row.ratio <= row.target else "FAIL"
 
+    load_after = os.getloadavg()
     print()
+    if load_before[0] > 0.5 * (os.cpu_count() or 1):
+        print(
+            f"note: other processes were busy (load average {load_before[0]:.1f} at start, "
+            f"{load_after[0]:.1f} at the end including this run, on {os.cpu_count()} cpus); "
+            "multi-threaded BLAS suffers most from contention, so re-run on a quiet machine "
+            "before trusting ratios"
+        )
     print(f"floor = {floor:.4f} s ({floor_name}); ratios are median time / floor")
     print_table(rows)
     for name in fl_calls:
@@ -320,6 +328,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         },
         "machine": {
             "cpu_count": os.cpu_count(),
+            "load_average_before_after": [load_before[0], load_after[0]],
             "platform": platform.platform(),
             "python": sys.version.split()[0],
             "jax": jax.__version__,
@@ -368,15 +377,14 @@ def bench_numdifftools(args: argparse.Namespace, floor: float) -> Row:
     )
 
 
-def breakdown(
-    X: np.ndarray, y: np.ndarray, beta: np.ndarray, models: dict[str, Any], repeats: int
-) -> None:
+def breakdown(X: np.ndarray, y: np.ndarray, beta: np.ndarray, models: dict[str, Any], repeats: int) -> None:
     """Where fisherlab's time goes: host-side data preparation vs the compiled kernel.
 
     Uses fisherlab internals (``_data.prepare_data``, the kernel cache on the model);
     skipped with a message when they change.
     """
     import jax
+    import jax.numpy as jnp
 
     try:
         from fisherlab._data import prepare_data
@@ -395,18 +403,40 @@ def breakdown(
     def blocked(k: Any, a: tuple[Any, ...]) -> Callable[[], Any]:
         return lambda: jax.block_until_ready(k(*a))
 
+    def prepared(*a: Any, **kw: Any) -> Callable[[], Any]:
+        # block on the arrays: the host-to-device transfer is asynchronous
+        def call() -> Any:
+            out = prepare_data(*a, **kw)
+            return jax.block_until_ready([out.x, out.y])
+
+        return call
+
+    def to_device(a: np.ndarray) -> Callable[[], Any]:
+        return lambda: jax.block_until_ready(jnp.asarray(a))
+
+    aligned = np.empty(X.nbytes + 64, np.uint8)
+    start = -aligned.ctypes.data % 64
+    X64 = aligned[start : start + X.nbytes].view(np.float64).reshape(X.shape)
+    X64[...] = X
     cases: dict[str, Callable[[], Any]] = {
-        "prepare_data(None, X)": lambda: prepare_data(None, X, require_y=False),
-        "prepare_data(y, X)": lambda: prepare_data(y, X),
+        "prepare_data(None, X), blocked": prepared(None, X, require_y=False),
+        "  of which X.astype(float64)": lambda: X.astype(np.float64),
+        "  of which np.isfinite(X).all()": lambda: np.isfinite(X).all(),
+        f"  of which jnp.asarray(X) ({X.ctypes.data % 64}-byte offset)": to_device(X),
+        "  (jnp.asarray of a 64-byte aligned X: copies too)": to_device(X64),
+        "  (jax.device_put of a 64-byte aligned X: aliases)": lambda: jax.block_until_ready(
+            jax.device_put(X64)
+        ),
+        "  (np.copyto into a 64-byte aligned buffer)": lambda: np.copyto(X64, X),
     }
     for name, (key, a) in kernels.items():
         kernel = models[name]._cache.get(key)
         if kernel is not None:
             cases[f"kernel only: {name}"] = blocked(kernel, a)
     times = interleaved(cases, repeats)
-    print("breakdown (median s):")
+    print("breakdown of fisherlab's time (median s, min s):")
     for name, ts in times.items():
-        print(f"  {name:<36} {statistics.median(ts):.4f}")
+        print(f"  {name:<52} {statistics.median(ts):.4f}  {min(ts):.4f}")
 
 
 def fmt(value: float | None, spec: str) -> str:
@@ -440,9 +470,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--fast-reference", action="store_true", help="closed form in float64, not longdouble"
     )
-    parser.add_argument(
-        "--breakdown", action="store_true", help="also time fisherlab's data prep and kernel"
-    )
+    parser.add_argument("--breakdown", action="store_true", help="also time fisherlab's data prep and kernel")
     parser.add_argument("--json", metavar="PATH", help="write the results as JSON")
     args = parser.parse_args(argv)
     if args.n < 2 or args.d < 2 or args.repeats < 1 or args.nd_repeats < 1:
