@@ -14,7 +14,8 @@ is :math:`1/b^2`. Routes, chosen by ``method="auto"`` in this order:
    and :math:`I` the closed form of :mod:`fisherlab.dist`;
 2. ``"exact"`` by summation over a finite support (:math:`\sum_y p(y) s s^\top`);
 3. ``"exact"`` by tanh-sinh quadrature over :math:`u = F(y)` for 1-D continuous
-   families with an inverse CDF (the result carries an error estimate);
+   families with an inverse CDF (the result carries an error estimate; with
+   ``method="auto"``, a quadrature that misses its tolerance falls back to 4.);
 4. ``"mc"``: :math:`\frac1S\sum_s \sum_i s_i(y^{(s)}_i) s_i(y^{(s)}_i)^\top` with
    :math:`y^{(s)} \sim p(\cdot\mid x,\theta)`; ``.error`` is the Monte-Carlo
    standard error of every entry.
@@ -34,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from ._blocks import sum_over_blocks
 from ._data import prepare_data
 from ._errors import MethodUnavailableError, ModelError, NotConvergedError
 from ._evaluate import (
@@ -45,7 +47,7 @@ from ._evaluate import (
     row_slice,
     run,
 )
-from ._fisher_registry import family_fisher
+from ._fisher_registry import family_fisher, has_closed_form
 from ._matrix import InfoMatrix
 from ._model import Model, validity
 from ._params import as_params, param_names
@@ -85,7 +87,6 @@ def _rows(x: Any) -> Any:
 def _registry_kernel(model: Model) -> Any:
     def kernel(params: Any, x: Any) -> Any:
         flat, unravel = ravel_pytree(params)
-        over_rows = _rows(x)
 
         def eta(f: jax.Array, x_row: Any) -> jax.Array:
             return family_fisher(model.distribution(unravel(f), x_row)).params
@@ -94,15 +95,24 @@ def _registry_kernel(model: Model) -> Any:
             d = model.distribution(params, x_row)
             return family_fisher(d).matrix, validity(d)
 
-        jac = over_rows(jax.jacrev(eta), flat)
-        mat, flags = over_rows(info)
-        k, p = mat.shape[-1], flat.shape[0]
-        n = mat.shape[0]
-        jac = jac.reshape(n, -1, k, p)
-        mat = mat.reshape(n, -1, k, k)
-        weighted = jnp.einsum("nckl,nclp->nckp", mat, jac)
-        f = jac.reshape(-1, p).T @ weighted.reshape(-1, p)
-        return f, flags, jnp.all(jnp.isfinite(mat.reshape(n, -1)), axis=1)
+        p = flat.shape[0]
+
+        def block(xb: Any) -> Any:
+            rows = _rows(xb)
+            jac = rows(jax.jacrev(eta), flat)
+            mat, flags = rows(info)
+            k, n = mat.shape[-1], mat.shape[0]
+            jac = jac.reshape(n, -1, k, p)
+            mat = mat.reshape(n, -1, k, k)
+            weighted = jnp.einsum("nckl,nclp->nckp", mat, jac)
+            f = jac.reshape(-1, p).T @ weighted.reshape(-1, p)
+            return f, (flags, jnp.all(jnp.isfinite(mat.reshape(n, -1)), axis=1))
+
+        if x is None:
+            f, (flags, finite) = block(None)
+        else:
+            f, (flags, finite) = sum_over_blocks(block, x)
+        return f, flags, finite
 
     return kernel
 
@@ -147,7 +157,7 @@ def _summation_kernel(model: Model) -> Any:
 
 
 def _quadrature_kernel(model: Model) -> Any:
-    u_np, wf_np, wc_np = tanh_sinh_nodes()
+    u_np, wf_np, wc_np, tail = tanh_sinh_nodes()
 
     def kernel(params: Any, x: Any) -> Any:
         flat, unravel = ravel_pytree(params)
@@ -158,10 +168,13 @@ def _quadrature_kernel(model: Model) -> Any:
             shape = (u.shape[0], *(1 for _ in d.batch_shape))
             ys = _row_values(d, d.icdf(u.reshape(shape)), x_row is not None)
             _, g = _point_scores(model, params, flat, unravel, ys, x_row)
-            return g.T @ (wf[:, None] * g), g.T @ (wc[:, None] * g), validity(d)
+            fine, coarse = g.T @ (wf[:, None] * g), g.T @ (wc[:, None] * g)
+            # the dropped upper tail (mass `tail`), bounded by 4x the integrand at the last node
+            dropped = 4.0 * tail * jnp.abs(g[-1][:, None] * g[-1][None, :])
+            return fine, jnp.abs(fine - coarse) + dropped, validity(d)
 
-        fine, coarse, flags = _rows(x)(row)
-        return fine.sum(0), coarse.sum(0), flags
+        fine, error, flags = _rows(x)(row)
+        return fine.sum(0), error.sum(0), flags
 
     return kernel
 
@@ -264,7 +277,7 @@ def _probe_route(model: Model, params: Any, x: Any, method: FisherMethod) -> str
         raise
     except Exception as exc:
         raise ModelError(f"the model function failed on the first row: {type(exc).__name__}: {exc}") from exc
-    if family_fisher.dispatch(type(d)) is not family_fisher.dispatch(object):
+    if has_closed_form(type(d)):
         return "exact"
     if d.has_enumerate_support:
         return "summation"
@@ -345,6 +358,19 @@ def fisher(
     x = prepare_data(None, x, require_y=False).x
     names = param_names(params)
     route = _route(model, params, x, choice)
+    if route == "quadrature":
+        f, error, flags = run(cached_kernel(model, "fisher_quadrature", _quadrature_kernel), params, x)
+        raise_invalid(model, params, flags, x, has_rows=x is not None)
+        f, error = np.asarray(f), np.asarray(error)
+        scale = np.max(np.abs(f))
+        if np.all(np.isfinite(f)) and np.max(error) <= QUADRATURE_RTOL * scale:
+            return InfoMatrix(f * n, names, error=error * n, method=route)
+        if choice is FisherMethod.EXACT:
+            raise NotConvergedError(
+                f"quadrature of E[s s^T] did not converge (error estimate {np.max(error):.2e} vs "
+                f"largest entry {scale:.2e}); use method='mc' or register a closed form"
+            )
+        route = "mc"  # "auto": exact was not reached, so Monte-Carlo (documented)
     error = None
     if route == "exact":
         f, flags, _ = run(cached_kernel(model, "fisher_exact", _registry_kernel), params, x)
@@ -353,9 +379,6 @@ def fisher(
         raise_invalid(model, params, flags, x, has_rows=x is not None)
         if not np.all(np.asarray(complete)):
             raise NotConvergedError("the enumerated support does not sum to probability 1; use method='mc'")
-    elif route == "quadrature":
-        f, coarse, flags = run(cached_kernel(model, "fisher_quadrature", _quadrature_kernel), params, x)
-        error = np.abs(np.asarray(f) - np.asarray(coarse))
     else:
         kernel = cached_kernel(
             model, f"fisher_mc_{int(num_samples)}", lambda m: _mc_kernel(m, int(num_samples))
@@ -365,13 +388,4 @@ def fisher(
     if model.kind == "distribution":
         raise_invalid(model, params, flags, x, has_rows=x is not None)
     check_finite("Fisher information", np.asarray(f)[None])
-    f = np.asarray(f)
-    if route == "quadrature" and error is not None:
-        scale = np.max(np.abs(f))
-        if np.max(error) > QUADRATURE_RTOL * scale:
-            raise NotConvergedError(
-                f"quadrature of E[s s^T] did not converge (error estimate {np.max(error):.2e} vs "
-                f"largest entry {scale:.2e}); use method='mc' or register a closed form"
-            )
-        error = error * n
-    return InfoMatrix(f * n, names, error=error, method=route)
+    return InfoMatrix(np.asarray(f) * n, names, error=error, method=route)

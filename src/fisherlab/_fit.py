@@ -32,6 +32,7 @@ import numpyro.distributions as nd
 import scipy.optimize
 
 from ._constraints import Reparam
+from ._curvature import negative_hessian
 from ._data import Data, prepare_data
 from ._errors import NotConvergedError, SingularInformationError
 from ._evaluate import eager_distribution, row_slice, run
@@ -90,7 +91,10 @@ class Objective:
             return value, jnp.where(valid, grad, 0.0)
 
         def hessian(u: jax.Array, y: Any, x: Any) -> jax.Array:
-            return jax.hessian(lambda v: neg_log_post(v, y, x)[0])(u)
+            neg, _, _ = negative_hessian(model, reparam.to_params, u, y, x)
+            if prior is None:
+                return neg
+            return neg - jax.hessian(lambda v: prior.log_density(reparam.to_params(v)))(u)
 
         cache = model._cache
         vg_key, h_key = ("fit_vg", *key), ("fit_hess", *key)

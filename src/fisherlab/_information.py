@@ -20,6 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from ._blocks import sum_over_blocks
+from ._curvature import negative_hessian
 from ._data import prepare_data
 from ._evaluate import (
     cached_kernel,
@@ -65,11 +67,16 @@ def _score_kernel(model: Model) -> Any:
 
 
 def _empirical_kernel(model: Model) -> Any:
-    score_kernel = _score_kernel(model)
-
     def kernel(params: Any, y: Any, x: Any) -> Any:
-        ll, g, flags = score_kernel(params, y, x)
-        return ll, g.T @ g, jnp.all(jnp.isfinite(g), axis=1), flags
+        flat, unravel = ravel_pytree(params)
+        row = jax.value_and_grad(_flat_row(model, unravel), has_aux=True)
+
+        def block(data: Any) -> Any:
+            (ll, flags), g = jax.vmap(row, in_axes=_row_axes(x))(flat, *data)
+            return g.T @ g, (ll, jnp.all(jnp.isfinite(g), axis=1), flags)
+
+        m, (ll, finite, flags) = sum_over_blocks(block, (y, x))
+        return ll, m, finite, flags
 
     return kernel
 
@@ -77,14 +84,8 @@ def _empirical_kernel(model: Model) -> Any:
 def _observed_kernel(model: Model) -> Any:
     def kernel(params: Any, y: Any, x: Any) -> Any:
         flat, unravel = ravel_pytree(params)
-        row = _flat_row(model, unravel)
-
-        def total(f: jax.Array) -> Any:
-            ll, flags = jax.vmap(row, in_axes=_row_axes(x))(f, y, x)
-            return ll.sum(), (ll, flags)
-
-        hess, (ll, flags) = jax.jacfwd(jax.grad(total, has_aux=True), has_aux=True)(flat)
-        return ll, -hess, flags
+        neg, ll, flags = negative_hessian(model, unravel, flat, y, x)
+        return ll, neg, flags
 
     return kernel
 

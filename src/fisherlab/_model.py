@@ -169,7 +169,13 @@ class Model:
                     "it must return one value per row, shape (N,)"
                 )
             return out.reshape(()), {}
-        d = self.distribution(params, x_row)
+        return self.distribution_loglik(self.distribution(params, x_row), y_row, x_row)
+
+    @staticmethod
+    def distribution_loglik(
+        d: nd.Distribution, y_row: Any, x_row: Any
+    ) -> tuple[jax.Array, dict[str, jax.Array]]:
+        """Log-likelihood of one row under its distribution ``d``, and the validity flags."""
         y1 = y_row if x_row is None else _batch1(y_row)
         expected = d.batch_shape + d.event_shape
         if x_row is not None and not d.batch_shape:

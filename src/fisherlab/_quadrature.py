@@ -27,12 +27,14 @@ _MIN_TAIL = 1e-15
 
 
 @functools.lru_cache(maxsize=4)
-def tanh_sinh_nodes(level: int = 6) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def tanh_sinh_nodes(level: int = 6) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Nodes ``u`` in (0, 1) and weights of steps ``h = 2**-level`` (fine) and ``2h`` (coarse).
 
     Returns:
-        ``(u, w_fine, w_coarse)``: the coarse weights are zero on the nodes that
-        only the fine rule uses, so both rules evaluate the integrand once.
+        ``(u, w_fine, w_coarse, tail)``: ascending nodes; the coarse weights are zero
+        on the nodes that only the fine rule uses, so both rules evaluate the
+        integrand once; ``tail = 1 - u[-1]``, the probability above the last node,
+        which the rules leave out (callers add it to their error estimate).
     """
     h = 2.0**-level
     k = np.arange(-int(_T_MAX / h), int(_T_MAX / h) + 1)
@@ -45,4 +47,4 @@ def tanh_sinh_nodes(level: int = 6) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     w_fine = np.where(keep, h * du, 0.0)
     w_coarse = np.where(keep & (k % 2 == 0), 2.0 * h * du, 0.0)
     sel = w_fine > 0
-    return u[sel], w_fine[sel], w_coarse[sel]
+    return u[sel], w_fine[sel], w_coarse[sel], float(one_minus_u[sel][-1])

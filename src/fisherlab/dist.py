@@ -47,6 +47,7 @@ from numpyro.distributions import (
 from ._distributions import (
     Bernoulli as Bernoulli,
     BernoulliLogits as BernoulliLogits,
+    BetaBinomial as BetaBinomial,
     Binomial as Binomial,
     BinomialLogits as BinomialLogits,
     InverseGaussian as InverseGaussian,
@@ -63,6 +64,7 @@ __all__ = [
     "Bernoulli",
     "BernoulliLogits",
     "Beta",
+    "BetaBinomial",
     "Binomial",
     "BinomialLogits",
     "Categorical",
