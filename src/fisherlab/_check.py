@@ -54,6 +54,7 @@ from ._fisher import FisherMethod, fisher
 from ._information import _flat_row, _row_axes
 from ._matrix import InfoMatrix, _combination
 from ._model import Model
+from ._options import choose
 from ._params import as_params, param_names
 
 __all__ = ["CheckResult", "IMTestVariant", "check"]
@@ -378,12 +379,7 @@ def check(
     """
     if not isinstance(model, Model):
         raise TypeError(f"check: expected a fisherlab Model as first argument, got {type(model).__name__}")
-    try:
-        choice = IMTestVariant(variant)
-    except ValueError:
-        raise ValueError(
-            f"check: variant={variant!r} is not one of {[v.value for v in IMTestVariant]}"
-        ) from None
+    choice = choose(IMTestVariant, variant, "check: variant")
     if fisher_method != "none":
         try:
             FisherMethod(fisher_method)

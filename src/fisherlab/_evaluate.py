@@ -22,6 +22,7 @@ from numpyro.distributions.distribution import validation_enabled
 
 from ._errors import InvalidDataError, InvalidParameterError, ModelError
 from ._model import Model
+from ._options import choose
 
 __all__ = ["Reduction", "cached_kernel", "check_finite", "raise_invalid", "row_slice"]
 
@@ -35,10 +36,7 @@ class Reduction(str, enum.Enum):
 
 def reduction_factor(reduction: str, n: int) -> float:
     """1 for ``"sum"``, ``1/n`` for ``"mean"``; anything else raises ``ValueError``."""
-    try:
-        choice = Reduction(reduction)
-    except ValueError:
-        raise ValueError(f"reduction={reduction!r} is not one of {[r.value for r in Reduction]}") from None
+    choice = choose(Reduction, reduction, "reduction")
     return 1.0 if choice is Reduction.SUM else 1.0 / n
 
 

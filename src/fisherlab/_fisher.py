@@ -50,6 +50,7 @@ from ._evaluate import (
 from ._fisher_registry import family_fisher, has_closed_form
 from ._matrix import InfoMatrix
 from ._model import Model, validity
+from ._options import choose
 from ._params import as_params, param_names
 from ._quadrature import tanh_sinh_nodes
 
@@ -346,10 +347,7 @@ def fisher(
     """
     if not isinstance(model, Model):
         raise TypeError(f"expected a fisherlab Model as first argument, got {type(model).__name__}")
-    try:
-        choice = FisherMethod(method)
-    except ValueError:
-        raise ValueError(f"method={method!r} is not one of {[m.value for m in FisherMethod]}") from None
+    choice = choose(FisherMethod, method, "method")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be a positive integer (number of iid observations), got {n!r}")
     if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 2:

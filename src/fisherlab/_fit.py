@@ -39,6 +39,7 @@ from ._evaluate import eager_distribution, row_slice, run
 from ._information import loglik
 from ._matrix import InfoMatrix
 from ._model import Model
+from ._options import choose
 from ._params import as_params, param_names
 from ._prior import Prior, as_prior
 from ._result import FitResult
@@ -269,10 +270,7 @@ def fit(
     """
     if not isinstance(model, Model):
         raise TypeError(f"expected a fisherlab Model as first argument, got {type(model).__name__}")
-    try:
-        choice = OptimMethod(method)
-    except ValueError:
-        raise ValueError(f"method={method!r} is not one of {[m.value for m in OptimMethod]}") from None
+    choice = choose(OptimMethod, method, "method")
     params0 = as_params(init)
     data = prepare_data(y, x)
     reparam = Reparam(params0, model.constraints)

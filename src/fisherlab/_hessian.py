@@ -17,6 +17,7 @@ import numpy as np
 
 from ._errors import InvalidParameterError, MethodUnavailableError
 from ._matrix import LabelledMatrix
+from ._options import choose
 from ._params import as_params, flatten_params, param_names
 
 __all__ = ["hessian"]
@@ -54,10 +55,7 @@ def hessian(f: Callable[[Any], Any], params: Any, *, method: str = "autodiff") -
         >>> bool(jnp.allclose(H.matrix, jnp.linalg.inv(cov)))
         True
     """
-    try:
-        choice = HessianMethod(method)
-    except ValueError:
-        raise ValueError(f"method={method!r} is not one of {[m.value for m in HessianMethod]}") from None
+    choice = choose(HessianMethod, method, "method")
     if choice is HessianMethod.NUMERIC:
         raise MethodUnavailableError(
             'method="numeric" (finite differences) is not available in this version; use "autodiff"'

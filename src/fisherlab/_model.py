@@ -23,6 +23,7 @@ from numpyro.distributions.util import lazy_property
 
 from ._constraints import resolve_constraints
 from ._errors import MethodUnavailableError, ModelError
+from ._options import choose
 
 __all__ = ["Derivatives", "Model"]
 
@@ -192,10 +193,7 @@ class Model:
 
 
 def _check_derivatives(value: str) -> Derivatives:
-    try:
-        choice = Derivatives(value)
-    except ValueError:
-        raise ModelError(f"derivatives={value!r} is not one of {[d.value for d in Derivatives]}") from None
+    choice = choose(Derivatives, value, "derivatives", ModelError)
     if choice is Derivatives.NUMERIC:
         raise MethodUnavailableError(
             'derivatives="numeric" (finite differences for black-box models) is not available '

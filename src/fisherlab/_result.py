@@ -35,6 +35,7 @@ from ._fisher import fisher
 from ._information import empirical_fisher, loglik, observed_information
 from ._matrix import Covariance, InfoMatrix
 from ._model import Model
+from ._options import choose
 from ._prior import Prior
 
 if TYPE_CHECKING:
@@ -75,10 +76,7 @@ class Derived(NamedTuple):
 
 
 def _check_kind(kind: str, allowed: type[enum.Enum]) -> Any:
-    try:
-        return allowed(kind)
-    except ValueError:
-        raise ValueError(f"kind={kind!r} is not one of {[k.value for k in allowed]}") from None  # type: ignore[attr-defined]
+    return choose(allowed, kind, "kind")
 
 
 def _check_level(level: float) -> float:

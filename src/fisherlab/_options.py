@@ -1,0 +1,19 @@
+"""Option strings: each option is a ``str`` enum, validated in one place."""
+
+from __future__ import annotations
+
+import enum
+from typing import TypeVar
+
+__all__ = ["choose"]
+
+E = TypeVar("E", bound=enum.Enum)
+
+
+def choose(options: type[E], value: object, name: str, error: type[Exception] = ValueError) -> E:
+    """``options(value)``, or ``error`` saying ``"name='value' is not one of [...]"``."""
+    try:
+        return options(value)
+    except ValueError:
+        valid = [o.value for o in options]
+        raise error(f"{name}={value!r} is not one of {valid}") from None
