@@ -296,3 +296,14 @@ def test_bad_options(normal_data) -> None:
         res.conf_int(1.5)
     with pytest.raises(ValueError, match="sandwich is a covariance"):
         res.information("sandwich")
+
+
+def test_rename_relabels_every_output(normal_data) -> None:
+    res = fl.fit(_normal_model(), normal_data, init={"mu": 0.0, "sigma": 1.0})
+    named = res.rename(["location", "spread"])
+    assert named.cov().names == ["location", "spread"]
+    assert list(named.conf_int().index) == ["location", "spread"]
+    assert named.se()["spread"] == res.se()["sigma"]
+    assert res.names == ["mu", "sigma"]
+    with pytest.raises(ValueError, match="distinct names"):
+        res.rename(["a"])

@@ -17,6 +17,7 @@ and is reported as :math:`\Sigma_\theta = G\Sigma_u G^\top` (delta method).
 
 from __future__ import annotations
 
+import copy
 import enum
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -159,6 +160,23 @@ class FitResult:
         self.loglik = float(np.sum(loglik(model, params, data.y, data.x)))
         self.logprior = 0.0 if prior is None else float(prior.log_density(params))
         self._info: dict[str, InfoMatrix] = {}
+
+    def rename(self, names: list[str]) -> FitResult:
+        """A copy whose flattened parameters carry ``names`` (e.g. design-matrix column names).
+
+        Every table, covariance and interval of the copy uses the new names;
+        ``params`` keeps its structure.
+
+        Raises:
+            ValueError: wrong number of names, or duplicates.
+        """
+        names = [str(n) for n in names]
+        if len(names) != len(self.names) or len(set(names)) != len(names):
+            raise ValueError(f"rename needs {len(self.names)} distinct names, got {names}")
+        twin = copy.copy(self)
+        twin.names = names
+        twin._info = {k: InfoMatrix(v.matrix, names, method=v.method) for k, v in self._info.items()}
+        return twin
 
     # ------------------------------------------------------------------ information
     @property
