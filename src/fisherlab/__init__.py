@@ -21,6 +21,7 @@ from ._errors import (
     MethodUnavailableError as MethodUnavailableError,
     ModelError as ModelError,
     NotConvergedError as NotConvergedError,
+    OutputExistsError as OutputExistsError,
     SingularInformationError as SingularInformationError,
 )
 from ._fit import fit as fit
@@ -59,6 +60,7 @@ __all__ = [
     "Model",
     "ModelError",
     "NotConvergedError",
+    "OutputExistsError",
     "SingularInformationError",
     "Summary",
     "__version__",

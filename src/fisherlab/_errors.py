@@ -16,6 +16,7 @@ __all__ = [
     "MethodUnavailableError",
     "ModelError",
     "NotConvergedError",
+    "OutputExistsError",
     "SingularInformationError",
 ]
 
@@ -71,3 +72,7 @@ class SingularInformationError(FisherlabError, ArithmeticError):
 
 class NotConvergedError(FisherlabError, ArithmeticError):
     """An iterative computation (a fit, a quadrature) that did not reach its tolerance."""
+
+
+class OutputExistsError(FisherlabError, FileExistsError):
+    """A file fisherlab would write already exists and overwriting was not asked for (``--force``)."""
