@@ -118,7 +118,7 @@ def _registry_kernel(model: Model) -> Any:
     return kernel
 
 
-def _point_scores(model: Model, params: Any, flat: jax.Array, unravel: Any, ys: jax.Array, x_row: Any) -> Any:
+def _point_scores(model: Model, flat: jax.Array, unravel: Any, ys: jax.Array, x_row: Any) -> Any:
     """Scores (M, P) and log-likelihoods (M,) of one row at M values of y (treated as data)."""
     ys = jax.lax.stop_gradient(ys)
 
@@ -129,7 +129,7 @@ def _point_scores(model: Model, params: Any, flat: jax.Array, unravel: Any, ys: 
     return vg(flat, ys)
 
 
-def _row_values(d: Any, values: jax.Array, has_x: bool) -> jax.Array:
+def _row_values(d: Any, values: jax.Array) -> jax.Array:
     """Candidate y values (M, 1-component batch) -> M rows of y for ``row_loglik``."""
     size = int(np.prod(d.batch_shape)) if d.batch_shape else 1
     if size != 1:
@@ -146,8 +146,8 @@ def _summation_kernel(model: Model) -> Any:
 
         def row(x_row: Any) -> Any:
             d = model.distribution(params, x_row)
-            ys = _row_values(d, d.enumerate_support(expand=False), x_row is not None)
-            logp, g = _point_scores(model, params, flat, unravel, ys, x_row)
+            ys = _row_values(d, d.enumerate_support(expand=False))
+            logp, g = _point_scores(model, flat, unravel, ys, x_row)
             p = jnp.exp(logp)
             return g.T @ (p[:, None] * g), validity(d), jnp.abs(p.sum() - 1.0) < 1e-8
 
@@ -167,8 +167,8 @@ def _quadrature_kernel(model: Model) -> Any:
         def row(x_row: Any) -> Any:
             d = model.distribution(params, x_row)
             shape = (u.shape[0], *(1 for _ in d.batch_shape))
-            ys = _row_values(d, d.icdf(u.reshape(shape)), x_row is not None)
-            _, g = _point_scores(model, params, flat, unravel, ys, x_row)
+            ys = _row_values(d, d.icdf(u.reshape(shape)))
+            _, g = _point_scores(model, flat, unravel, ys, x_row)
             fine, coarse = g.T @ (wf[:, None] * g), g.T @ (wc[:, None] * g)
             # the dropped upper tail (mass `tail`), bounded by 4x the integrand at the last node
             dropped = 4.0 * tail * jnp.abs(g[-1][:, None] * g[-1][None, :])

@@ -172,7 +172,7 @@ def empirical_fisher(
         >>> fl.empirical_fisher(m, {"mu": 0.0}, np.array([1.0, -2.0])).matrix.tolist()
         [[5.0]]
     """
-    factor = reduction_factor(reduction, 1)
+    reduction_factor(reduction, 1)  # reject a bad option before any work
     _, data, (_, m, finite, _) = _evaluate(model, "empirical", _empirical_kernel, params, y, x)
     check_finite("score", np.where(np.asarray(finite), 0.0, np.nan))
     factor = reduction_factor(reduction, data.n)
@@ -194,7 +194,7 @@ def observed_information(
         >>> fl.observed_information(m, {"rate": 2.0}, np.array([1, 3])).matrix.tolist()  # sum y / rate^2
         [[1.0]]
     """
-    reduction_factor(reduction, 1)
+    reduction_factor(reduction, 1)  # reject a bad option before any work
     _, data, (_, m, _) = _evaluate(model, "observed", _observed_kernel, params, y, x)
     check_finite("observed information", np.asarray(m)[None])
     factor = reduction_factor(reduction, data.n)
