@@ -21,6 +21,7 @@ from ._errors import (
     MethodUnavailableError as MethodUnavailableError,
     ModelError as ModelError,
     NotConvergedError as NotConvergedError,
+    NumericDerivativeError as NumericDerivativeError,
     OutputExistsError as OutputExistsError,
     SingularInformationError as SingularInformationError,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "Model",
     "ModelError",
     "NotConvergedError",
+    "NumericDerivativeError",
     "OutputExistsError",
     "SingularInformationError",
     "Summary",

@@ -16,6 +16,7 @@ __all__ = [
     "MethodUnavailableError",
     "ModelError",
     "NotConvergedError",
+    "NumericDerivativeError",
     "OutputExistsError",
     "SingularInformationError",
 ]
@@ -72,6 +73,27 @@ class SingularInformationError(FisherlabError, ArithmeticError):
 
 class NotConvergedError(FisherlabError, ArithmeticError):
     """An iterative computation (a fit, a quadrature) that did not reach its tolerance."""
+
+
+class NumericDerivativeError(NotConvergedError):
+    """A finite-difference derivative that could not be computed.
+
+    The function raised (the exception is chained as ``__cause__``), or it stayed
+    NaN/inf at a perturbed point after retries with smaller steps. The message names
+    the parameter values and, where one is to blame, the parameter.
+
+    Attributes:
+        point: dict parameter name -> value of the point at which ``f`` failed
+            (for a non-finite value: the point being differentiated).
+        parameter: the name of the parameter whose step failed, or ``None``.
+    """
+
+    def __init__(
+        self, message: str, *, point: dict[str, float] | None = None, parameter: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.point = point or {}
+        self.parameter = parameter
 
 
 class OutputExistsError(FisherlabError, FileExistsError):

@@ -65,9 +65,11 @@ class LabelledMatrix:
         names: parameter names, length ``P``.
         error: ``None`` or an error estimate of each entry (same shape as ``matrix``).
         method: how the matrix was computed.
+        evaluations: ``None``, or the number of function evaluations a numeric
+            (finite-difference) matrix cost.
     """
 
-    __slots__ = ("error", "matrix", "method", "names")
+    __slots__ = ("error", "evaluations", "matrix", "method", "names")
 
     def __init__(
         self,
@@ -76,6 +78,7 @@ class LabelledMatrix:
         *,
         error: Any = None,
         method: str = "",
+        evaluations: int | None = None,
     ) -> None:
         m = np.array(matrix, dtype=np.float64)
         if m.ndim != 2 or m.shape[0] != m.shape[1]:
@@ -88,6 +91,7 @@ class LabelledMatrix:
         self.names: list[str] = list(names)
         self.error: np.ndarray | None = None if error is None else np.asarray(error, dtype=np.float64)
         self.method: str = method
+        self.evaluations: int | None = evaluations
 
     def to_pandas(self) -> pd.DataFrame:
         """The matrix as a DataFrame indexed and columned by parameter name."""
