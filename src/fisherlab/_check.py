@@ -54,6 +54,7 @@ from ._fisher import FisherMethod, fisher
 from ._information import _flat_row, _row_axes
 from ._matrix import InfoMatrix, _combination
 from ._model import Model
+from ._numeric_model import require_autodiff
 from ._options import choose
 from ._params import as_params, param_names
 
@@ -357,6 +358,7 @@ def check(
             (a parameter no row depends on), or :math:`J` not positive definite
             (not a maximum; or a log-likelihood not twice differentiable in a
             parameter, as the Laplace location); the direction is named.
+        MethodUnavailableError: a model with numeric derivatives (not available yet).
         MethodUnavailableError: no indicator is left (the information-matrix
             equality holds identically for this model: nothing to test).
         ValueError: an unknown ``variant`` or ``fisher_method``, or ``alpha`` outside (0, 1).
@@ -390,6 +392,7 @@ def check(
             ) from None
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 < alpha < 1.0:
         raise ValueError(f"check: alpha must be a significance level in (0, 1), got {alpha!r}")
+    require_autodiff(model, params, y, x, "check", "it needs third derivatives of the log-likelihood")
 
     params = as_params(params)
     names = param_names(params)

@@ -50,6 +50,7 @@ from ._evaluate import (
 from ._fisher_registry import family_fisher, has_closed_form
 from ._matrix import InfoMatrix
 from ._model import Model, validity
+from ._numeric_model import require_autodiff
 from ._options import choose
 from ._params import as_params, param_names
 from ._quadrature import tanh_sinh_nodes
@@ -327,7 +328,9 @@ def fisher(
         the quadrature error estimate (``"quadrature"``).
 
     Raises:
-        MethodUnavailableError: ``method="exact"`` for a model without one.
+        MethodUnavailableError: ``method="exact"`` for a model without one; any method
+            for a model with numeric derivatives (not available yet: use
+            :func:`~fisherlab.empirical_fisher` or :func:`~fisherlab.observed_information`).
         InvalidParameterError: parameters outside a distribution's support
             (row and parameter named).
         InvalidDataError: NaN/inf or mismatched rows in ``x``.
@@ -352,6 +355,9 @@ def fisher(
         raise ValueError(f"n must be a positive integer (number of iid observations), got {n!r}")
     if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 2:
         raise ValueError(f"num_samples must be an integer >= 2, got {num_samples!r}")
+    require_autodiff(
+        model, params, None, x, "expected Fisher", "use empirical_fisher or observed_information"
+    )
     params = as_params(params)
     x = prepare_data(None, x, require_y=False).x
     names = param_names(params)

@@ -39,6 +39,7 @@ from ._evaluate import eager_distribution, row_slice, run
 from ._information import loglik
 from ._matrix import InfoMatrix
 from ._model import Model
+from ._numeric_model import require_autodiff
 from ._options import choose
 from ._params import as_params, param_names
 from ._prior import Prior, as_prior
@@ -259,6 +260,7 @@ def fit(
         InvalidParameterError: ``init`` outside a constraint, the prior's support,
             or a distribution's support.
         ModelError: a prior that does not cover every parameter.
+        MethodUnavailableError: a model with numeric derivatives (not available yet).
 
     Example:
         >>> import fisherlab as fl, numpy as np
@@ -271,6 +273,7 @@ def fit(
     if not isinstance(model, Model):
         raise TypeError(f"expected a fisherlab Model as first argument, got {type(model).__name__}")
     choice = choose(OptimMethod, method, "method")
+    require_autodiff(model, init, y, x, "fit", "write the model with jax.numpy to fit it")
     params0 = as_params(init)
     data = prepare_data(y, x)
     reparam = Reparam(params0, model.constraints)

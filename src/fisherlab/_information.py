@@ -8,7 +8,10 @@ For rows :math:`(x_i, y_i)`, :math:`i = 1..N`, and :math:`\ell_i(\theta) = \log 
 - observed information :math:`J(\theta) = -\sum_i \nabla^2 \ell_i(\theta)`
   (forward-over-reverse Hessian of the total).
 
-Sums are totals over rows unless ``reduction="mean"`` is asked for.
+Sums are totals over rows unless ``reduction="mean"`` is asked for. A model with
+``derivatives="numeric"`` (or ``"auto"`` whose function cannot be traced) is handled by
+finite differences in :mod:`fisherlab._numeric_model`; its matrices carry ``.error`` and
+``.evaluations``.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from . import _numeric_model
 from ._blocks import sum_over_blocks
 from ._curvature import negative_hessian
 from ._data import prepare_data
@@ -127,6 +131,8 @@ def loglik(model: Model, params: Any, y: Any, x: Any = None) -> np.ndarray:
         >>> fl.loglik(m, {"rate": 2.0}, np.array([0, 3])).round(4).tolist()
         [-2.0, -1.7123]
     """
+    if _numeric_model.is_numeric(model, params, y, x):
+        return _numeric_model.loglik(model, params, y, x)
     _, _, (ll, _) = _evaluate(model, "loglik", _loglik_kernel, params, y, x)
     return np.asarray(ll)
 
@@ -148,6 +154,8 @@ def score(model: Model, params: Any, y: Any, x: Any = None) -> np.ndarray:
         >>> fl.score(m, {"mu": 0.5}, np.array([0.0, 2.0])).tolist()   # y - mu
         [[-0.5], [1.5]]
     """
+    if _numeric_model.is_numeric(model, params, y, x):
+        return _numeric_model.score(model, params, y, x)
     _, _, (_, g, _) = _evaluate(model, "score", _score_kernel, params, y, x)
     check_finite("score", g)
     return np.asarray(g)
@@ -173,6 +181,8 @@ def empirical_fisher(
         [[5.0]]
     """
     reduction_factor(reduction, 1)  # reject a bad option before any work
+    if _numeric_model.is_numeric(model, params, y, x):
+        return _numeric_model.empirical_fisher(model, params, y, x, reduction=reduction)
     _, data, (_, m, finite, _) = _evaluate(model, "empirical", _empirical_kernel, params, y, x)
     check_finite("score", np.where(np.asarray(finite), 0.0, np.nan))
     factor = reduction_factor(reduction, data.n)
@@ -195,6 +205,8 @@ def observed_information(
         [[1.0]]
     """
     reduction_factor(reduction, 1)  # reject a bad option before any work
+    if _numeric_model.is_numeric(model, params, y, x):
+        return _numeric_model.observed_information(model, params, y, x, reduction=reduction)
     _, data, (_, m, _) = _evaluate(model, "observed", _observed_kernel, params, y, x)
     check_finite("observed information", np.asarray(m)[None])
     factor = reduction_factor(reduction, data.n)

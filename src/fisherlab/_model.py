@@ -68,9 +68,18 @@ class Model:
             scalars/arrays), ``x`` the covariates of the row(s) (a pytree whose
             leaves have a leading axis, or ``None``). It returns an
             ``fl.dist``/NumPyro distribution over one observation per row.
-        derivatives: ``"autodiff"`` (JAX), ``"auto"`` (the default; autodiff
-            for now) or ``"numeric"`` (finite differences, not yet available:
-            raises :class:`~fisherlab.MethodUnavailableError`).
+        derivatives: ``"autodiff"`` (JAX), ``"numeric"`` (finite differences with
+            Richardson extrapolation and error estimates, :mod:`fisherlab._numeric_model`)
+            or ``"auto"`` (the default: autodiff, falling back to numeric with one
+            ``UserWarning`` when ``fn`` cannot be traced by JAX; the decision is made once
+            per model). With numeric derivatives ``fn`` receives the parameters as NumPy
+            float64 scalars/arrays and ALL rows of ``x`` at once, may call NumPy/SciPy,
+            and returns a distribution with batch shape ``(N, ...)`` or ``()``;
+            :func:`~fisherlab.loglik`, :func:`~fisherlab.score`,
+            :func:`~fisherlab.empirical_fisher` and :func:`~fisherlab.observed_information`
+            work (the matrices carry ``.error`` and ``.evaluations``), while
+            :func:`~fisherlab.fisher`, :func:`~fisherlab.fit` and :func:`~fisherlab.check`
+            raise :class:`~fisherlab.MethodUnavailableError` for now.
         constraints: optional ``{name: constraint}`` for :func:`~fisherlab.fit`:
             ``"positive"``, ``"unit_interval"``, ``"simplex"``, ``"ordered"``,
             ``"real"``, ... or a NumPyro constraint. The fit runs in an
@@ -118,7 +127,8 @@ class Model:
                 observations (one per row of ``x``; one observation when ``x`` is
                 ``None``), written in JAX. Needed only for the expected Fisher,
                 which is then estimated by Monte-Carlo.
-            derivatives: as for :class:`Model`.
+            derivatives: as for :class:`Model`; with numeric derivatives ``fn`` receives
+                NumPy parameters and all rows of ``y`` and ``x`` and returns a NumPy ``(N,)``.
             constraints: as for :class:`Model`.
 
         Example:
@@ -193,10 +203,4 @@ class Model:
 
 
 def _check_derivatives(value: str) -> Derivatives:
-    choice = choose(Derivatives, value, "derivatives", ModelError)
-    if choice is Derivatives.NUMERIC:
-        raise MethodUnavailableError(
-            'derivatives="numeric" (finite differences for black-box models) is not available '
-            'in this version; write the model in jax.numpy and use "autodiff"'
-        )
-    return choice
+    return choose(Derivatives, value, "derivatives", ModelError)
