@@ -52,7 +52,7 @@ from ._matrix import InfoMatrix
 from ._model import Model, validity
 from ._numeric_model import require_autodiff
 from ._options import choose
-from ._params import as_params, param_names
+from ._params import as_params, param_names, tree_signature
 from ._quadrature import tanh_sinh_nodes
 
 __all__ = ["FisherMethod", "fisher"]
@@ -242,14 +242,9 @@ def _mc_kernel(model: Model, num_samples: int) -> Any:
 # --------------------------------------------------------------------------- routing
 
 
-def _signature(tree: Any) -> Any:
-    leaves, treedef = jax.tree_util.tree_flatten(tree)
-    return treedef, tuple((np.shape(a), str(getattr(a, "dtype", type(a).__name__))) for a in leaves)
-
-
 def _route(model: Model, params: Any, x: Any, method: FisherMethod) -> str:
     """The route for this model and these shapes, probed once on the first row and cached."""
-    key = ("route", method, _signature(params), _signature(x))
+    key = ("route", method, tree_signature(params), tree_signature(x))
     route = model._cache.get(key)
     if route is None:
         route = _probe_route(model, params, x, method)

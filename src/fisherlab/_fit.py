@@ -41,7 +41,7 @@ from ._matrix import InfoMatrix
 from ._model import Model
 from ._numeric_model import require_autodiff
 from ._options import choose
-from ._params import as_params, param_names
+from ._params import as_params, param_names, tree_signature
 from ._prior import Prior, as_prior
 from ._result import FitResult
 
@@ -59,11 +59,6 @@ class OptimMethod(str, enum.Enum):
     AUTO = "auto"
     NEWTON = "newton"
     LBFGS = "lbfgs"
-
-
-def _signature(tree: Any) -> Any:
-    leaves, treedef = jax.tree_util.tree_flatten(tree)
-    return treedef, tuple(np.shape(a) for a in leaves)
 
 
 class Objective:
@@ -282,7 +277,7 @@ def fit(
         prior_obj.check(params0)
     loglik(model, params0, data.y, data.x)  # raises, naming the row, if init is impossible
     u0 = np.asarray(reparam.to_unconstrained(params0, check=True))
-    key = (_signature(params0), None if prior is None else id(prior))
+    key = (tree_signature(params0), None if prior is None else id(prior))
     obj = Objective(model, reparam, prior_obj, data, key)
     if not np.isfinite(obj.value(u0)):
         raise SingularInformationError("the log-likelihood is not finite at init; start elsewhere")

@@ -21,7 +21,7 @@ from jax.flatten_util import ravel_pytree
 
 from ._errors import InvalidParameterError
 
-__all__ = ["as_params", "flatten_params", "param_names"]
+__all__ = ["as_params", "flatten_params", "param_names", "tree_signature"]
 
 
 def _path_name(path: tuple[Any, ...]) -> str:
@@ -97,3 +97,9 @@ def flatten_params(params: Any) -> tuple[jax.Array, Callable[[jax.Array], Any]]:
     """Flatten a parameter pytree to a float64 vector and return the inverse map."""
     flat, unravel = ravel_pytree(params)
     return jnp.asarray(flat, dtype=jnp.float64), unravel
+
+
+def tree_signature(tree: Any) -> Any:
+    """A hashable key for a pytree's structure, leaf shapes and dtypes (caches of compiled work)."""
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    return treedef, tuple((np.shape(a), str(getattr(a, "dtype", type(a).__name__))) for a in leaves)
