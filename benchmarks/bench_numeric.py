@@ -9,17 +9,22 @@ Two problems, each written with NumPy/SciPy only (nothing JAX can trace):
   d = 10 (an intercept and 9 standard-normal columns), N = 5,000; closed form
   :math:`X^\top \mathrm{diag}(p(1-p)) X`, summed in ``np.longdouble``.
 
-Candidates: fisherlab ``fl.hessian(f, params, method="numeric")``, numdifftools
-``Hessian(f)`` (defaults), statsmodels ``approx_hess3(x, f)`` (default step) and
-``scipy.differentiate.hessian`` (defaults; SciPy >= 1.15, skipped with a note otherwise).
-Each function is wrapped to count its evaluations (one per point; SciPy's vectorised
-calls are counted per point). Relative error = max |H - J| / max |J|. Where a method
-reports an error estimate (fisherlab, numdifftools with ``full_output``, SciPy), the
-table says whether it bounds the true error in every entry.
+Candidates: fisherlab ``fl.hessian(f, params, method="numeric")``; fisherlab's model API,
+``fl.observed_information(fl.Model.from_loglik(loglik, derivatives="numeric"), params, y, x)``
+with a per-row log-likelihood that calls ``scipy.stats`` (``gamma.logpdf``; ``logistic.logcdf``
+of ``(2y - 1) x'beta``, which equals ``y eta - log(1 + e^eta)``); numdifftools ``Hessian(f)``
+(defaults), statsmodels ``approx_hess3(x, f)`` (default step) and ``scipy.differentiate.hessian``
+(defaults; SciPy >= 1.15, skipped with a note otherwise). Each function is wrapped to count
+its evaluations (one per point; SciPy's vectorised calls are counted per point; for the model
+API, one call of the model function, which evaluates all N rows, so the counts compare).
+Relative error = max |H - J| / max |J|. Where a method reports an error estimate (fisherlab,
+numdifftools with ``full_output``, SciPy), the table says whether it bounds the true error in
+every entry. Times: median of ``--repeats`` interleaved rounds after a warm-up round, and the
+ratio to numdifftools' median in the same run (the load average is printed; compare ratios).
 
-Target (issue 5): fisherlab <= 1e-8 relative error with no more evaluations than
-numdifftools' default, and an error estimate that bounds the true error. This is a
-benchmark, not a test: it prints PASS/FAIL and exits 0 unless it crashes.
+Target (issue 5), checked for both fisherlab rows: <= 1e-8 relative error with no more
+evaluations than numdifftools' default, and an error estimate that bounds the true error.
+This is a benchmark, not a test: it prints MET/NOT MET and exits 0 unless it crashes.
 
     python benchmarks/bench_numeric.py
     python benchmarks/bench_numeric.py --json out.json
@@ -29,11 +34,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -53,6 +59,8 @@ class Row:
     seconds: float | None
     bounded: str = "-"
     note: str = ""
+    ratio_vs_numdifftools: float | None = None
+    times: list[float] = field(default_factory=list)
 
 
 class Counted:
@@ -96,7 +104,20 @@ def bounded(h: np.ndarray, err: np.ndarray | None, ref: np.ndarray) -> str:
 # --------------------------------------------------------------------------- problems
 
 
-Problem = tuple[Callable[[np.ndarray], float], np.ndarray, list[str], np.ndarray]
+@dataclass
+class Problem:
+    """One benchmark problem: the flat negative log-likelihood for the reference tools and the
+    same likelihood as a black-box fisherlab model (per-row log-likelihood through SciPy)."""
+
+    f: Callable[[np.ndarray], float]  # negative total log-likelihood of a flat vector
+    x0: np.ndarray
+    names: list[str]  # names of x0's entries, in order
+    ref: np.ndarray  # closed-form Hessian of f = observed information, ordered as names
+    lower: float | None  # bound handed to fl.hessian
+    loglik: Callable[[dict, np.ndarray, Any], np.ndarray]  # per-row, for Model.from_loglik
+    params: dict[str, Any]
+    y: np.ndarray
+    x: np.ndarray | None
 
 
 def gamma_problem(n: int, seed: int) -> Problem:
@@ -107,8 +128,11 @@ def gamma_problem(n: int, seed: int) -> Problem:
     def f(v: np.ndarray) -> float:
         return -float(np.sum(st.gamma.logpdf(y, v[0], scale=1 / v[1])))
 
+    def loglik(th: dict, y: np.ndarray, x: Any) -> np.ndarray:
+        return st.gamma.logpdf(y, th["shape"], scale=1 / th["rate"])
+
     ref = n * np.array([[sp.polygamma(1, a), -1 / b], [-1 / b, a / b**2]])
-    return f, np.array([a, b]), ["shape", "rate"], ref
+    return Problem(f, np.array([a, b]), ["shape", "rate"], ref, 0.0, loglik, {"shape": a, "rate": b}, y, None)
 
 
 def logistic_problem(n: int, d: int, seed: int) -> Problem:
@@ -122,27 +146,37 @@ def logistic_problem(n: int, d: int, seed: int) -> Problem:
         eta = x @ v
         return -float(np.sum(y * eta - np.logaddexp(0.0, eta)))
 
+    def loglik(th: dict, y: np.ndarray, x: np.ndarray) -> np.ndarray:
+        # y*eta - log(1 + e^eta) = log sigmoid((2y - 1) eta), the standard logistic log-CDF
+        return st.logistic.logcdf((2 * y - 1) * (x @ th["beta"]))
+
     xl = x.astype(np.longdouble)
     pl = 1 / (1 + np.exp(-(xl @ beta.astype(np.longdouble))))
     ref = np.asarray((xl.T * (pl * (1 - pl))) @ xl, dtype=np.float64)
-    return f, beta, [f"beta[{i}]" for i in range(d)], ref
+    names = [f"beta[{i}]" for i in range(d)]
+    return Problem(f, beta, names, ref, None, loglik, {"beta": beta}, y, x)
 
 
 # --------------------------------------------------------------------------- candidates
 
+FL_HESSIAN = "fisherlab (fl.hessian, method='numeric')"
+FL_MODEL = "fisherlab (model API, derivatives='numeric')"
+NUMDIFFTOOLS = "numdifftools Hessian"
+FISHERLAB_ROWS = (FL_HESSIAN, FL_MODEL)
 
-def run_fisherlab(f: Callable, x: np.ndarray, names: list[str], lower: float | None) -> tuple:
+
+def run_fisherlab(pr: Problem) -> tuple:
     import fisherlab as fl
 
-    counted = Counted(f)
-    params = dict(zip(names, x.tolist(), strict=True))
+    counted = Counted(pr.f)
+    params = dict(zip(pr.names, pr.x0.tolist(), strict=True))
     order = fl.param_names(params)
-    idx = [names.index(n) for n in order]
+    idx = [pr.names.index(n) for n in order]
 
     def tree_f(th: dict[str, float]) -> float:
-        return counted(np.array([th[n] for n in names]))
+        return counted(np.array([th[n] for n in pr.names]))
 
-    H = fl.hessian(tree_f, params, method="numeric", lower=lower)
+    H = fl.hessian(tree_f, params, method="numeric", lower=pr.lower)
     back = np.argsort(idx)
     assert H.error is not None
     h, err = H.matrix[np.ix_(back, back)], H.error[np.ix_(back, back)]
@@ -150,28 +184,68 @@ def run_fisherlab(f: Callable, x: np.ndarray, names: list[str], lower: float | N
     return h, err, counted.calls, note
 
 
-def run_numdifftools(f: Callable, x: np.ndarray) -> tuple:
+def run_fisherlab_model(pr: Problem) -> tuple:
+    """``fl.observed_information`` of ``Model.from_loglik(..., derivatives="numeric")``.
+
+    The model's function is wrapped to count its calls; each call evaluates all N rows,
+    so one call is comparable with one evaluation of the total log-likelihood by the
+    reference tools. The model is built inside the timing (it is part of the user's call)."""
+    import fisherlab as fl
+
+    calls = 0
+    in_fn = 0.0
+
+    def loglik(th: dict, y: np.ndarray, x: Any) -> np.ndarray:
+        nonlocal calls, in_fn
+        calls += 1
+        t0 = time.perf_counter()
+        out = pr.loglik(th, y, x)
+        in_fn += time.perf_counter() - t0
+        return out
+
+    model = fl.Model.from_loglik(loglik, derivatives="numeric")
+    J = fl.observed_information(model, pr.params, pr.y, pr.x)
+    assert J.error is not None
+    idx = [pr.names.index(n) for n in J.names]  # the closed form, reordered to fisherlab's names
+    back = np.argsort(idx)
+    h, err = np.asarray(J.matrix)[np.ix_(back, back)], np.asarray(J.error)[np.ix_(back, back)]
+    note = f"model function {in_fn:.4f} s of it"
+    if J.evaluations != calls:
+        note = f"reported {J.evaluations} evaluations (+{calls - J.evaluations} validation call); " + note
+    return h, err, calls, note
+
+
+def run_numdifftools(pr: Problem) -> tuple:
     import numdifftools as nd
 
-    counted = Counted(f)
-    out = nd.Hessian(counted, full_output=True)(x)
+    counted = Counted(pr.f)
+    out = nd.Hessian(counted, full_output=True)(pr.x0)
     return np.asarray(out.estimate), np.asarray(out.error_estimate), counted.calls, ""
 
 
-def run_statsmodels(f: Callable, x: np.ndarray) -> tuple:
+def run_statsmodels(pr: Problem) -> tuple:
     from statsmodels.tools.numdiff import approx_hess3
 
-    counted = Counted(f)
-    return np.asarray(approx_hess3(x, counted)), None, counted.calls, "no error estimate"
+    counted = Counted(pr.f)
+    return np.asarray(approx_hess3(pr.x0, counted)), None, counted.calls, "no error estimate"
 
 
-def run_scipy(f: Callable, x: np.ndarray) -> tuple:
+def run_scipy(pr: Problem) -> tuple:
     from scipy.differentiate import hessian
 
-    counted = Counted(f)
-    res = hessian(counted.batched, x)
+    counted = Counted(pr.f)
+    res = hessian(counted.batched, pr.x0)
     ok = bool(np.all(res.success))
     return np.asarray(res.ddf), np.asarray(res.error), counted.calls, "" if ok else "success=False"
+
+
+CANDIDATES: dict[str, Callable[[Problem], tuple]] = {
+    FL_HESSIAN: run_fisherlab,
+    FL_MODEL: run_fisherlab_model,
+    NUMDIFFTOOLS: run_numdifftools,
+    "statsmodels approx_hess3": run_statsmodels,
+    "scipy.differentiate.hessian": run_scipy,
+}
 
 
 # --------------------------------------------------------------------------- main
@@ -183,71 +257,116 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-logistic", type=int, default=5000, help="logistic rows (5,000)")
     parser.add_argument("--logistic-d", type=int, default=10, help="logistic columns with intercept (10)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=3, help="timed interleaved rounds after a warm-up (3)")
     parser.add_argument("--json", type=str, default=None, help="write the results as JSON")
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         print(f"(ignoring arguments meant for other benchmarks: {' '.join(unknown)})")
+    repeats = max(1, args.repeats)
 
     problems = {
-        f"gamma N={args.n_gamma}": (*gamma_problem(args.n_gamma, args.seed), 0.0),
-        f"logistic N={args.n_logistic} d={args.logistic_d}": (
-            *logistic_problem(args.n_logistic, args.logistic_d, args.seed + 1),
-            None,
+        f"gamma N={args.n_gamma}": gamma_problem(args.n_gamma, args.seed),
+        f"logistic N={args.n_logistic} d={args.logistic_d}": logistic_problem(
+            args.n_logistic, args.logistic_d, args.seed + 1
         ),
     }
     import fisherlab  # noqa: F401  (imported before timing: JAX's import is not the method's cost)
 
     have_scipy_diff = hasattr(scipy, "differentiate") or _importable("scipy.differentiate")
+    load_before = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    print(
+        f"load average {load_before[0]:.2f} (1 min, at start); cpu count {os.cpu_count()}; "
+        f"times are medians of {repeats} interleaved rounds after one untimed warm-up round"
+    )
 
     rows: list[Row] = []
-    for pname, (f, x, names, ref, lower) in problems.items():
-        candidates: dict[str, Callable[[], tuple]] = {
-            "fisherlab numeric": lambda f=f, x=x, names=names, lower=lower: run_fisherlab(f, x, names, lower),
-            "numdifftools Hessian": lambda f=f, x=x: run_numdifftools(f, x),
-            "statsmodels approx_hess3": lambda f=f, x=x: run_statsmodels(f, x),
-            "scipy.differentiate.hessian": lambda f=f, x=x: run_scipy(f, x),
-        }
-        for mname, call in candidates.items():
+    for pname, pr in problems.items():
+        active: dict[str, Callable[[Problem], tuple]] = {}
+        for mname, run in CANDIDATES.items():
             if mname.startswith("scipy") and not have_scipy_diff:
                 note = f"skipped: SciPy {scipy.__version__} < 1.15"
                 rows.append(Row(pname, mname, None, None, None, note=note))
+            else:
+                active[mname] = run
+        results: dict[str, tuple] = {}
+        times: dict[str, list[float]] = {m: [] for m in active}
+        first: dict[str, float] = {}
+        for rnd in range(repeats + 1):  # round 0 is the warm-up
+            for mname, run in list(active.items()):
+                try:
+                    t0 = time.perf_counter()
+                    out = run(pr)
+                    secs = time.perf_counter() - t0
+                except ImportError as exc:
+                    rows.append(Row(pname, mname, None, None, None, note=f"skipped: {exc}"))
+                    del active[mname]
+                    continue
+                results[mname] = out
+                if rnd == 0:
+                    first[mname] = secs
+                else:
+                    times[mname].append(secs)
+        for mname in CANDIDATES:
+            if mname not in active:
                 continue
-            try:
-                t0 = time.perf_counter()
-                h, err, calls, note = call()
-                secs = time.perf_counter() - t0
-            except ImportError as exc:
-                rows.append(Row(pname, mname, None, None, None, note=f"skipped: {exc}"))
-                continue
-            rows.append(Row(pname, mname, rel_err(h, ref), calls, secs, bounded(h, err, ref), note))
+            h, err, calls, note = results[mname]
+            secs = float(np.median(times[mname]))
+            if mname == FL_MODEL:
+                note = "; ".join(filter(None, [note, f"first call {first[mname]:.3f} s"]))
+            row = Row(pname, mname, rel_err(h, pr.ref), calls, secs, bounded(h, err, pr.ref), note)
+            row.times = times[mname]
+            rows.append(row)
+        nd_row = next((r for r in rows if r.problem == pname and r.method == NUMDIFFTOOLS), None)
+        for r in rows:
+            if r.problem == pname and r.seconds is not None and nd_row is not None and nd_row.seconds:
+                r.ratio_vs_numdifftools = r.seconds / nd_row.seconds
+    load_after = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
 
     header = (
-        f"{'problem':<26} {'method':<28} {'rel. error':>10} {'evals':>6} {'time s':>7} "
-        f"{'err bounds':>10}  note"
+        f"{'problem':<21} {'method':<45} {'rel. error':>10} {'evals':>6} {'time s':>7} "
+        f"{'/ numdiff':>9} {'err bounds':>10}  note"
     )
     print(header)
     print("-" * len(header))
     for r in rows:
         rel = "-" if r.rel_err is None else f"{r.rel_err:.2e}"
         ev = "-" if r.evaluations is None else str(r.evaluations)
-        secs = "-" if r.seconds is None else f"{r.seconds:.3f}"
-        print(f"{r.problem:<26} {r.method:<28} {rel:>10} {ev:>6} {secs:>7} {r.bounded:>10}  {r.note}")
+        secs = "-" if r.seconds is None else f"{r.seconds:.4f}"
+        ratio = "-" if r.ratio_vs_numdifftools is None else f"{r.ratio_vs_numdifftools:.2f}x"
+        print(
+            f"{r.problem:<21} {r.method:<45} {rel:>10} {ev:>6} {secs:>7} {ratio:>9} {r.bounded:>10}  {r.note}"
+        )
+    print(
+        "evals: calls of the total log-likelihood (reference tools, fl.hessian) or of the model "
+        "function (model API); each call evaluates all N rows.\n"
+        "/ numdiff: median wall time / numdifftools' median wall time on the same problem, same run."
+    )
 
     print()
-    verdicts = {}
+    target = (
+        f"target: <={TARGET_REL:.0e} relative error with no more evaluations than numdifftools' "
+        "default, error estimate bounds the true error"
+    )
+    verdicts: dict[str, dict[str, bool]] = {}
     for pname in problems:
-        fl_row = next(r for r in rows if r.problem == pname and r.method == "fisherlab numeric")
-        nd_row = next(r for r in rows if r.problem == pname and r.method == "numdifftools Hessian")
-        assert fl_row.rel_err is not None and fl_row.evaluations is not None
-        ok_acc = fl_row.rel_err <= TARGET_REL
-        ok_cost = nd_row.evaluations is None or fl_row.evaluations <= nd_row.evaluations
-        ok_bound = fl_row.bounded == "yes"
-        verdicts[pname] = ok_acc and ok_cost and ok_bound
-        print(
-            f"{'PASS' if verdicts[pname] else 'FAIL'} {pname}: fisherlab rel. error {fl_row.rel_err:.1e} "
-            f"(target <= {TARGET_REL:.0e}), {fl_row.evaluations} evaluations vs numdifftools "
-            f"{nd_row.evaluations}, error estimate bounds the true error: {fl_row.bounded}"
-        )
+        nd_row = next((r for r in rows if r.problem == pname and r.method == NUMDIFFTOOLS), None)
+        nd_evals = None if nd_row is None else nd_row.evaluations
+        verdicts[pname] = {}
+        for mname in FISHERLAB_ROWS:
+            r = next(r for r in rows if r.problem == pname and r.method == mname)
+            assert r.rel_err is not None and r.evaluations is not None
+            cheap = nd_evals is None or r.evaluations <= nd_evals
+            ok = r.rel_err <= TARGET_REL and cheap and r.bounded == "yes"
+            verdicts[pname][mname] = ok
+            print(
+                f"{pname} | {mname}: rel. error {r.rel_err:.1e}, {r.evaluations} evaluations vs "
+                f"numdifftools {nd_evals}, error estimate bounds the true error: {r.bounded}\n"
+                f"    {target}: {'MET' if ok else 'NOT MET'}"
+            )
+    print()
+    print(f"load average {load_before[0]:.2f} at start, {load_after[0]:.2f} at end (1 min)")
+    if max(load_before[0], load_after[0]) > 0.75 * (os.cpu_count() or 1):
+        print("note: other processes were busy; absolute times are unreliable, compare the ratios only")
     if args.json:
         payload: dict[str, Any] = {
             "benchmark": "bench_numeric",
@@ -255,9 +374,12 @@ def main(argv: list[str] | None = None) -> int:
             "platform": platform.platform(),
             "numpy": np.__version__,
             "scipy": scipy.__version__,
+            "cpu_count": os.cpu_count(),
+            "load_average": {"start": load_before[0], "end": load_after[0]},
+            "repeats": repeats,
             "target_rel_err": TARGET_REL,
             "rows": [asdict(r) for r in rows],
-            "pass": verdicts,
+            "target_met": verdicts,
         }
         with open(args.json, "w") as fh:
             json.dump(payload, fh, indent=2)
