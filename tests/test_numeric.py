@@ -305,3 +305,270 @@ def test_bad_arguments() -> None:
         fl.hessian(lambda th: th["a"] ** 2, {"a": 1.0}, method="numeric", upper={"z": 1.0})
     with pytest.raises(fl.NumericDerivativeError, match="not finite at the point itself"):
         _numeric.hessian(lambda v: np.nan if v[0] < 0 else v[0], [-1.0])
+
+
+# --------------------------------------------------------------------------- vector_hessian
+
+
+def normal_rows(t: np.ndarray, y: np.ndarray):
+    """Per-row log-density of y_n ~ Normal(a + b t_n, exp(c)) and its closed-form derivatives."""
+
+    def f(v):
+        sigma = np.exp(v[2])
+        r = y - v[0] - v[1] * t
+        return -0.5 * np.log(2 * np.pi) - v[2] - 0.5 * (r / sigma) ** 2
+
+    def derivatives(v):
+        s2 = np.exp(2 * v[2])
+        r = y - v[0] - v[1] * t
+        jac = np.column_stack([r / s2, r * t / s2, -1 + r**2 / s2])
+        hess = np.empty((y.size, 3, 3))
+        hess[:, 0, 0] = -1 / s2
+        hess[:, 0, 1] = hess[:, 1, 0] = -t / s2
+        hess[:, 1, 1] = -(t**2) / s2
+        hess[:, 0, 2] = hess[:, 2, 0] = -2 * r / s2
+        hess[:, 1, 2] = hess[:, 2, 1] = -2 * r * t / s2
+        hess[:, 2, 2] = -2 * r**2 / s2
+        return jac, hess
+
+    return f, derivatives
+
+
+@pytest.fixture(scope="module")
+def normal_problem():
+    rng = np.random.default_rng(11)
+    t = np.linspace(-1.0, 2.0, 40)
+    y = 0.5 + 1.5 * t + 0.3 * rng.standard_normal(t.size)
+    f, derivatives = normal_rows(t, y)
+    return f, derivatives, np.array([0.4, 1.6, np.log(0.3)])
+
+
+def test_vector_hessian_matches_per_row_closed_form(normal_problem) -> None:
+    f, derivatives, theta = normal_problem
+    jac, hess = derivatives(theta)
+    r = _numeric.vector_hessian(f, theta, names=["a", "b", "c"])
+    assert r.value.shape == (40,) and r.jacobian.shape == (40, 3) and r.hessian.shape == (40, 3, 3)
+    np.testing.assert_array_equal(r.hessian, np.swapaxes(r.hessian, 1, 2))
+    assert rel_err(r.jacobian, jac) <= SMOOTH_REL
+    assert rel_err(r.hessian, hess) <= SMOOTH_REL
+    assert_bounded(r.jacobian, r.jacobian_error, jac)
+    assert_bounded(r.hessian, r.hessian_error, hess)
+    assert r.evaluations == 1 + _numeric.LEVELS * (3**2 + 3)
+    # the same stencils as the scalar Hessian of the total
+    total = _numeric.hessian(lambda v: np.sum(f(v)), theta)
+    assert rel_err(r.hessian.sum(axis=0), total.hessian) <= SMOOTH_REL
+    assert total.evaluations == r.evaluations
+
+
+def test_scalar_hessian_is_the_one_output_case(normal_problem) -> None:
+    f, _, theta = normal_problem
+
+    def total(v):
+        return float(np.sum(f(v)))
+
+    s = _numeric.hessian(total, theta)
+    v = _numeric.vector_hessian(lambda p: np.array([total(p)]), theta)
+    np.testing.assert_array_equal(v.hessian[0], s.hessian)
+    np.testing.assert_array_equal(v.hessian_error[0], s.hessian_error)
+    np.testing.assert_array_equal(v.jacobian[0], s.gradient)
+    np.testing.assert_array_equal(v.jacobian_error[0], s.gradient_error)
+    assert v.evaluations == s.evaluations == 1 + _numeric.LEVELS * 12
+
+
+def test_vector_hessian_near_a_bound() -> None:
+    t = np.array([0.5, 1.0, 3.0])
+
+    def f(v):  # log-singular at the bound in every row, with a row-dependent weight
+        return np.log(v[0]) * t + v[0] * v[1] ** 2 * t**2
+
+    x = np.array([0.004, 0.7])
+    r = _numeric.vector_hessian(guarded(f, np.array([0.0, -np.inf])), x, lower=[0.0, None], levels=5)
+    true = np.empty((3, 2, 2))
+    true[:, 0, 0] = -t / x[0] ** 2
+    true[:, 0, 1] = true[:, 1, 0] = 2 * x[1] * t**2
+    true[:, 1, 1] = 2 * x[0] * t**2
+    assert rel_err(r.hessian, true) <= 1e-7
+    assert_bounded(r.hessian, r.hessian_error, true)
+
+
+def test_vector_hessian_retries_a_nan_in_one_output() -> None:
+    x0 = np.array([1.0, 2.0])
+
+    def f(v):
+        far = abs(v[0] - x0[0]) > 1e-3 and abs(v[1] - x0[1]) > 1e-3
+        return np.array([np.exp(v[0]) * v[1] ** 2, np.nan if far else v[0] * v[1] ** 3])
+
+    r = _numeric.vector_hessian(f, x0)
+    true = np.array([[[4 * np.e, 4 * np.e], [4 * np.e, 2 * np.e]], [[0.0, 12.0], [12.0, 12.0]]])
+    assert np.max(np.abs(r.hessian - true)) <= 1e-5
+    assert_bounded(r.hessian, r.hessian_error, true)
+    assert r.evaluations > 1 + _numeric.LEVELS * 6  # the mixed stencil was evaluated again
+
+
+def test_vector_hessian_rejects_a_changing_shape() -> None:
+    def f(v):
+        return np.ones(3) if v[0] == 1.0 else np.ones(2)
+
+    with pytest.raises(fl.NumericDerivativeError, match="same shape at every point"):
+        _numeric.vector_hessian(f, [1.0])
+
+
+# --------------------------------------------------------------------------- executor and cache
+
+
+def slow_rosenbrock(v):
+    """Module level, so that ``executor="processes"`` can pickle it."""
+    return rosenbrock(v) + v[2] ** 4
+
+
+def test_threads_give_identical_results(normal_problem) -> None:
+    f, _, theta = normal_problem
+    cases = [(_numeric.hessian, (slow_rosenbrock, [0.3, -0.2, 0.5])), (_numeric.vector_hessian, (f, theta))]
+    for fn, args in cases:
+        serial = fn(*args)
+        threaded = fn(*args, executor="threads", workers=4)
+        for field in serial.__dataclass_fields__:
+            np.testing.assert_array_equal(getattr(threaded, field), getattr(serial, field))
+    j1 = _numeric.jacobian(f, theta, lower=[-np.inf, -np.inf, np.log(0.3) - 0.01])
+    j2 = _numeric.jacobian(f, theta, lower=[-np.inf, -np.inf, np.log(0.3) - 0.01], executor="threads")
+    np.testing.assert_array_equal(j1.jacobian, j2.jacobian)
+    assert j1.evaluations == j2.evaluations
+    g1 = _numeric.gradient(slow_rosenbrock, [0.3, -0.2, 0.5])
+    g2 = _numeric.gradient(slow_rosenbrock, [0.3, -0.2, 0.5], executor="threads", workers=3)
+    np.testing.assert_array_equal(g1.gradient, g2.gradient)
+
+
+def test_threads_run_concurrently_and_a_given_executor_stays_open() -> None:
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    def slow(v):  # a quadratic: two levels are exact
+        time.sleep(0.05)
+        return float(v @ v + v[0] * v[1])
+
+    x = [0.3, -0.2, 0.5]
+    start = time.perf_counter()
+    serial = _numeric.hessian(slow, x, levels=2)
+    serial_time = time.perf_counter() - start
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        start = time.perf_counter()
+        par = _numeric.hessian(slow, x, levels=2, executor=pool)
+        par_time = time.perf_counter() - start
+        assert pool.submit(lambda: 42).result() == 42  # not shut down by the engine
+    np.testing.assert_array_equal(par.hessian, serial.hessian)
+    # 1 + 2 * 12 = 25 calls of 50 ms: ~1.25 s serial, 3 batches of <= 12 points on 8 threads ~0.3 s
+    assert par_time < 0.5 * serial_time
+    start = time.perf_counter()
+    _numeric.hessian(slow, x, levels=2, executor="threads", workers=8)
+    assert time.perf_counter() - start < 0.5 * serial_time
+
+
+def test_processes_need_a_picklable_f() -> None:
+    r = _numeric.gradient(slow_rosenbrock, [0.3, -0.2, 0.5], executor="processes", workers=2)
+    serial = _numeric.gradient(slow_rosenbrock, [0.3, -0.2, 0.5])
+    np.testing.assert_array_equal(r.gradient, serial.gradient)
+    with pytest.raises(ValueError, match=r"picklable.*module level.*threads"):
+        _numeric.hessian(lambda v: v[0] ** 2, [1.0], executor="processes")
+
+
+def test_bad_executor_arguments() -> None:
+    with pytest.raises(ValueError, match="executor='fibers' is not one of"):
+        _numeric.gradient(rosenbrock, [1.0, 1.0], executor="fibers")
+    with pytest.raises(ValueError, match="map"):
+        _numeric.gradient(rosenbrock, [1.0, 1.0], executor=object())  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="workers"):
+        _numeric.gradient(rosenbrock, [1.0, 1.0], executor="threads", workers=0)
+
+
+def test_an_exception_in_a_worker_is_chained_with_the_point() -> None:
+    def f(v):
+        if v[0] > 2.0:
+            raise RuntimeError("solver diverged")
+        return v[0] ** 2
+
+    with pytest.raises(fl.NumericDerivativeError, match=r"RuntimeError at \{theta\[0\]=2.0\d*\}") as info:
+        _numeric.hessian(f, [2.0], executor="threads", workers=2)
+    assert isinstance(info.value.__cause__, RuntimeError)
+
+
+def test_a_shared_cache_reuses_evaluations() -> None:
+    calls: list[bytes] = []
+
+    def f(v):
+        calls.append(v.tobytes())
+        return slow_rosenbrock(v)
+
+    cache: dict[bytes, object] = {}
+    x = [0.3, -0.2, 0.5]
+    first = _numeric.hessian(f, x, cache=cache)
+    assert first.evaluations == len(calls) == len(cache) == 1 + _numeric.LEVELS * 12
+    again = _numeric.hessian(f, x, cache=cache)
+    assert again.evaluations == 0 and len(calls) == first.evaluations
+    np.testing.assert_array_equal(again.hessian, first.hessian)
+    # the gradient's points are a subset of the Hessian's
+    g = _numeric.gradient(f, x, cache=cache)
+    assert g.evaluations == 0
+    np.testing.assert_array_equal(g.gradient, first.gradient)
+    # and the other way round: a gradient first, then the Hessian needs only the mixed points
+    fresh: dict[bytes, object] = {}
+    _numeric.gradient(f, x, cache=fresh)
+    h = _numeric.hessian(f, x, cache=fresh, executor="threads")
+    assert h.evaluations == _numeric.LEVELS * (12 - 2 * 3)
+    np.testing.assert_array_equal(h.hessian, first.hessian)
+    # the complex step does not use the cache (its complex points are not real ones)
+    c = _numeric.gradient(lambda v: v[0] ** 2 + v[1] * v[2], x, method="complex", cache=fresh)
+    assert c.evaluations == 4
+
+
+def test_a_cache_of_vectors_is_shared_by_jacobian_and_vector_hessian(normal_problem) -> None:
+    f, _, theta = normal_problem
+    cache: dict[bytes, object] = {}
+    j = _numeric.jacobian(f, theta, cache=cache)
+    v = _numeric.vector_hessian(f, theta, cache=cache)
+    assert v.evaluations == _numeric.LEVELS * 6  # the axis points came from the Jacobian
+    np.testing.assert_array_equal(v.jacobian, j.jacobian)
+    with pytest.raises(ValueError, match="a cache belongs to one function"):
+        _numeric.hessian(lambda p: float(np.sum(f(p))), theta, cache=cache)
+
+
+# --------------------------------------------------------------------------- accuracy warning
+
+
+def test_noisy_function_warns() -> None:
+    rng = np.random.default_rng(3)
+
+    def noisy(v):
+        return float(np.sum(v**2) + 1e-6 * rng.standard_normal())
+
+    with pytest.warns(fl.NumericAccuracyWarning, match=r"d2f/d\(a\)\^2: .* ± ") as record:
+        _numeric.hessian(noisy, [1.0, 0.5], names=["a", "b"])
+    assert len(record) == 1  # one warning per call
+
+    def noisier(v):
+        return float(v[0] ** 2 + 1e-3 * rng.standard_normal())
+
+    with pytest.warns(fl.NumericAccuracyWarning, match=r"df/d\(theta\[0\]\)"):
+        _numeric.gradient(noisier, [1.0])
+
+
+def test_kink_warns() -> None:
+    with pytest.warns(fl.NumericAccuracyWarning, match=r"d2f/d\(k\)\^2"):
+        _numeric.hessian(lambda v: abs(v[0]) + v[1] ** 2, [0.0, 1.0], names=["k", "m"])
+    t = np.array([1.0, 2.0])
+    with pytest.warns(fl.NumericAccuracyWarning, match=r"d2f\[\d\]/d\(theta\[0\]\)\^2"):
+        _numeric.vector_hessian(lambda v: np.maximum(v[0], 0.0) * t, [0.0])
+
+
+def test_smooth_functions_do_not_warn(normal_problem) -> None:
+    f, _, theta = normal_problem
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", fl.NumericAccuracyWarning)
+        _numeric.vector_hessian(f, theta)
+        # a tiny entry of a big column is judged against the column
+        _numeric.jacobian(lambda v: np.array([1e6 * v[0], 1e-9 * v[0] ** 2 + 1e-3 * v[1]]), [1.0, 2.0])
+        # f independent of a parameter: its zero entries are exact to rounding
+        _numeric.hessian(lambda v: 1e4 + v[0] ** 2, [1.0, 3.0])
+        # at an optimum the gradient is judged against f
+        _numeric.gradient(lambda v: 50.0 + (v[0] - 1.0) ** 2, [1.0])

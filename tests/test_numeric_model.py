@@ -2,6 +2,7 @@
 
 import warnings
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -146,18 +147,169 @@ def test_user_exception_is_chained(rng) -> None:
     assert isinstance(info2.value.__cause__, RuntimeError)
 
 
-def test_unavailable_for_numeric_models(rng) -> None:
-    _, nm, params, y, _ = _gamma(rng)
-    dm = fl.Model(lambda th, x: fl.dist.Gamma(float(th["a"]), float(th["b"])), derivatives="numeric")
-    with pytest.raises(fl.MethodUnavailableError, match="expected Fisher with numeric derivatives"):
-        fl.fisher(dm, params)
-    with pytest.raises(fl.MethodUnavailableError, match="fit with numeric derivatives"):
-        fl.fit(nm, y, init=params)
-    with pytest.raises(fl.MethodUnavailableError, match="check with numeric derivatives"):
-        fl.check(nm, params, y)
-    auto = fl.Model(lambda th, x: fl.dist.Gamma(float(th["a"]), float(th["b"])))
-    with pytest.warns(UserWarning, match="cannot be traced"), pytest.raises(fl.MethodUnavailableError):
-        fl.fisher(auto, params)
+def _decay(rng):
+    """A nonlinear simulator with Gaussian errors whose noise level is a parameter too."""
+    t = np.linspace(0.0, 4.0, 60)
+    y = 2.0 * np.exp(-0.7 * t) + 0.05 * rng.normal(size=t.size)
+
+    def sim(th, t):  # NumPy only: a black box to JAX
+        return np.asarray(th["amp"] * np.exp(-th["k"] * t))
+
+    nm = fl.Model(
+        lambda th, t: fl.dist.Normal(sim(th, t), np.exp(th["log_s"]) * np.ones_like(t)), derivatives="numeric"
+    )
+    ad = fl.Model(
+        lambda th, t: fl.dist.Normal(th["amp"] * jnp.exp(-th["k"] * t), jnp.exp(th["log_s"])),
+        derivatives="autodiff",
+    )
+    return ad, nm, {"amp": 1.9, "k": 0.72, "log_s": -3.0}, y, t
+
+
+def test_numeric_fisher_chain_rule(rng) -> None:
+    # Gauss-Newton Fisher J^T S^-1 J plus the covariance term (sigma depends on log_s)
+    for make in (_decay, _normal):
+        ad, nm, params, _, x = make(rng)
+        f0, f1 = fl.fisher(ad, params, x), fl.fisher(nm, params, x)
+        assert f1.method == "exact" and f1.names == f0.names
+        assert _rel(f1.matrix, f0.matrix) <= 1e-9
+        assert np.all(np.abs(f1.matrix - f0.matrix) <= f1.error)
+        assert f1.evaluations is not None and f1.evaluations <= 1 + 8 * len(f1.names)
+    # iid: one observation's information times n, against the closed form
+    gamma = fl.Model(lambda th, x: fl.dist.Gamma(float(th["a"]), float(th["b"])), derivatives="numeric")
+    a, b = 2.0, 1.5
+    exact = 10 * np.array([[sp.polygamma(1, a), -1 / b], [-1 / b, a / b**2]])
+    f = fl.fisher(gamma, {"a": a, "b": b}, n=10)
+    assert _rel(f.matrix, exact) <= 1e-9 and np.all(np.abs(f.matrix - exact) <= f.error)
+    with pytest.raises(fl.InvalidParameterError, match="rate"):
+        fl.fisher(gamma, {"a": 2.0, "b": -1.0})
+
+
+def test_numeric_fisher_monte_carlo(rng) -> None:
+    a, b = 2.0, 1.5
+    exact = np.array([[sp.polygamma(1, a), -1 / b], [-1 / b, a / b**2]])
+    sampler = lambda th, x, key: jax.random.gamma(key, th["a"]) / th["b"]  # noqa: E731
+    ll = fl.Model.from_loglik(
+        lambda th, y, x: st.gamma.logpdf(y, th["a"], scale=1 / th["b"]),
+        derivatives="numeric",
+        sampler=sampler,
+    )
+    dist = fl.Model(lambda th, x: fl.dist.Gamma(float(th["a"]), float(th["b"])), derivatives="numeric")
+    for model in (ll, dist):
+        f = fl.fisher(model, {"a": a, "b": b}, method="mc", num_samples=4000, seed=1)
+        assert f.method == "mc" and f.error is not None
+        z = np.abs(f.matrix - exact) / f.error
+        assert np.all(z < 4.5), z  # Monte-Carlo standard errors: a 4.5-sigma miss has p ~ 1e-5
+        assert np.all(f.error < 0.1 * np.abs(exact))
+    with pytest.raises(fl.MethodUnavailableError, match="no exact Fisher"):
+        fl.fisher(ll, {"a": a, "b": b}, method="exact")
+    no_sampler = fl.Model.from_loglik(lambda th, y, x: st.gamma.logpdf(y, th["a"]), derivatives="numeric")
+    with pytest.raises(fl.MethodUnavailableError, match="sampler"):
+        fl.fisher(no_sampler, {"a": a})
+
+
+def _fit_pair(ad, nm, y, x, init, **kw):
+    r0 = fl.fit(ad, y, x, init=init, **kw)
+    r1 = fl.fit(nm, y, x, init=init, **kw)
+    return r0, r1
+
+
+@pytest.mark.parametrize("case", ["decay", "poisson", "gamma"])
+def test_numeric_fit_matches_autodiff(case, rng) -> None:
+    if case == "decay":
+        ad, nm, params, y, x = _decay(rng)
+        kinds = ["observed", "expected", "empirical", "sandwich"]
+    elif case == "poisson":
+        ad, nm, params, y, x = _poisson(rng)
+        kinds = ["observed", "empirical", "sandwich"]  # a from_loglik model without a sampler
+    else:
+        y = rng.gamma(3.0, 1 / 2.0, size=400)
+        ad = fl.Model(
+            lambda th, x: fl.dist.Gamma(th["a"], th["b"]), constraints={"a": "positive", "b": "positive"}
+        )
+        nm = fl.Model.from_loglik(
+            lambda th, y, x: st.gamma.logpdf(y, th["a"], scale=1 / th["b"]),
+            derivatives="numeric",
+            constraints={"a": "positive", "b": "positive"},
+        )
+        params, x = {"a": 1.0, "b": 1.0}, None
+        kinds = ["observed", "empirical", "sandwich"]
+    r0, r1 = _fit_pair(ad, nm, y, x, params)
+    assert r1.converged and r1.names == r0.names
+    assert _rel(r1.flat_params, r0.flat_params) <= 1e-7
+    assert abs(r1.loglik - r0.loglik) <= 1e-9 * abs(r0.loglik)
+    assert any("calls of the model function" in note for note in r1.notes)
+    for kind in kinds:
+        c0, c1 = r0.cov(kind), r1.cov(kind)
+        assert _rel(c1.matrix, c0.matrix) <= 1e-6, kind
+        if c1.error is not None:
+            # the first-order propagated error covers the difference (plus the fits' own offset)
+            assert np.all(np.abs(c1.matrix - c0.matrix) <= c1.error + 1e-7 * np.abs(c0.matrix)), kind
+    assert r1.cov("observed").error is not None
+    w0, w1 = r0.conf_int(), r1.conf_int()
+    np.testing.assert_allclose(w1.to_numpy(), w0.to_numpy(), rtol=1e-6)
+
+
+def test_numeric_fit_with_prior_and_laplace(rng) -> None:
+    ad, nm, params, y, x = _decay(rng)
+    prior = {
+        "amp": fl.dist.Normal(2.0, 1.0),
+        "k": fl.dist.LogNormal(0.0, 1.0),
+        "log_s": fl.dist.Normal(-3, 2),
+    }
+    r0, r1 = _fit_pair(ad, nm, y, x, params, prior=prior)
+    assert _rel(r1.flat_params, r0.flat_params) <= 1e-7
+    l0, l1 = r0.laplace(), r1.laplace()
+    assert _rel(l1.cov.matrix, l0.cov.matrix) <= 1e-6
+    assert abs(l1.log_evidence - l0.log_evidence) <= 1e-6
+
+    # a prior written with SciPy (untraceable) is differentiated numerically too
+    def scipy_prior(th):
+        amp, k, log_s = th["amp"], th["k"], th["log_s"]
+        return float(st.norm.logpdf(amp, 2.0, 1.0) + st.lognorm.logpdf(k, 1.0) + st.norm.logpdf(log_s, -3, 2))
+
+    r2 = fl.fit(nm, y, x, init=params, prior=scipy_prior)
+    assert _rel(r2.flat_params, r0.flat_params) <= 1e-7
+    assert _rel(r2.cov().matrix, r0.cov().matrix) <= 1e-6
+    assert abs(r2.laplace().log_evidence - l0.log_evidence) <= 1e-6
+
+
+def test_numeric_fit_failures(rng) -> None:
+    # a simulator that raises at a trial point: chained, with the parameter values
+    def fragile(th, y, x):
+        if th["mu"] > 50:
+            raise RuntimeError("mesh inverted")
+        return st.norm.logpdf(y, th["mu"], 1.0)
+
+    m = fl.Model.from_loglik(fragile, derivatives="numeric")
+    with pytest.raises(fl.FisherlabError, match=r"RuntimeError at \{mu=") as info:
+        fl.fit(m, np.full(5, 60.0), init={"mu": 0.0})
+    cause = info.value.__cause__
+    while cause is not None and not isinstance(cause, RuntimeError):
+        cause = cause.__cause__
+    assert isinstance(cause, RuntimeError)  # the simulator's exception is chained
+    # an unidentified direction is named, as for autodiff models
+    flat = fl.Model.from_loglik(
+        lambda th, y, x: st.norm.logpdf(y, th["a"] + th["b"], 1.0), derivatives="numeric"
+    )
+    with pytest.raises(fl.SingularInformationError, match="a"):
+        fl.fit(flat, rng.normal(size=30), init={"a": 0.0, "b": 0.0})
+
+
+def test_model_cache_and_threads(rng) -> None:
+    _, nm, params, y, x = _decay(rng)
+    first = fl.observed_information(nm, params, y, x)
+    again = fl.observed_information(nm, params, y, x)
+    assert first.evaluations and again.evaluations == 0  # identical evaluations are cached on the model
+    np.testing.assert_array_equal(again.matrix, first.matrix)
+    _, fresh, _, _, _ = _decay(rng)
+    threaded = fl.Model(fresh.fn, derivatives="numeric", executor="threads", workers=4)
+    got = fl.observed_information(threaded, params, y, x)
+    np.testing.assert_array_equal(got.matrix, first.matrix)
+    assert got.evaluations == first.evaluations
+    with pytest.raises(fl.ModelError, match="executor"):
+        fl.Model(fresh.fn, executor="gpu")
+    with pytest.raises(fl.ModelError, match="workers"):
+        fl.Model(fresh.fn, workers=0)
 
 
 @pytest.mark.parametrize("constraints", [None, {"rate": "positive"}])
@@ -175,3 +327,47 @@ def test_parameter_next_to_its_bound(constraints) -> None:
     assert _rel(j1.matrix, j0.matrix) <= 1e-8 and np.all(np.abs(j1.matrix - j0.matrix) <= j1.error)
     f0, f1 = fl.empirical_fisher(ad, p, y), fl.empirical_fisher(nm, p, y)
     assert _rel(f1.matrix, f0.matrix) <= 1e-8 and np.all(np.abs(f1.matrix - f0.matrix) <= f1.error)
+
+
+@pytest.mark.parametrize("variant", ["white", "opg"])
+def test_numeric_check_matches_autodiff(variant, rng) -> None:
+    ad, nm, params, y, x = _decay(rng)
+    r0 = fl.fit(ad, y, x, init=params)
+    at = {k: np.asarray(v) for k, v in r0.params.items()}
+    d0 = fl.check(ad, at, y, x, variant=variant)
+    d1 = fl.check(nm, at, y, x, variant=variant)
+    assert d1.im_test_df == d0.im_test_df and d1.im_test_indicators == d0.im_test_indicators
+    assert abs(d1.im_test_statistic - d0.im_test_statistic) <= 1e-5 * max(1.0, d0.im_test_statistic)
+    assert abs(d1.score_mean_pvalue - d0.score_mean_pvalue) <= 1e-4
+    np.testing.assert_allclose(d1.empirical_vs_observed, d0.empirical_vs_observed, rtol=1e-6)
+    np.testing.assert_allclose(d1.observed_vs_expected, d0.observed_vs_expected, rtol=1e-6)
+    assert d1.verdict.split(":")[0] == d0.verdict.split(":")[0]
+    # misspecified: heavy-tailed errors under a Gaussian model are flagged as with autodiff
+    t = x
+    bad_y = 2.0 * np.exp(-0.7 * t) + 0.05 * rng.standard_t(2.5, size=t.size)
+    fit_bad = fl.fit(ad, bad_y, t, init=params)
+    at_bad = {k: np.asarray(v) for k, v in fit_bad.params.items()}
+    b0, b1 = fl.check(ad, at_bad, bad_y, t, variant=variant), fl.check(nm, at_bad, bad_y, t, variant=variant)
+    assert abs(b1.im_test_statistic - b0.im_test_statistic) <= 1e-5 * max(1.0, b0.im_test_statistic)
+
+
+def decay_model(th, t):
+    """A module-level (picklable) black-box model for the process-pool test."""
+    return fl.dist.Normal(np.asarray(th["amp"] * np.exp(-th["k"] * t)), 0.05 * np.ones_like(t))
+
+
+def test_process_pool_model(rng) -> None:
+    t = np.linspace(0.0, 4.0, 40)
+    y = 2.0 * np.exp(-0.7 * t) + 0.05 * rng.normal(size=t.size)
+    p = {"amp": 1.9, "k": 0.72}
+    serial = fl.Model(decay_model, derivatives="numeric")
+    pooled = fl.Model(decay_model, derivatives="numeric", executor="processes", workers=2)
+    np.testing.assert_array_equal(
+        fl.observed_information(pooled, p, y, t).matrix, fl.observed_information(serial, p, y, t).matrix
+    )
+    np.testing.assert_array_equal(fl.fisher(pooled, p, t).matrix, fl.fisher(serial, p, t).matrix)
+    r0, r1 = fl.fit(serial, y, t, init=p), fl.fit(pooled, y, t, init=p)  # the pool is kept between calls
+    np.testing.assert_allclose(r1.flat_params, r0.flat_params, rtol=1e-12)
+    unpicklable = fl.Model(lambda th, t: decay_model(th, t), derivatives="numeric", executor="processes")
+    with pytest.raises(ValueError, match="picklable"):
+        fl.observed_information(unpicklable, p, y, t)

@@ -54,7 +54,7 @@ from ._fisher import FisherMethod, fisher
 from ._information import _flat_row, _row_axes
 from ._matrix import InfoMatrix, _combination
 from ._model import Model
-from ._numeric_model import require_autodiff
+from ._numeric_model import is_numeric, row_curvature, third_derivatives
 from ._options import choose
 from ._params import as_params, param_names
 
@@ -69,6 +69,10 @@ ZERO_RTOL = 1e-10
 # combination of them (x^2 = x for a 0/1 covariate makes two indicators equal). Derivatives are
 # exact to ~1e-14, so 1e-8 separates exact dependence from genuine near-collinearity.
 RANK_RTOL = 1e-8
+# With numeric derivatives (finite differences, ~1e-9 relative) both thresholds are looser:
+# an indicator is zero below 1e-6 of its terms, and dependent below 1e-5.
+NUMERIC_ZERO_RTOL = 1e-6
+NUMERIC_RANK_RTOL = 1e-5
 
 
 class IMTestVariant(str, enum.Enum):
@@ -120,7 +124,7 @@ def _third_kernel(model: Model) -> Any:
 # --------------------------------------------------------------------------- linear algebra
 
 
-def _select(columns: np.ndarray, norms: np.ndarray) -> np.ndarray:
+def _select(columns: np.ndarray, norms: np.ndarray, rtol: float = RANK_RTOL) -> np.ndarray:
     """Indices (ascending) of a maximal set of linearly independent columns (pivoted QR).
 
     ``norms`` scales each column (its own norm, or that of the column before a projection,
@@ -130,7 +134,7 @@ def _select(columns: np.ndarray, norms: np.ndarray) -> np.ndarray:
     if live.size == 0:
         return live
     _, r, piv = scipy.linalg.qr(columns[:, live] / norms[live], mode="economic", pivoting=True)
-    rank = int(np.sum(np.abs(np.diag(r)) > RANK_RTOL))
+    rank = int(np.sum(np.abs(np.diag(r)) > rtol))
     return np.sort(live[piv[:rank]])
 
 
@@ -314,7 +318,10 @@ def check(
                 \nabla D = \sum_i \partial d_i/\partial\theta,
 
       where :math:`\nabla D` takes third derivatives of the log-likelihood
-      (autodiff; :math:`O(NP^2)` memory, :math:`P^2` extra forward passes).
+      (autodiff; :math:`O(NP^2)` memory, :math:`P^2` extra forward passes). With
+      numeric derivatives the third derivatives are differences of numeric Hessians
+      (:math:`(1 + 8P)(1 + 4(P^2+P))` model calls): for an expensive simulator prefer
+      ``"opg"``, which needs only the per-row Hessians (:math:`1 + 4(P^2+P)` calls).
     - ``"opg"``: the outer-product-of-gradients form of Chesher (1983) and
       Lancaster (1984): regress the constant 1 on :math:`[s_i, d_i]` without
       intercept; :math:`T = N R^2_{\text{uncentred}} = N - \text{RSS}`.
@@ -358,7 +365,6 @@ def check(
             (a parameter no row depends on), or :math:`J` not positive definite
             (not a maximum; or a log-likelihood not twice differentiable in a
             parameter, as the Laplace location); the direction is named.
-        MethodUnavailableError: a model with numeric derivatives (not available yet).
         MethodUnavailableError: no indicator is left (the information-matrix
             equality holds identically for this model: nothing to test).
         ValueError: an unknown ``variant`` or ``fisher_method``, or ``alpha`` outside (0, 1).
@@ -392,7 +398,8 @@ def check(
             ) from None
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 < alpha < 1.0:
         raise ValueError(f"check: alpha must be a significance level in (0, 1), got {alpha!r}")
-    require_autodiff(model, params, y, x, "check", "it needs third derivatives of the log-likelihood")
+    numeric = is_numeric(model, params, y, x)
+    zero_rtol, rank_rtol = (NUMERIC_ZERO_RTOL, NUMERIC_RANK_RTOL) if numeric else (ZERO_RTOL, RANK_RTOL)
 
     params = as_params(params)
     names = param_names(params)
@@ -406,9 +413,12 @@ def check(
             f"P + P(P+1)/2 = {p} + {q} = {p + q} (scores and indicators); use more data"
         )
 
-    ll, s, h, flags = run(cached_kernel(model, "check_rows", _rows_kernel), params, data.y, data.x)
-    if model.kind == "distribution":
-        raise_invalid(model, params, flags, data.x, has_rows=True, y=data.y)
+    if numeric:
+        ll, s, h = row_curvature(model, params, y, x)
+    else:
+        ll, s, h, flags = run(cached_kernel(model, "check_rows", _rows_kernel), params, data.y, data.x)
+        if model.kind == "distribution":
+            raise_invalid(model, params, flags, data.x, has_rows=True, y=data.y)
     ll = np.asarray(ll)
     check_finite("log-likelihood", np.where(np.isneginf(ll), 0.0, ll))
     s, h = np.asarray(s), np.asarray(h)
@@ -432,23 +442,28 @@ def check(
     d = outer + curv
     d_norm = np.linalg.norm(d, axis=0)
     nonzero = np.flatnonzero(
-        d_norm > ZERO_RTOL * (np.linalg.norm(outer, axis=0) + np.linalg.norm(curv, axis=0))
+        d_norm > zero_rtol * (np.linalg.norm(outer, axis=0) + np.linalg.norm(curv, axis=0))
     )
     j_inv = observed.cov().matrix  # J must be positive definite (White's correction and the ratios)
     if choice is IMTestVariant.WHITE:
-        third = np.asarray(run(cached_kernel(model, "check_third", _third_kernel), params, data.y, data.x))
+        if numeric:
+            third = third_derivatives(model, params, y, x)
+        else:
+            third = np.asarray(
+                run(cached_kernel(model, "check_third", _third_kernel), params, data.y, data.x)
+            )
         check_finite("third derivative of the log-likelihood", third[None])
         grad_d = third + np.einsum("njl,nk->jkl", h, s) + np.einsum("nj,nkl->jkl", s, h)
         g = d + s @ j_inv @ grad_d[rows_j, cols_j].T  # d_i - grad_D (sum H)^-1 s_i
         # Scaled by the indicator's norm: a g column that vanishes relative to d (d a multiple
         # of the scores, as s_a^2 + H_aa = s_sigma / sigma in a Normal regression) is dropped.
-        kept = nonzero[_select(g[:, nonzero], d_norm[nonzero])]
+        kept = nonzero[_select(g[:, nonzero], d_norm[nonzero], rank_rtol)]
         regressors, total = g[:, kept], d[:, kept].sum(axis=0)
     else:
         q_s = np.linalg.qr(s / np.linalg.norm(s, axis=0))[0]
         d_nz = d[:, nonzero]
         resid = d_nz - q_s @ (q_s.T @ d_nz)
-        kept = nonzero[_select(resid, d_norm[nonzero])]
+        kept = nonzero[_select(resid, d_norm[nonzero], rank_rtol)]
         regressors = np.column_stack([s, d[:, kept]])
         total = regressors.sum(axis=0)
     if kept.size == 0:

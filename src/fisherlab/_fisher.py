@@ -20,6 +20,10 @@ is :math:`1/b^2`. Routes, chosen by ``method="auto"`` in this order:
    :math:`y^{(s)} \sim p(\cdot\mid x,\theta)`; ``.error`` is the Monte-Carlo
    standard error of every entry.
 
+A model with numeric derivatives (``derivatives="numeric"``, or ``"auto"`` on a function
+JAX cannot trace) takes the chain rule with a finite-difference Jacobian of the family's
+parameters, or Monte-Carlo (:mod:`fisherlab._numeric_fisher`).
+
 A model without covariates (``x=None``) gives the information of ONE
 observation; ``n`` multiplies the result (``n`` iid observations, or ``n``
 repetitions of the design ``x``).
@@ -50,7 +54,7 @@ from ._evaluate import (
 from ._fisher_registry import family_fisher, has_closed_form
 from ._matrix import InfoMatrix
 from ._model import Model, validity
-from ._numeric_model import require_autodiff
+from ._numeric_model import is_numeric
 from ._options import choose
 from ._params import as_params, param_names, tree_signature
 from ._quadrature import tanh_sinh_nodes
@@ -323,9 +327,7 @@ def fisher(
         the quadrature error estimate (``"quadrature"``).
 
     Raises:
-        MethodUnavailableError: ``method="exact"`` for a model without one; any method
-            for a model with numeric derivatives (not available yet: use
-            :func:`~fisherlab.empirical_fisher` or :func:`~fisherlab.observed_information`).
+        MethodUnavailableError: ``method="exact"`` for a model without one.
         InvalidParameterError: parameters outside a distribution's support
             (row and parameter named).
         InvalidDataError: NaN/inf or mismatched rows in ``x``.
@@ -350,9 +352,12 @@ def fisher(
         raise ValueError(f"n must be a positive integer (number of iid observations), got {n!r}")
     if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 2:
         raise ValueError(f"num_samples must be an integer >= 2, got {num_samples!r}")
-    require_autodiff(
-        model, params, None, x, "expected Fisher", "use empirical_fisher or observed_information"
-    )
+    if is_numeric(model, params, None, x):
+        from ._numeric_fisher import numeric_fisher
+
+        return numeric_fisher(
+            model, params, x, n=int(n), method=choice.value, num_samples=int(num_samples), seed=seed
+        )
     params = as_params(params)
     x = prepare_data(None, x, require_y=False).x
     names = param_names(params)

@@ -39,7 +39,8 @@ from ._evaluate import eager_distribution, row_slice, run
 from ._information import loglik
 from ._matrix import InfoMatrix
 from ._model import Model
-from ._numeric_model import require_autodiff
+from ._numeric_model import is_numeric
+from ._numeric_objective import NUMERIC_NEWTON_MAX_PARAMS, NumericObjective
 from ._options import choose
 from ._params import as_params, param_names, tree_signature
 from ._prior import Prior, as_prior
@@ -103,6 +104,10 @@ class Objective:
         self._last_h: tuple[bytes, np.ndarray] | None = None
         self.evaluations = 0
 
+    def tolerance(self, u: np.ndarray, tol: float) -> float:
+        """The decrement threshold: ``tol`` (exact derivatives have no error floor)."""
+        return tol
+
     def value_and_grad(self, u: np.ndarray) -> tuple[float, np.ndarray]:
         key = np.asarray(u, dtype=np.float64).tobytes()
         if self._last is None or self._last[0] != key:
@@ -145,11 +150,14 @@ def _decrement(grad: np.ndarray, hess: np.ndarray) -> tuple[float, np.ndarray | 
     return float(np.sqrt(w @ w)), step
 
 
-def _polish(obj: Objective, u: np.ndarray, tol: float) -> tuple[np.ndarray, float, int]:
-    """Newton steps with step halving until the decrement is below ``tol``."""
+AnyObjective = Objective | NumericObjective
+
+
+def _polish(obj: AnyObjective, u: np.ndarray, tol: float) -> tuple[np.ndarray, float, int]:
+    """Newton steps with step halving until the decrement is below ``tol`` (or the derivatives' floor)."""
     steps = 0
     delta, step = _decrement(obj.grad(u), obj.hessian(u))
-    while delta > tol and step is not None and steps < POLISH_STEPS:
+    while delta > obj.tolerance(u, tol) and step is not None and steps < POLISH_STEPS:
         f0 = obj.value(u)
         # Near the optimum the predicted decrease (delta^2 / 2) is below the rounding of f:
         # accept steps that do not increase f beyond that rounding.
@@ -169,7 +177,7 @@ def _polish(obj: Objective, u: np.ndarray, tol: float) -> tuple[np.ndarray, floa
 
 
 def _failure(
-    obj: Objective, u: np.ndarray, grad: np.ndarray, delta: float, tol: float, iters: str, message: str
+    obj: AnyObjective, u: np.ndarray, grad: np.ndarray, delta: float, tol: float, iters: str, message: str
 ) -> Exception:
     """The error for a fit that stopped with a decrement above ``tol``.
 
@@ -197,13 +205,19 @@ def _failure(
 _SEPARABLE = (nd.BernoulliProbs, nd.BernoulliLogits, nd.BinomialProbs, nd.BinomialLogits)
 
 
-def _separation(model: Model, params: Any, data: Data) -> str:
+def _separation(model: Model, params: Any, data: Data, obj: AnyObjective, u: np.ndarray) -> str:
     """A message when a Bernoulli/Binomial fit has fitted probabilities numerically 0 or 1."""
     if model.kind != "distribution" or data.x is None:
         return ""
-    if not isinstance(eager_distribution(model, params, row_slice(data.x, 0)), _SEPARABLE):
+    if isinstance(obj, NumericObjective):
+        d = obj.problem.distribution(obj._theta(u)[0])
+        if not isinstance(d, _SEPARABLE):
+            return ""
+        probs = np.asarray(d.probs)
+    elif not isinstance(eager_distribution(model, params, row_slice(data.x, 0)), _SEPARABLE):
         return ""
-    probs = np.asarray(jax.vmap(lambda xr: model.distribution(params, xr).probs)(data.x))
+    else:
+        probs = np.asarray(jax.vmap(lambda xr: model.distribution(params, xr).probs)(data.x))
     extreme = int(np.sum((probs < 1e-10) | (probs > 1 - 1e-10)))
     if not extreme:
         return ""
@@ -255,7 +269,6 @@ def fit(
         InvalidParameterError: ``init`` outside a constraint, the prior's support,
             or a distribution's support.
         ModelError: a prior that does not cover every parameter.
-        MethodUnavailableError: a model with numeric derivatives (not available yet).
 
     Example:
         >>> import fisherlab as fl, numpy as np
@@ -268,7 +281,7 @@ def fit(
     if not isinstance(model, Model):
         raise TypeError(f"expected a fisherlab Model as first argument, got {type(model).__name__}")
     choice = choose(OptimMethod, method, "method")
-    require_autodiff(model, init, y, x, "fit", "write the model with jax.numpy to fit it")
+    numeric = is_numeric(model, init, y, x)
     params0 = as_params(init)
     data = prepare_data(y, x)
     reparam = Reparam(params0, model.constraints)
@@ -277,12 +290,18 @@ def fit(
         prior_obj.check(params0)
     loglik(model, params0, data.y, data.x)  # raises, naming the row, if init is impossible
     u0 = np.asarray(reparam.to_unconstrained(params0, check=True))
-    key = (tree_signature(params0), None if prior is None else id(prior))
-    obj = Objective(model, reparam, prior_obj, data, key)
+    obj: AnyObjective
+    if numeric:
+        obj = NumericObjective(model, reparam, prior_obj, data, params0)
+    else:
+        obj = Objective(
+            model, reparam, prior_obj, data, (tree_signature(params0), None if prior is None else id(prior))
+        )
     if not np.isfinite(obj.value(u0)):
         raise SingularInformationError("the log-likelihood is not finite at init; start elsewhere")
     if choice is OptimMethod.AUTO:
-        choice = OptimMethod.NEWTON if reparam.size <= NEWTON_MAX_PARAMS else OptimMethod.LBFGS
+        limit = NUMERIC_NEWTON_MAX_PARAMS if numeric else NEWTON_MAX_PARAMS
+        choice = OptimMethod.NEWTON if reparam.size <= limit else OptimMethod.LBFGS
     if choice is OptimMethod.NEWTON:
         # Let the first full Newton step through: the trust region only has to shrink when a
         # step fails, as in a line-searched Newton method (IRLS converges in a handful of steps).
@@ -313,11 +332,12 @@ def fit(
     u, delta, polish = _polish(obj, np.asarray(opt.x), tol)
     params = reparam.to_params(jnp.asarray(u))
     params = jax.tree_util.tree_map(np.asarray, params)
-    note = _separation(model, params, data)
+    note = _separation(model, params, data, obj, u)
     grad = obj.grad(u)
     if note:
         raise NotConvergedError(note)
-    if not delta <= tol:
+    threshold = obj.tolerance(u, tol)
+    if not delta <= threshold:
         raise _failure(
             obj, u, grad, delta, tol, f"{opt.nit} iterations (+{polish} Newton steps)", opt.message
         )
@@ -334,5 +354,18 @@ def fit(
         n_iter=int(opt.nit) + polish,
         decrement=delta,
         method=choice.value,
-        notes=[note] if note else [],
+        notes=_numeric_notes(obj, u, tol, threshold),
     )
+
+
+def _numeric_notes(obj: AnyObjective, u: np.ndarray, tol: float, threshold: float) -> list[str]:
+    """What a numeric fit should tell: its cost, and a convergence floor above ``tol``."""
+    if not isinstance(obj, NumericObjective):
+        return []
+    notes = [f"numeric derivatives (finite differences): {obj.evaluations} calls of the model function"]
+    if threshold > tol:
+        notes.append(
+            f"the gradient is known only to about {threshold / 2:.2g} standard errors (finite-difference "
+            f"error), so convergence was judged at a Newton decrement of {threshold:.2g} instead of {tol:g}"
+        )
+    return notes

@@ -59,6 +59,8 @@ def hessian(
     step: float | Mapping[str, float] | None = None,
     lower: float | Mapping[str, float] | None = None,
     upper: float | Mapping[str, float] | None = None,
+    executor: Any = None,
+    workers: int | None = None,
 ) -> LabelledMatrix:
     r"""Hessian :math:`\nabla^2 f(\theta)` of a scalar function of a parameter pytree.
 
@@ -77,6 +79,11 @@ def hessian(
         lower, upper: numeric only: open bounds of the domain of ``f`` (a number or a
             mapping as for ``step``; unnamed parameters are unbounded). ``f`` is never
             evaluated on or beyond them.
+        executor, workers: numeric only: run the perturbed evaluations concurrently:
+            ``"threads"``, ``"processes"`` (``f`` must be picklable: a module-level
+            function) or a ``concurrent.futures.Executor`` (Dask's
+            ``Client.get_executor()`` included); ``workers`` sizes the pool fisherlab
+            creates (default: the number of CPUs). See :class:`~fisherlab.Model`.
 
     Returns:
         :class:`~fisherlab.LabelledMatrix` ``(P, P)`` over :func:`~fisherlab.param_names`.
@@ -116,9 +123,9 @@ def hessian(
     params = as_params(params)
     names = param_names(params)
     if choice is HessianMethod.NUMERIC:
-        return _numeric_hessian(f, params, names, step, lower, upper)
-    if step is not None or lower is not None or upper is not None:
-        raise ValueError('step, lower and upper apply to method="numeric" only')
+        return _numeric_hessian(f, params, names, step, lower, upper, executor, workers)
+    if step is not None or lower is not None or upper is not None or executor is not None:
+        raise ValueError('step, lower, upper and executor apply to method="numeric" only')
     flat, unravel = flatten_params(params)
     h = np.asarray(jax.jit(jax.hessian(lambda v: f(unravel(v))))(flat))
     if h.shape != (flat.size, flat.size):
@@ -128,30 +135,45 @@ def hessian(
     return LabelledMatrix(h, names, method="hessian")
 
 
-def _numeric_hessian(
-    f: Callable[[Any], Any], params: Any, names: list[str], step: Any, lower: Any, upper: Any
-) -> LabelledMatrix:
-    leaves, treedef = jax.tree_util.tree_flatten(params)
-    shapes = [np.shape(leaf) for leaf in leaves]
-    sizes = [int(np.prod(shape)) for shape in shapes]
-    splits = np.cumsum(sizes)[:-1]
-    x = np.concatenate([np.ravel(np.asarray(leaf, dtype=np.float64)) for leaf in leaves])
+class _FlatFunction:
+    """``f`` of a parameter pytree as a function of the flat vector (picklable if ``f`` is)."""
 
-    def flat_f(v: np.ndarray) -> Any:
-        parts = np.split(v, splits)
+    def __init__(self, f: Callable[[Any], Any], params: Any) -> None:
+        leaves, self.treedef = jax.tree_util.tree_flatten(params)
+        self.f = f
+        self.shapes = [np.shape(leaf) for leaf in leaves]
+        self.splits = np.cumsum([int(np.prod(shape)) for shape in self.shapes])[:-1]
+        self.x = np.concatenate([np.ravel(np.asarray(leaf, dtype=np.float64)) for leaf in leaves])
+
+    def __call__(self, v: np.ndarray) -> Any:
+        parts = np.split(v, self.splits)
         tree_leaves = [
             np.float64(p[0]) if shape == () else p.reshape(shape)
-            for p, shape in zip(parts, shapes, strict=True)
+            for p, shape in zip(parts, self.shapes, strict=True)
         ]
-        return f(jax.tree_util.tree_unflatten(treedef, tree_leaves))
+        return self.f(jax.tree_util.tree_unflatten(self.treedef, tree_leaves))
 
+
+def _numeric_hessian(
+    f: Callable[[Any], Any],
+    params: Any,
+    names: list[str],
+    step: Any,
+    lower: Any,
+    upper: Any,
+    executor: Any,
+    workers: int | None,
+) -> LabelledMatrix:
+    flat_f = _FlatFunction(f, params)
+    parallel = {} if executor is None else {"executor": executor, "workers": workers}
     res = _numeric.hessian(
         flat_f,
-        x,
+        flat_f.x,
         names=names,
         step=_per_parameter(step, names, "step", np.nan),
         lower=_per_parameter(lower, names, "lower", -np.inf),
         upper=_per_parameter(upper, names, "upper", np.inf),
+        **parallel,
     )
     return LabelledMatrix(
         res.hessian, names, error=res.hessian_error, method="numeric", evaluations=res.evaluations

@@ -119,11 +119,14 @@ class LabelledMatrix:
 
 
 class Covariance(LabelledMatrix):
-    """A labelled covariance matrix (the inverse of an information matrix).
+    r"""A labelled covariance matrix (the inverse of an information matrix).
 
     Attributes:
         matrix: ``numpy`` float64 array ``(P, P)``.
         names: parameter names, length ``P``.
+        error: ``None``, or the error of each entry propagated to first order from the
+            information's error estimate (numeric derivatives, Monte-Carlo):
+            :math:`|\delta\Sigma| \le |\Sigma|\,|\delta A|\,|\Sigma|` for :math:`\Sigma = A^{-1}`.
     """
 
     __slots__ = ()

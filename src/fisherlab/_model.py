@@ -74,17 +74,22 @@ class Model:
             ``UserWarning`` when ``fn`` cannot be traced by JAX; the decision is made once
             per model). With numeric derivatives ``fn`` receives the parameters as NumPy
             float64 scalars/arrays and ALL rows of ``x`` at once, may call NumPy/SciPy,
-            and returns a distribution with batch shape ``(N, ...)`` or ``()``;
-            :func:`~fisherlab.loglik`, :func:`~fisherlab.score`,
-            :func:`~fisherlab.empirical_fisher` and :func:`~fisherlab.observed_information`
-            work (the matrices carry ``.error`` and ``.evaluations``), while
-            :func:`~fisherlab.fisher`, :func:`~fisherlab.fit` and :func:`~fisherlab.check`
-            raise :class:`~fisherlab.MethodUnavailableError` for now.
+            and returns a distribution with batch shape ``(N, ...)`` or ``()``. Every
+            computation works (score, Fisher, empirical Fisher, observed information, fit,
+            covariances, Laplace, check); matrices carry ``.error`` and ``.evaluations``.
         constraints: optional ``{name: constraint}`` for :func:`~fisherlab.fit`:
             ``"positive"``, ``"unit_interval"``, ``"simplex"``, ``"ordered"``,
             ``"real"``, ... or a NumPyro constraint. The fit runs in an
             unconstrained space (``exp``, ``sigmoid``, ...), so it never leaves
             the support; results are reported in your parameters.
+        executor: numeric derivatives only: how the perturbed evaluations of ``fn`` run.
+            ``None`` (one after another), ``"threads"`` (a thread pool: right for a
+            simulator that releases the GIL, NumPy/LAPACK, or calls an external program),
+            ``"processes"`` (a spawned process pool: ``fn`` must be picklable, i.e. a
+            module-level function), or any ``concurrent.futures.Executor`` (a Dask
+            ``Client.get_executor()`` included), which is used and never shut down.
+        workers: size of the pool created for ``"threads"``/``"processes"``
+            (default: the number of CPUs).
 
     Example:
         >>> import fisherlab as fl
@@ -99,6 +104,8 @@ class Model:
         *,
         derivatives: str = "auto",
         constraints: Mapping[str, Any] | None = None,
+        executor: Any = None,
+        workers: int | None = None,
     ) -> None:
         if not callable(fn):
             raise ModelError(f"Model needs a callable fn(params, x) -> distribution, got {fn!r}")
@@ -107,6 +114,7 @@ class Model:
         self.sampler: Callable[..., Any] | None = None
         self.derivatives = _check_derivatives(derivatives)
         self.constraints = resolve_constraints(constraints)
+        self.executor, self.workers = _check_executor(executor, workers)
         self._cache: dict[Any, Any] = {}
 
     @classmethod
@@ -117,6 +125,8 @@ class Model:
         sampler: Callable[[Any, Any, jax.Array], Any] | None = None,
         derivatives: str = "auto",
         constraints: Mapping[str, Any] | None = None,
+        executor: Any = None,
+        workers: int | None = None,
     ) -> Model:
         r"""A model given by its per-row log-likelihood.
 
@@ -130,6 +140,7 @@ class Model:
             derivatives: as for :class:`Model`; with numeric derivatives ``fn`` receives
                 NumPy parameters and all rows of ``y`` and ``x`` and returns a NumPy ``(N,)``.
             constraints: as for :class:`Model`.
+            executor, workers: as for :class:`Model`.
 
         Example:
             >>> import fisherlab as fl, jax.numpy as jnp
@@ -145,6 +156,7 @@ class Model:
         model.sampler = sampler
         model.derivatives = _check_derivatives(derivatives)
         model.constraints = resolve_constraints(constraints)
+        model.executor, model.workers = _check_executor(executor, workers)
         model._cache = {}
         return model
 
@@ -204,3 +216,18 @@ class Model:
 
 def _check_derivatives(value: str) -> Derivatives:
     return choose(Derivatives, value, "derivatives", ModelError)
+
+
+def _check_executor(executor: Any, workers: int | None) -> tuple[Any, int | None]:
+    if (
+        executor is not None
+        and executor not in ("threads", "processes")
+        and not callable(getattr(executor, "map", None))
+    ):
+        raise ModelError(
+            f"executor must be None, 'threads', 'processes' or a concurrent.futures.Executor "
+            f"(an object with .map), got {executor!r}"
+        )
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ModelError(f"workers must be a positive integer or None, got {workers!r}")
+    return executor, workers

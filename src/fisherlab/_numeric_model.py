@@ -49,7 +49,14 @@ References:
 
 from __future__ import annotations
 
+import hashlib
+import multiprocessing
+import os
+import threading
 import warnings
+import weakref
+from collections import OrderedDict
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
 import jax
@@ -60,22 +67,28 @@ from numpyro.distributions.distribution import validation_enabled
 
 from . import _numeric
 from ._data import Data, prepare_data
-from ._errors import FisherlabError, MethodUnavailableError, ModelError
+from ._errors import FisherlabError, ModelError, NumericAccuracyWarning
 from ._evaluate import check_finite, raise_invalid, reduction_factor, row_slice
 from ._matrix import InfoMatrix
 from ._model import Derivatives, Model, _present_constraints
 from ._params import as_params, param_names
 
 __all__ = [
+    "Problem",
+    "RowCache",
     "empirical_fisher",
+    "engine_options",
     "is_numeric",
     "loglik",
     "observed_information",
-    "require_autodiff",
+    "row_curvature",
     "score",
+    "third_derivatives",
 ]
 
 _DECISION = "derivatives"  # key of the cached auto decision in ``model._cache``
+#: Bytes of per-row values a numeric model keeps per data set (least recently used dropped).
+CACHE_BYTES = 256 * 2**20
 
 
 # --------------------------------------------------------------------------- auto detection
@@ -142,53 +155,127 @@ def is_numeric(model: Any, params: Any, y: Any, x: Any) -> bool:
 
     Anything that is not a :class:`~fisherlab.Model` returns ``False`` (the autodiff path
     raises the ``TypeError``). Data errors are raised here, as the autodiff path would.
+    ``y`` may be ``None`` (the expected Fisher): a ``from_loglik`` model is then probed on
+    one draw of its ``sampler``, or taken as autodiff without one.
     """
     if not isinstance(model, Model) or model.derivatives is Derivatives.AUTODIFF:
         return False
     if model.derivatives is Derivatives.NUMERIC:
         return True
     if model._cache.get(_DECISION) is None:
-        data = prepare_data(y, x)
+        data = prepare_data(y, x, require_y=y is not None)
+        if data.y is None and model.kind == "loglik":
+            if model.sampler is None:
+                return False
+            try:
+                draw = model.sampler(as_params(params), data.x, jax.random.PRNGKey(0))
+            except Exception:  # an untraceable sampler is reported by the path taken
+                return False
+            data = prepare_data(draw, data.x)
         return _decide(model, params, data, data.x) is Derivatives.NUMERIC
     return model._cache[_DECISION] is Derivatives.NUMERIC  # type: ignore[no-any-return]
-
-
-def require_autodiff(model: Any, params: Any, y: Any, x: Any, what: str, instead: str) -> None:
-    """Raise :class:`MethodUnavailableError` when ``what`` is asked of a numeric-derivative model."""
-    if not isinstance(model, Model) or model.derivatives is Derivatives.AUTODIFF:
-        return
-    if model.derivatives is Derivatives.AUTO and model._cache.get(_DECISION) is None:
-        if model.kind == "loglik" and y is None:
-            return
-        if y is not None:
-            data = prepare_data(y, x)
-            decision = _decide(model, params, data, data.x)
-        else:
-            decision = _decide(model, params, None, prepare_data(None, x, require_y=False).x)
-    else:
-        decision = model._cache.get(_DECISION, model.derivatives)
-    if decision is Derivatives.NUMERIC:
-        raise MethodUnavailableError(
-            f"{what} with numeric derivatives is not available yet; {instead}. "
-            "(A model falls back to numeric derivatives when its function cannot be traced by "
-            "JAX: write it with jax.numpy for the full feature set.)"
-        )
 
 
 # --------------------------------------------------------------------------- evaluation
 
 
-class _Problem:
-    """A numeric model on validated NumPy data: the map ``v -> (ell_1..ell_N)`` of the flat parameters."""
+class RowCache:
+    """A least-recently-used map ``point bytes -> per-row values``, bounded in bytes.
 
-    def __init__(self, model: Model, params: Any, y: Any, x: Any) -> None:
+    One lives on each numeric model per data set (keyed by a digest of ``y`` and ``x``), so
+    identical evaluations are shared across calls: the score, the Hessian, the Fisher, the
+    iterations of a fit and a later :meth:`~fisherlab.FitResult.cov` at the same parameters.
+    """
+
+    def __init__(self, max_bytes: int = CACHE_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._items: OrderedDict[bytes, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _size(value: Any) -> int:
+        return int(sum(np.asarray(leaf).nbytes for leaf in jax.tree_util.tree_leaves(value))) + 64
+
+    def get(self, key: bytes) -> Any:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: bytes, value: Any) -> None:
+        size = self._size(value)
+        if size > self.max_bytes:
+            return
+        with self._lock:
+            if key in self._items:
+                return
+            self._items[key] = value
+            self.bytes += size
+            while self.bytes > self.max_bytes:
+                _, old = self._items.popitem(last=False)
+                self.bytes -= self._size(old)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def _digest(*trees: Any) -> bytes:
+    """A digest of the data (shapes, dtypes and bytes of every leaf), the key of a model's row cache."""
+    h = hashlib.blake2b(digest_size=16)
+    for tree in trees:
+        for leaf in jax.tree_util.tree_leaves(tree):
+            arr = np.ascontiguousarray(np.asarray(leaf))
+            h.update(f"{arr.shape}{arr.dtype}".encode())
+            h.update(arr.tobytes())
+        h.update(b"|")
+    return h.digest()
+
+
+def engine_options(model: Model) -> dict[str, Any]:
+    """The finite-difference engine's parallel-evaluation options of ``model`` (``executor=``).
+
+    For ``"threads"``/``"processes"`` the pool is made once per model and kept (a fit asks
+    for a Hessian per iteration; spawning worker processes each time would dominate), and
+    shut down when the model is garbage-collected.
+    """
+    executor = model.executor
+    if executor is None:
+        return {}
+    if isinstance(executor, str):
+        key = ("executor_pool", executor)
+        pool = model._cache.get(key)
+        if pool is None:
+            workers = model.workers or os.cpu_count() or 1
+            if executor == "threads":
+                pool = ThreadPoolExecutor(max_workers=workers)
+            else:
+                context = multiprocessing.get_context("spawn")  # fork after JAX is unsafe
+                pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+            weakref.finalize(model, pool.shutdown, wait=False)
+            model._cache[key] = pool
+        executor = pool
+    return {"executor": executor, "workers": model.workers}
+
+
+class Problem:
+    """A numeric model on validated NumPy data: the map ``v -> (ell_1..ell_N)`` of the flat parameters.
+
+    ``y`` may be ``None`` (the expected Fisher needs only ``x``). Per-row values at a point are
+    cached on the model (:class:`RowCache`). The object pickles without the model and its
+    cache, so a process pool can evaluate it (the model function must then be picklable).
+    """
+
+    def __init__(self, model: Model, params: Any, y: Any, x: Any, *, require_y: bool = True) -> None:
         if not isinstance(model, Model):
             raise TypeError(f"expected a fisherlab Model as first argument, got {type(model).__name__}")
         params = as_params(params)
-        data = prepare_data(y, x)
-        self.model = model
-        self.n = data.n
-        self.y = jax.tree_util.tree_map(np.asarray, data.y)
+        data = prepare_data(y, x, require_y=require_y)
+        self.model: Model | None = model
+        self.fn, self.kind = model.fn, model.kind
+        self.n = data.n if data.x is not None or data.y is not None else 1
+        self.y = None if data.y is None else jax.tree_util.tree_map(np.asarray, data.y)
         self.x = None if data.x is None else jax.tree_util.tree_map(np.asarray, data.x)
         self.names = param_names(params)
         leaves, self.treedef = jax.tree_util.tree_flatten(params)
@@ -199,6 +286,42 @@ class _Problem:
             if leaves
             else np.zeros(0)
         )
+        key = ("numeric_rows", _digest(self.y, self.x))
+        cache = model._cache.get(key)
+        if cache is None:
+            cache = model._cache[key] = RowCache()
+        self.cache: RowCache | None = cache
+        self.calls = 0  # calls of the model function made in this process
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["model"], state["cache"], state["_lock"] = None, None, None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def spent(self, mark: int, engine_count: int) -> int:
+        """Calls of the model function since ``mark`` (``self.calls`` then).
+
+        In this process they are counted here (cache hits are free); an executor running
+        elsewhere (processes, Dask) is counted by the engine instead.
+        """
+        assert self.model is not None
+        local = self.calls - mark
+        executor = self.model.executor
+        if executor is None or executor == "threads" or isinstance(executor, ThreadPoolExecutor):
+            return local
+        return local + engine_count
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """Engine options: the model's executor, and bounds from its constraints."""
+        assert self.model is not None
+        lo, hi = self.bounds()
+        return {"names": self.names, "lower": lo, "upper": hi, **engine_options(self.model)}
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """Open bounds per flat parameter from the model's ``constraints`` (``lower_bound``/``upper_bound``).
@@ -207,6 +330,7 @@ class _Problem:
         its support (the engine uses one-sided or shortened stencils next to a bound). A bound
         the point does not lie strictly inside is ignored (the engine would refuse the point).
         """
+        assert self.model is not None
         lo = np.full(self.flat.size, -np.inf)
         hi = np.full(self.flat.size, np.inf)
         for i, name in enumerate(self.names):
@@ -228,9 +352,11 @@ class _Problem:
         ]
         return jax.tree_util.tree_unflatten(self.treedef, leaves)
 
-    def _distribution(self, params: Any) -> nd.Distribution:
+    def distribution(self, v: np.ndarray) -> nd.Distribution:
+        """The model's distribution of all rows at the flat point ``v`` (one call of the function)."""
+        self._count()
         with validation_enabled(False):
-            d = self.model.fn(params, self.x)
+            d = self.fn(self.params(v), self.x)
         if not isinstance(d, nd.Distribution):
             raise ModelError(
                 f"the model function returned {type(d).__name__}, not a distribution; "
@@ -244,34 +370,57 @@ class _Problem:
             return np.asarray(arr.reshape(self.n, -1).all(axis=1))
         return np.full(self.n, bool(arr.all()))
 
-    def rows(self, v: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Per-row log-likelihood ``(N,)`` at ``v`` and per-row validity flags (raw user errors pass)."""
+    def flags(self, d: nd.Distribution) -> dict[str, np.ndarray]:
+        """Per-row validity of the distribution's parameters (and of ``y``, when there is one)."""
+        flags = {
+            name: self._per_row(d.arg_constraints[name](jnp.asarray(getattr(d, name))))
+            for name in _present_constraints(d)
+        }
+        if self.y is not None:
+            ok = np.asarray(d.support(self.y), dtype=bool)
+            flags["y"] = np.asarray(ok.reshape(self.n, -1).all(axis=1)) if ok.ndim else np.full(self.n, ok)
+        return flags
+
+    def _count(self) -> None:
+        with self._lock:
+            self.calls += 1
+
+    def _evaluate(self, v: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         params = self.params(v)
-        if self.model.kind == "loglik":
-            out = np.asarray(self.model.fn(params, self.y, self.x), dtype=np.float64)
+        if self.kind == "loglik":
+            self._count()
+            out = np.asarray(self.fn(params, self.y, self.x), dtype=np.float64)
             if out.shape != (self.n,):
                 raise ModelError(
                     f"the log-likelihood function returned shape {out.shape} for {self.n} rows; "
                     f"it must return one value per row, shape ({self.n},)"
                 )
             return out, {}
-        d = self._distribution(params)
+        d = self.distribution(v)
         with np.errstate(all="ignore"), warnings.catch_warnings():
             # y outside the support is reported by the flags below, naming the row
             warnings.filterwarnings("ignore", message="Out-of-support values", category=UserWarning)
             lp = np.asarray(d.log_prob(self.y), dtype=np.float64)
         if lp.ndim == 0 or lp.shape[0] != self.n:
             raise ModelError(
-                f"the distribution's log_prob of y (shape {np.shape(self.y)}) has shape {lp.shape}, "
+                f"the distribution's log_prob of y has shape {lp.shape}, "
                 f"not one value per row ({self.n},); with derivatives='numeric' the function receives "
                 "all rows of x at once and must return a distribution with batch shape (N, ...) or ()"
             )
-        flags = {
-            name: self._per_row(d.arg_constraints[name](jnp.asarray(getattr(d, name))))
-            for name in _present_constraints(d)
-        }
-        flags["y"] = np.asarray(np.asarray(d.support(self.y), dtype=bool).reshape(self.n, -1).all(axis=1))
-        return lp.reshape(self.n, -1).sum(axis=1), flags
+        return lp.reshape(self.n, -1).sum(axis=1), self.flags(d)
+
+    def rows(self, v: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Per-row log-likelihood ``(N,)`` at ``v`` and per-row validity flags (raw user errors pass)."""
+        v = np.asarray(v, dtype=np.float64)
+        key = v.tobytes()
+        if self.cache is not None:
+            hit = self.cache.get(key)
+            if hit is not None:
+                return hit  # type: ignore[no-any-return]
+        out = self._evaluate(v)
+        if self.cache is not None:
+            self.cache.put(key, out)
+        return out
 
     def total(self, v: np.ndarray) -> float:
         """The total log-likelihood at ``v`` (the function the Hessian engine differentiates)."""
@@ -281,18 +430,21 @@ class _Problem:
         """The per-row log-likelihood at ``v`` (the function the Jacobian engine differentiates)."""
         return self.rows(v)[0]
 
+    def describe(self, v: np.ndarray) -> str:
+        return "{" + ", ".join(f"{n}={val!r}" for n, val in zip(self.names, v.tolist(), strict=True)) + "}"
+
     def checked(self) -> np.ndarray:
         """Per-row log-likelihood at the point itself, with the same checks as the autodiff path."""
+        assert self.model is not None
         try:
             ll, flags = self.rows(self.flat)
         except FisherlabError:
             raise
         except Exception as exc:
-            values = ", ".join(f"{n}={val!r}" for n, val in zip(self.names, self.flat.tolist(), strict=True))
             raise ModelError(
-                f"the model function raised {type(exc).__name__} at {{{values}}}: {exc}"
+                f"the model function raised {type(exc).__name__} at {self.describe(self.flat)}: {exc}"
             ) from exc
-        if self.model.kind == "distribution":
+        if self.kind == "distribution":
             raise_invalid(self.model, self.params(self.flat), flags, self.x, has_rows=True, y=self.y)
         check_finite("log-likelihood", np.where(np.isneginf(ll), 0.0, ll))
         return ll
@@ -303,20 +455,20 @@ class _Problem:
 
 def loglik(model: Model, params: Any, y: Any, x: Any = None) -> np.ndarray:
     """Per-row log-likelihood ``(N,)`` of a numeric model: one call of its function."""
-    return _Problem(model, params, y, x).checked()
+    return Problem(model, params, y, x).checked().copy()
 
 
-def _scores(problem: _Problem) -> _numeric.JacobianResult:
+def _scores(problem: Problem) -> tuple[_numeric.JacobianResult, int]:
+    mark = problem.calls
     problem.checked()
-    lo, hi = problem.bounds()
-    res = _numeric.jacobian(problem.vector, problem.flat, names=problem.names, lower=lo, upper=hi)
+    res = _numeric.jacobian(problem.vector, problem.flat, **problem.options)
     check_finite("score", res.jacobian)
-    return res
+    return res, problem.spent(mark, res.evaluations)
 
 
 def score(model: Model, params: Any, y: Any, x: Any = None) -> np.ndarray:
     r"""Per-row scores ``(N, P)``: the Jacobian of :math:`\theta \mapsto \ell(\theta)`, numerically."""
-    return _scores(_Problem(model, params, y, x)).jacobian
+    return _scores(Problem(model, params, y, x))[0].jacobian
 
 
 def empirical_fisher(
@@ -324,8 +476,8 @@ def empirical_fisher(
 ) -> InfoMatrix:
     r"""Empirical Fisher :math:`\sum_i s_i s_i^\top` from numeric scores; ``.error``: the bound above."""
     reduction_factor(reduction, 1)
-    problem = _Problem(model, params, y, x)
-    res = _scores(problem)
+    problem = Problem(model, params, y, x)
+    res, calls = _scores(problem)
     s, e = res.jacobian, res.error
     a = np.abs(s)
     bound = a.T @ e + e.T @ a + e.T @ e
@@ -335,7 +487,7 @@ def empirical_fisher(
         problem.names,
         error=bound * factor,
         method="empirical",
-        evaluations=res.evaluations,
+        evaluations=calls,
     )
 
 
@@ -344,10 +496,10 @@ def observed_information(
 ) -> InfoMatrix:
     r"""Observed information :math:`-\nabla^2 \sum_i \ell_i` by the numeric Hessian, with ``.error``."""
     reduction_factor(reduction, 1)
-    problem = _Problem(model, params, y, x)
+    problem = Problem(model, params, y, x)
+    mark = problem.calls
     problem.checked()
-    lo, hi = problem.bounds()
-    res = _numeric.hessian(problem.total, problem.flat, names=problem.names, lower=lo, upper=hi)
+    res = _numeric.hessian(problem.total, problem.flat, **problem.options)
     check_finite("observed information", (-res.hessian)[None])
     factor = reduction_factor(reduction, problem.n)
     return InfoMatrix(
@@ -355,5 +507,58 @@ def observed_information(
         problem.names,
         error=res.hessian_error * factor,
         method="observed",
-        evaluations=res.evaluations,
+        evaluations=problem.spent(mark, res.evaluations),
     )
+
+
+def row_curvature(model: Model, params: Any, y: Any, x: Any = None) -> tuple[np.ndarray, ...]:
+    r"""Per-row log-likelihood ``(N,)``, scores ``(N, P)`` and Hessians ``(N, P, P)``, numerically.
+
+    One set of stencils for all rows (:func:`fisherlab._numeric.vector_hessian`,
+    :math:`1 + L(P^2 + P)` calls of the model function), as :func:`~fisherlab.check` needs.
+    """
+    problem = Problem(model, params, y, x)
+    ll = problem.checked()
+    res = _numeric.vector_hessian(problem.vector, problem.flat, **problem.options)
+    check_finite("score", res.jacobian)
+    check_finite("Hessian of the log-likelihood", res.hessian)
+    return ll, res.jacobian, res.hessian
+
+
+class _FixedStepHessian:
+    """The numeric Hessian of the total with the steps of the point itself, flattened (picklable).
+
+    It runs serially inside a worker: only the outer differences are spread over the pool.
+    """
+
+    def __init__(self, problem: Problem, options: dict[str, Any]) -> None:
+        self.problem = problem
+        self.step = _numeric.RELATIVE_STEP * np.maximum(np.abs(problem.flat), 1.0)
+        self.options = {k: v for k, v in options.items() if k not in ("executor", "workers")}
+
+    def __call__(self, v: np.ndarray) -> np.ndarray:
+        with warnings.catch_warnings():
+            # the inner estimate's accuracy enters the outer error estimate through `noise`
+            warnings.simplefilter("ignore", NumericAccuracyWarning)
+            res = _numeric.hessian(self.problem.total, v, step=self.step, **self.options)
+        return res.hessian.ravel()
+
+
+def third_derivatives(model: Model, params: Any, y: Any, x: Any = None) -> np.ndarray:
+    r"""Third derivatives :math:`T_{jkl} = \partial_l \partial_j \partial_k \sum_i \ell_i`, ``(P, P, P)``.
+
+    The numeric Hessian of the total (fixed steps, so that it is a smooth function of
+    :math:`\theta`) differentiated once more by the Jacobian engine, whose error estimate
+    includes the inner Hessian's error as noise: :math:`(1 + 8P)(1 + 4(P^2 + P))` calls
+    of the model function.
+    """
+    problem = Problem(model, params, y, x)
+    problem.checked()
+    options = problem.options
+    inner = _FixedStepHessian(problem, options)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NumericAccuracyWarning)
+        at = _numeric.hessian(problem.total, problem.flat, step=inner.step, **options)
+    p = problem.flat.size
+    res = _numeric.jacobian(inner, problem.flat, noise=float(np.max(at.hessian_error)), **options)
+    return res.jacobian.reshape(p, p, p)

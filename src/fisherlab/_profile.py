@@ -27,7 +27,7 @@ import scipy.stats
 from ._errors import MethodUnavailableError, NotConvergedError
 
 if TYPE_CHECKING:
-    from ._fit import Objective
+    from ._fit import AnyObjective
     from ._result import FitResult
 
 __all__ = ["profile_intervals"]
@@ -38,7 +38,7 @@ _MAX_EXPANSIONS = 40
 class _Profile:
     """Minimum of the objective over every coordinate but ``j`` of ``u``, warm started."""
 
-    def __init__(self, obj: Objective, u_hat: np.ndarray, j: int) -> None:
+    def __init__(self, obj: AnyObjective, u_hat: np.ndarray, j: int) -> None:
         self.obj, self.j = obj, j
         self.keep = np.array([k for k in range(u_hat.size) if k != j], dtype=int)
         self.start = u_hat[self.keep].copy()

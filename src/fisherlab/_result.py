@@ -29,6 +29,7 @@ import pandas as pd
 import scipy.stats
 from jax.flatten_util import ravel_pytree
 
+from . import _numeric
 from ._constraints import Reparam
 from ._data import Data
 from ._errors import MethodUnavailableError
@@ -40,7 +41,7 @@ from ._options import choose
 from ._prior import Prior
 
 if TYPE_CHECKING:
-    from ._fit import Objective
+    from ._fit import AnyObjective
     from ._laplace import LaplaceApproximation
 
 __all__ = ["CovKind", "Derived", "FitResult", "Summary"]
@@ -145,7 +146,7 @@ class FitResult:
         reparam: Reparam,
         prior: Prior | None,
         u: np.ndarray,
-        objective: Objective,
+        objective: AnyObjective,
         converged: bool,
         n_iter: int,
         decrement: float,
@@ -175,7 +176,10 @@ class FitResult:
             raise ValueError(f"rename needs {len(self.names)} distinct names, got {names}")
         twin = copy.copy(self)
         twin.names = names
-        twin._info = {k: InfoMatrix(v.matrix, names, method=v.method) for k, v in self._info.items()}
+        twin._info = {
+            k: InfoMatrix(v.matrix, names, method=v.method, error=v.error, evaluations=v.evaluations)
+            for k, v in self._info.items()
+        }
         return twin
 
     # ------------------------------------------------------------------ information
@@ -189,7 +193,16 @@ class FitResult:
         if self.prior is None:
             return np.zeros((flat.size, flat.size))
         prior = self.prior
-        return -np.asarray(jax.hessian(lambda v: prior.log_density(unravel(v)))(flat))
+        try:
+            return -np.asarray(jax.hessian(lambda v: prior.log_density(unravel(v)))(flat))
+        except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError, TypeError):
+            # a callable prior written with NumPy/SciPy (a numeric model's fit): differentiate numerically
+            res = _numeric.hessian(
+                lambda v: float(prior.log_density(unravel(jnp.asarray(v)))),
+                np.asarray(flat),
+                names=self.names,
+            )
+            return -res.hessian
 
     def information(self, kind: str = "observed") -> InfoMatrix:
         """Information matrix at the estimate: ``"observed"``, ``"expected"`` or ``"empirical"``.
@@ -204,14 +217,20 @@ class FitResult:
         if choice.value not in self._info:
             y, x, p = self.data.y, self.data.x, self.params
             if choice is CovKind.OBSERVED:
-                m = observed_information(self.model, p, y, x).matrix + self._prior_curvature()
+                info = observed_information(self.model, p, y, x)
+                m = info.matrix + self._prior_curvature()
             elif choice is CovKind.EXPECTED:
                 # an iid model (x is None) gives one observation's Fisher: N of them were seen
                 n = self.nobs if x is None else 1
-                m = fisher(self.model, p, x, n=n).matrix + self._prior_curvature()
+                info = fisher(self.model, p, x, n=n)
+                m = info.matrix + self._prior_curvature()
             else:
-                m = empirical_fisher(self.model, p, y, x).matrix
-            self._info[choice.value] = InfoMatrix(m, self.names, method=choice.value)
+                info = empirical_fisher(self.model, p, y, x)
+                m = info.matrix
+            # numeric derivatives (or Monte-Carlo) carry an error estimate: keep it
+            self._info[choice.value] = InfoMatrix(
+                m, self.names, method=choice.value, error=info.error, evaluations=info.evaluations
+            )
         return self._info[choice.value]
 
     def _jacobian(self) -> np.ndarray:
@@ -239,18 +258,27 @@ class FitResult:
             info = self.information(kind_)
             if self.reparam.identity:
                 return info
-            return InfoMatrix(g.T @ info.matrix @ g, names_u, method=f"{kind_} (unconstrained)")
+            error = None if info.error is None else np.abs(g).T @ info.error @ np.abs(g)
+            return InfoMatrix(g.T @ info.matrix @ g, names_u, method=f"{kind_} (unconstrained)", error=error)
 
+        error_u = None
         if choice is CovKind.SANDWICH:
             bread = on_u("observed").cov().matrix
             meat = on_u("empirical").matrix
             cov_u = bread @ meat @ bread
         else:
-            cov_u = on_u(choice.value).cov().matrix
+            info_u = on_u(choice.value)
+            cov_u = info_u.cov().matrix
+            if info_u.error is not None:
+                # first order: d(A^-1) = -A^-1 dA A^-1, so |d cov| <= |cov| |dA| |cov| entrywise
+                error_u = np.abs(cov_u) @ info_u.error @ np.abs(cov_u)
         if scale == "unconstrained":
-            return Covariance(cov_u, names_u, method=choice.value)
+            return Covariance(cov_u, names_u, method=choice.value, error=error_u)
         cov = cov_u if self.reparam.identity else g @ cov_u @ g.T
-        return Covariance(cov, self.names, method=choice.value)
+        error = error_u
+        if error_u is not None and not self.reparam.identity:
+            error = np.abs(g) @ error_u @ np.abs(g).T
+        return Covariance(cov, self.names, method=choice.value, error=error)
 
     def se(self, kind: str = "observed") -> dict[str, float]:
         """Standard errors, name -> float."""

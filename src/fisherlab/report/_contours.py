@@ -63,7 +63,10 @@ class BatchObjective:
     def __init__(self, result: FitResult) -> None:
         import jax
 
+        from .._fit import Objective
+
         obj = result.objective
+        assert isinstance(obj, Objective)  # the report skips contours of numeric models
         self.obj, self.y, self.x = obj, obj.data.y, obj.data.x
         cache = result.model._cache  # compiled once per model and parameter structure
         key = ("report_batch", obj._vg, obj._h)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .._errors import FisherlabError
+from .._numeric_objective import NumericObjective
 
 if TYPE_CHECKING:
     from .._check import CheckResult
@@ -306,11 +307,16 @@ def build_html(
     # ---------------------------------------------------------------- confidence regions
     if p >= 2:
         chosen = _paired(result, z)
-        do_profile = profile and p <= _PROFILE_MAX_P and cheap
+        numeric = isinstance(result.objective, NumericObjective)
+        do_profile = profile and p <= _PROFILE_MAX_P and cheap and not numeric
         svg, notes = ellipses_svg(result, chosen, level=level, profile=do_profile)
         if profile and not do_profile:
             why = (
-                f"P = {p} > {_PROFILE_MAX_P}" if p > _PROFILE_MAX_P else "the objective is costly to evaluate"
+                "the model has numeric derivatives: a contour grid would re-fit it hundreds of times"
+                if numeric
+                else f"P = {p} > {_PROFILE_MAX_P}"
+                if p > _PROFILE_MAX_P
+                else "the objective is costly to evaluate"
             )
             notes = [f"profile-likelihood contours skipped ({why}); Wald ellipses only"]
         shown = ", ".join(f"<code>{_e(names[k])}</code>" for k in chosen)
