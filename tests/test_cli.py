@@ -263,6 +263,37 @@ def test_user_model_matches_formula(
     assert_one_error_line(code, err, "--init")
 
 
+def test_black_box_user_model(small_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A --model written with SciPy is fitted with numeric derivatives: the formula fit's numbers."""
+    module = tmp_path / "scipymodel.py"
+    module.write_text(
+        "import numpy as np\n"
+        "import fisherlab as fl\n\n"
+        "def pois(th, x):\n"
+        "    return fl.dist.Poisson(np.exp(th['a'] + th['b'] * np.asarray(x['x'])))\n\n"
+        "numeric = fl.Model(pois, derivatives='numeric', executor='threads', workers=2)\n"
+    )
+    code, out, err = call(capsys, "fit", str(small_csv), "-f", "y ~ x", "--family", "poisson", "--json")
+    assert code == 0, err
+    glm = json.loads(out)
+    for name in ("pois", "numeric"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "pois" falls back to numeric with a warning
+            code, out, err = call(
+                capsys, "fit", str(small_csv), "--model", f"{module}:{name}", "--init", '{"a": 0, "b": 0}',
+                "--x", "x", "--json", "--no-check",
+            )  # fmt: skip
+        assert code == 0, err
+        user = json.loads(out)
+        np.testing.assert_allclose(list(user["params"].values()), list(glm["params"].values()), rtol=1e-7)
+        np.testing.assert_allclose(list(user["se"].values()), list(glm["se"].values()), rtol=1e-6)
+    code, _, err = call(
+        capsys, "fit", str(small_csv), "--model", f"{module}:numeric", "--init", '{"a": 0, "b": 0}',
+        "--x", "x", "--positive", "a",
+    )  # fmt: skip
+    assert_one_error_line(code, err, "declare its constraints")
+
+
 def test_stdin_parquet_and_dropna(small_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                   capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     """CSV on stdin and Parquet give the file's fit; --dropna drops (and reports) NaN rows."""

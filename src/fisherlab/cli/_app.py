@@ -188,6 +188,10 @@ def _load_function(spec: str) -> Callable[..., Any]:
     except Exception as exc:
         raise CliError(f"running {path_text} failed: {type(exc).__name__}: {exc}") from exc
     fn = getattr(module, name, None)
+    from .._model import Model
+
+    if isinstance(fn, Model):  # a ready fl.Model: derivatives=, executor=, constraints= chosen in Python
+        return fn  # type: ignore[return-value]
     if not callable(fn):
         found = sorted(k for k, v in vars(module).items() if inspect.isfunction(v) and not k.startswith("_"))
         raise CliError(
@@ -260,8 +264,12 @@ def _fit_user_model(
     y = df[y_col].to_numpy(dtype=np.float64)
     x = {c: df[c].to_numpy(dtype=np.float64) for c in xs} if xs else None
     constraints = {p.strip(): "positive" for p in positive.split(",") if p.strip()} if positive else None
+    if isinstance(fn, fl.Model) and constraints:
+        raise CliError(
+            f"{spec} is an fl.Model: declare its constraints there (constraints=...), not with --positive"
+        )
     try:
-        model = fl.Model(fn, constraints=constraints)
+        model = fn if isinstance(fn, fl.Model) else fl.Model(fn, constraints=constraints)
         with timer.phase("fit", f"fitting {spec} to {len(y):,} rows"):
             res = fl.fit(model, y, x, init=init)
     except (fl.FisherlabError, CliError):
@@ -575,7 +583,9 @@ _DATA_HELP = "CSV (.csv), TSV (.tsv) or Parquet (.parquet, .pq) file; - reads CS
         "With --model FILE.py:FUNCTION the function fn(params, x) returns a distribution for each row "
         "(as fl.Model takes it); params start at --init (JSON object, or @file.json); y is the column "
         "--y (default y); x is a dict of the --x columns (name -> float array of length N), or None "
-        "without --x.\n\n"
+        "without --x. A function JAX cannot trace (NumPy, SciPy, a simulator) is fitted with numeric "
+        "derivatives, with a warning; FUNCTION may also name an fl.Model built in the file, e.g. "
+        "fl.Model(fn, derivatives='numeric', executor='threads').\n\n"
         "Exit status: 0 ok, 2 bad input, 3 the fit did not converge."
     )
 )
