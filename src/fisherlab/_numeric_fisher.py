@@ -130,7 +130,7 @@ def _chain_rule(problem: Problem, d0: Any) -> tuple[np.ndarray, np.ndarray, int]
     k = int(np.shape(fam.params)[-1])
     info = np.asarray(fam.matrix, dtype=np.float64).reshape(-1, k, k)
 
-    res = _numeric.jacobian(_Eta(problem), problem.flat, **problem.options)
+    res = _numeric.jacobian(_Eta(problem), problem.flat, **problem.options, **problem.engine_cache("eta"))
     p = problem.flat.size
     jac = res.jacobian.reshape(-1, k, p)
     err = res.error.reshape(-1, k, p)

@@ -197,12 +197,15 @@ class RowCache:
     def _size(value: Any) -> int:
         return int(sum(np.asarray(leaf).nbytes for leaf in jax.tree_util.tree_leaves(value))) + 64
 
-    def get(self, key: bytes) -> Any:
+    def get(self, key: bytes, default: Any = None) -> Any:
         with self._lock:
-            value = self._items.get(key)
-            if value is not None:
-                self._items.move_to_end(key)
-            return value
+            if key not in self._items:
+                return default
+            self._items.move_to_end(key)
+            return self._items[key]
+
+    def __setitem__(self, key: bytes, value: Any) -> None:
+        self.put(key, value)
 
     def put(self, key: bytes, value: Any) -> None:
         size = self._size(value)
@@ -291,6 +294,7 @@ class Problem:
         if cache is None:
             cache = model._cache[key] = RowCache()
         self.cache: RowCache | None = cache
+        self._digest = key[1]
         self.calls = 0  # calls of the model function made in this process
         self._lock = threading.Lock()
 
@@ -302,6 +306,21 @@ class Problem:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._lock = threading.Lock()
+
+    def engine_cache(self, role: str) -> dict[str, Any]:
+        """``cache=`` for the engine when the executor runs elsewhere (processes, Dask).
+
+        Worker processes do not see this process's row cache, so the engine keeps the values
+        of the function with this ``role`` (one function per role) on the model instead.
+        """
+        assert self.model is not None
+        executor = self.model.executor
+        if executor is None or executor == "threads" or isinstance(executor, ThreadPoolExecutor):
+            return {}
+        key = ("engine_values", self._digest, role)
+        if key not in self.model._cache:
+            self.model._cache[key] = RowCache()
+        return {"cache": self.model._cache[key]}
 
     def spent(self, mark: int, engine_count: int) -> int:
         """Calls of the model function since ``mark`` (``self.calls`` then).
@@ -461,7 +480,7 @@ def loglik(model: Model, params: Any, y: Any, x: Any = None) -> np.ndarray:
 def _scores(problem: Problem) -> tuple[_numeric.JacobianResult, int]:
     mark = problem.calls
     problem.checked()
-    res = _numeric.jacobian(problem.vector, problem.flat, **problem.options)
+    res = _numeric.jacobian(problem.vector, problem.flat, **problem.options, **problem.engine_cache("rows"))
     check_finite("score", res.jacobian)
     return res, problem.spent(mark, res.evaluations)
 
@@ -499,7 +518,7 @@ def observed_information(
     problem = Problem(model, params, y, x)
     mark = problem.calls
     problem.checked()
-    res = _numeric.hessian(problem.total, problem.flat, **problem.options)
+    res = _numeric.hessian(problem.total, problem.flat, **problem.options, **problem.engine_cache("total"))
     check_finite("observed information", (-res.hessian)[None])
     factor = reduction_factor(reduction, problem.n)
     return InfoMatrix(
@@ -519,7 +538,9 @@ def row_curvature(model: Model, params: Any, y: Any, x: Any = None) -> tuple[np.
     """
     problem = Problem(model, params, y, x)
     ll = problem.checked()
-    res = _numeric.vector_hessian(problem.vector, problem.flat, **problem.options)
+    res = _numeric.vector_hessian(
+        problem.vector, problem.flat, **problem.options, **problem.engine_cache("rows")
+    )
     check_finite("score", res.jacobian)
     check_finite("Hessian of the log-likelihood", res.hessian)
     return ll, res.jacobian, res.hessian
