@@ -371,3 +371,25 @@ def test_process_pool_model(rng) -> None:
     unpicklable = fl.Model(lambda th, t: decay_model(th, t), derivatives="numeric", executor="processes")
     with pytest.raises(ValueError, match="picklable"):
         fl.observed_information(unpicklable, p, y, t)
+
+
+def test_dask_executor(rng) -> None:
+    """A Dask client's executor evaluates the perturbed points (any concurrent.futures-style map)."""
+    distributed = pytest.importorskip("distributed")
+    t = np.linspace(0.0, 4.0, 40)
+    y = 2.0 * np.exp(-0.7 * t) + 0.05 * rng.normal(size=t.size)
+    p = {"amp": 1.9, "k": 0.72}
+    serial = fl.Model(decay_model, derivatives="numeric")
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        dask_model = fl.Model(decay_model, derivatives="numeric", executor=client.get_executor())
+        got = fl.observed_information(dask_model, p, y, t)
+        np.testing.assert_array_equal(got.matrix, fl.observed_information(serial, p, y, t).matrix)
+        r0, r1 = fl.fit(serial, y, t, init=p), fl.fit(dask_model, y, t, init=p)
+        np.testing.assert_allclose(r1.flat_params, r0.flat_params, rtol=1e-12)
+        again = fl.observed_information(dask_model, p, y, t)
+        assert again.evaluations == 0  # kept on the model, although the workers evaluated the points
