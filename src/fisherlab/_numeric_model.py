@@ -180,11 +180,13 @@ def is_numeric(model: Any, params: Any, y: Any, x: Any) -> bool:
 
 
 class RowCache:
-    """A least-recently-used map ``point bytes -> per-row values``, bounded in bytes.
+    """A least-recently-used map ``bytes -> values``, bounded in bytes (:data:`CACHE_BYTES`).
 
-    One lives on each numeric model per data set (keyed by a digest of ``y`` and ``x``), so
-    identical evaluations are shared across calls: the score, the Hessian, the Fisher, the
-    iterations of a fit and a later :meth:`~fisherlab.FitResult.cov` at the same parameters.
+    One lives on each numeric model; :meth:`view` gives the part of it for one data set and
+    one function (keys prefixed by a digest of ``y`` and ``x`` and the function's role), so
+    identical evaluations are shared across calls (the score, the Hessian, the Fisher, the
+    iterations of a fit and a later :meth:`~fisherlab.FitResult.cov` at the same parameters)
+    while all data sets together stay within one budget.
     """
 
     def __init__(self, max_bytes: int = CACHE_BYTES) -> None:
@@ -222,6 +224,31 @@ class RowCache:
 
     def __len__(self) -> int:
         return len(self._items)
+
+    def view(self, prefix: bytes) -> _CacheView:
+        """The keys starting with ``prefix``, as a mapping of the rest (the engine's ``cache=``)."""
+        return _CacheView(self, prefix)
+
+
+class _CacheView:
+    """``get``/``[]=`` on a :class:`RowCache` with every key prefixed."""
+
+    def __init__(self, cache: RowCache, prefix: bytes) -> None:
+        self.cache, self.prefix = cache, prefix
+
+    def get(self, key: bytes, default: Any = None) -> Any:
+        return self.cache.get(self.prefix + key, default)
+
+    def __setitem__(self, key: bytes, value: Any) -> None:
+        self.cache.put(self.prefix + key, value)
+
+
+def model_cache(model: Model) -> RowCache:
+    """The model's cache of evaluations (made on first use)."""
+    cache = model._cache.get("numeric_values")
+    if cache is None:
+        cache = model._cache["numeric_values"] = RowCache()
+    return cache  # type: ignore[no-any-return]
 
 
 def _digest(*trees: Any) -> bytes:
@@ -289,12 +316,8 @@ class Problem:
             if leaves
             else np.zeros(0)
         )
-        key = ("numeric_rows", _digest(self.y, self.x))
-        cache = model._cache.get(key)
-        if cache is None:
-            cache = model._cache[key] = RowCache()
-        self.cache: RowCache | None = cache
-        self._digest = key[1]
+        self._digest = _digest(self.y, self.x)
+        self.cache: _CacheView | None = model_cache(model).view(self._digest + b"rows")
         self.calls = 0  # calls of the model function made in this process
         self._lock = threading.Lock()
 
@@ -317,10 +340,7 @@ class Problem:
         executor = self.model.executor
         if executor is None or executor == "threads" or isinstance(executor, ThreadPoolExecutor):
             return {}
-        key = ("engine_values", self._digest, role)
-        if key not in self.model._cache:
-            self.model._cache[key] = RowCache()
-        return {"cache": self.model._cache[key]}
+        return {"cache": model_cache(self.model).view(self._digest + b"engine:" + role.encode())}
 
     def spent(self, mark: int, engine_count: int) -> int:
         """Calls of the model function since ``mark`` (``self.calls`` then).
@@ -438,7 +458,7 @@ class Problem:
                 return hit  # type: ignore[no-any-return]
         out = self._evaluate(v)
         if self.cache is not None:
-            self.cache.put(key, out)
+            self.cache[key] = out
         return out
 
     def total(self, v: np.ndarray) -> float:

@@ -49,7 +49,7 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         from typer._click.exceptions import ClickException
     except ImportError:  # a Typer that uses the click package
-        from click.exceptions import ClickException  # type: ignore[no-redef]
+        from click.exceptions import ClickException  # type: ignore[no-redef,assignment,unused-ignore]
 
     from . import _app
     from ._errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_NOT_CONVERGED, CliError
