@@ -273,6 +273,21 @@ def test_numeric_fit_with_prior_and_laplace(rng) -> None:
     assert abs(r2.laplace().log_evidence - l0.log_evidence) <= 1e-6
 
 
+def test_numeric_fit_many_parameters_lbfgs(rng) -> None:
+    """Above 10 parameters a numeric fit runs L-BFGS on numeric gradients: the autodiff fit's numbers."""
+    n, d = 1500, 12
+    X = np.column_stack([np.ones(n), rng.normal(size=(n, d - 1))])
+    y = (rng.uniform(size=n) < sp.expit(X @ (0.3 * rng.normal(size=d)))).astype(float)
+    nm = fl.Model.from_loglik(
+        lambda th, y, x: y * (x @ th["b"]) - np.logaddexp(0.0, x @ th["b"]), derivatives="numeric"
+    )
+    ad = fl.Model(lambda th, x: fl.dist.Bernoulli(logits=x @ th["b"]))
+    r0, r1 = _fit_pair(ad, nm, y, X, {"b": np.zeros(d)})
+    assert r1.method == "lbfgs" and r0.method == "newton"
+    assert np.max(np.abs(r1.flat_params - r0.flat_params)) <= 1e-6 * np.max(np.sqrt(np.diag(r0.cov().matrix)))
+    assert _rel(r1.cov().matrix, r0.cov().matrix) <= 1e-6
+
+
 def test_numeric_fit_failures(rng) -> None:
     # a simulator that raises at a trial point: chained, with the parameter values
     def fragile(th, y, x):

@@ -257,6 +257,13 @@ def fit(
             errors).
         max_iter: iteration limit of the optimiser.
 
+    A model with numeric derivatives (``derivatives="numeric"``, or ``"auto"`` falling back)
+    is fitted the same way with finite-difference gradients and Hessians
+    (:mod:`fisherlab._numeric_objective`; ``"auto"`` uses L-BFGS above
+    ``NUMERIC_NEWTON_MAX_PARAMS`` = 10 parameters); its notes give the calls of the model
+    function, and convergence is judged against the gradient's own error where that is
+    larger than ``tol``.
+
     Returns:
         :class:`~fisherlab.FitResult`.
 
@@ -354,11 +361,11 @@ def fit(
         n_iter=int(opt.nit) + polish,
         decrement=delta,
         method=choice.value,
-        notes=_numeric_notes(obj, u, tol, threshold),
+        notes=_numeric_notes(obj, tol, threshold),
     )
 
 
-def _numeric_notes(obj: AnyObjective, u: np.ndarray, tol: float, threshold: float) -> list[str]:
+def _numeric_notes(obj: AnyObjective, tol: float, threshold: float) -> list[str]:
     """What a numeric fit should tell: its cost, and a convergence floor above ``tol``."""
     if not isinstance(obj, NumericObjective):
         return []
