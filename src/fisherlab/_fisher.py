@@ -256,19 +256,24 @@ def _route(model: Model, params: Any, x: Any, method: FisherMethod) -> str:
     return route
 
 
+def require_sampler(model: Model, exact: bool) -> None:
+    """A ``from_loglik`` model has an expected Fisher only by Monte-Carlo with its ``sampler``."""
+    if exact:
+        raise MethodUnavailableError(
+            "a model from Model.from_loglik has no distribution, so no exact Fisher; "
+            "give it a sampler= and use method='mc', or write it with Model(fn)"
+        )
+    if model.sampler is None:
+        raise MethodUnavailableError(
+            "the expected Fisher of a Model.from_loglik model needs a sampler "
+            "(Model.from_loglik(fn, sampler=...)); without one, use empirical_fisher "
+            "or observed_information on data"
+        )
+
+
 def _probe_route(model: Model, params: Any, x: Any, method: FisherMethod) -> str:
     if model.kind == "loglik":
-        if method is FisherMethod.EXACT:
-            raise MethodUnavailableError(
-                "a model from Model.from_loglik has no distribution, so no exact Fisher; "
-                "give it a sampler= and use method='mc', or write it with Model(fn)"
-            )
-        if model.sampler is None:
-            raise MethodUnavailableError(
-                "the expected Fisher of a Model.from_loglik model needs a sampler "
-                "(Model.from_loglik(fn, sampler=...)); without one, use empirical_fisher "
-                "or observed_information on data"
-            )
+        require_sampler(model, exact=method is FisherMethod.EXACT)
         return "mc"
     if method is FisherMethod.MC:
         return "mc"

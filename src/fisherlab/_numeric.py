@@ -1032,26 +1032,25 @@ def gradient(
         17
     """
     choice = choose(GradientMethod, method, "method")
-    with _Pool(executor, workers, f) as pool:
-        if choice is GradientMethod.COMPLEX:
+    if choice is GradientMethod.COMPLEX:
+        with _Pool(executor, workers, f) as pool:
             return _complex_gradient(f, x, names, vectorized, pool)
-        st, names_, f0 = _start(
-            f,
-            x,
-            names,
-            step,
-            lower,
-            upper,
-            levels,
-            noise,
-            second=False,
-            vectorized=vectorized,
-            vector=False,
-            pool=pool,
-            cache=cache,
-        )
-        d = _derivatives(st, names_, f0, second=False)
-    _warn_inaccurate(d, st.x, names_, outputs=False)
+    f0, d = _differentiate(
+        f,
+        x,
+        names,
+        step,
+        lower,
+        upper,
+        levels,
+        noise,
+        executor,
+        workers,
+        cache,
+        second=False,
+        vectorized=vectorized,
+        vector=False,
+    )
     return GradientResult(float(f0[0]), d.first[0], d.first_err[0], d.evaluations)
 
 
@@ -1152,6 +1151,49 @@ def hessian(
         >>> r.evaluations
         25
     """
+    f0, d = _differentiate(
+        f,
+        x,
+        names,
+        step,
+        lower,
+        upper,
+        levels,
+        noise,
+        executor,
+        workers,
+        cache,
+        second=True,
+        vectorized=vectorized,
+        vector=False,
+    )
+    assert d.second is not None and d.second_err is not None
+    return HessianResult(
+        float(f0[0]), d.first[0], d.first_err[0], d.second[0], d.second_err[0], d.evaluations
+    )
+
+
+def _differentiate(
+    f: Callable[[np.ndarray], Any],
+    x: Any,
+    names: Sequence[str] | None,
+    step: Any,
+    lower: Any,
+    upper: Any,
+    levels: int,
+    noise: float,
+    executor: Any,
+    workers: int | None,
+    cache: MutableMapping[bytes, Any] | None,
+    *,
+    second: bool,
+    vectorized: bool,
+    vector: bool,
+) -> tuple[np.ndarray, _Derivatives]:
+    """First (and with ``second``, second) derivatives of every output from one set of stencils.
+
+    The pool lives for this call; one :class:`NumericAccuracyWarning` if an entry is inaccurate.
+    """
     with _Pool(executor, workers, f) as pool:
         st, names_, f0 = _start(
             f,
@@ -1162,18 +1204,15 @@ def hessian(
             upper,
             levels,
             noise,
-            second=True,
+            second=second,
             vectorized=vectorized,
-            vector=False,
+            vector=vector,
             pool=pool,
             cache=cache,
         )
-        d = _derivatives(st, names_, f0, second=True)
-    assert d.second is not None and d.second_err is not None
-    _warn_inaccurate(d, st.x, names_, outputs=False)
-    return HessianResult(
-        float(f0[0]), d.first[0], d.first_err[0], d.second[0], d.second_err[0], d.evaluations
-    )
+        d = _derivatives(st, names_, f0, second=second)
+    _warn_inaccurate(d, st.x, names_, outputs=vector)
+    return f0, d
 
 
 def vector_hessian(
@@ -1238,25 +1277,23 @@ def vector_hessian(
         >>> r.evaluations
         25
     """
-    with _Pool(executor, workers, f) as pool:
-        st, names_, f0 = _start(
-            f,
-            x,
-            names,
-            step,
-            lower,
-            upper,
-            levels,
-            noise,
-            second=True,
-            vectorized=False,
-            vector=True,
-            pool=pool,
-            cache=cache,
-        )
-        d = _derivatives(st, names_, f0, second=True)
+    f0, d = _differentiate(
+        f,
+        x,
+        names,
+        step,
+        lower,
+        upper,
+        levels,
+        noise,
+        executor,
+        workers,
+        cache,
+        second=True,
+        vectorized=False,
+        vector=True,
+    )
     assert d.second is not None and d.second_err is not None
-    _warn_inaccurate(d, st.x, names_, outputs=True)
     return VectorHessianResult(f0, d.first, d.first_err, d.second, d.second_err, d.evaluations)
 
 
@@ -1319,22 +1356,20 @@ def jacobian(
         >>> r.evaluations
         17
     """
-    with _Pool(executor, workers, f) as pool:
-        st, names_, f0 = _start(
-            f,
-            x,
-            names,
-            step,
-            lower,
-            upper,
-            levels,
-            noise,
-            second=False,
-            vectorized=False,
-            vector=True,
-            pool=pool,
-            cache=cache,
-        )
-        d = _derivatives(st, names_, f0, second=False)
-    _warn_inaccurate(d, st.x, names_, outputs=True)
+    f0, d = _differentiate(
+        f,
+        x,
+        names,
+        step,
+        lower,
+        upper,
+        levels,
+        noise,
+        executor,
+        workers,
+        cache,
+        second=False,
+        vectorized=False,
+        vector=True,
+    )
     return JacobianResult(f0, d.first, d.first_err, d.evaluations)

@@ -187,17 +187,9 @@ def numeric_fisher(
     """:func:`~fisherlab.fisher` of a numeric model (``method``: ``"auto"``, ``"exact"`` or ``"mc"``)."""
     problem = Problem(model, params, None, x, require_y=False)
     if model.kind == "loglik":
-        if method == "exact":
-            raise MethodUnavailableError(
-                "a model from Model.from_loglik has no distribution, so no exact Fisher; "
-                "give it a sampler= and use method='mc', or write it with Model(fn)"
-            )
-        if model.sampler is None:
-            raise MethodUnavailableError(
-                "the expected Fisher of a Model.from_loglik model needs a sampler "
-                "(Model.from_loglik(fn, sampler=...)); without one, use empirical_fisher "
-                "or observed_information on data"
-            )
+        from ._fisher import require_sampler  # _fisher imports this module lazily
+
+        require_sampler(model, exact=method == "exact")
         d0 = None
         route = "mc"
     else:
