@@ -330,6 +330,13 @@ class Problem:
         self.__dict__.update(state)
         self._lock = threading.Lock()
 
+    @property
+    def in_process(self) -> bool:
+        """Whether the model's evaluations run in this process (serially or in threads)."""
+        assert self.model is not None
+        executor = self.model.executor
+        return executor is None or executor == "threads" or isinstance(executor, ThreadPoolExecutor)
+
     def engine_cache(self, role: str) -> dict[str, Any]:
         """``cache=`` for the engine when the executor runs elsewhere (processes, Dask).
 
@@ -337,8 +344,7 @@ class Problem:
         of the function with this ``role`` (one function per role) on the model instead.
         """
         assert self.model is not None
-        executor = self.model.executor
-        if executor is None or executor == "threads" or isinstance(executor, ThreadPoolExecutor):
+        if self.in_process:
             return {}
         return {"cache": model_cache(self.model).view(self._digest + b"engine:" + role.encode())}
 
@@ -348,12 +354,8 @@ class Problem:
         In this process they are counted here (cache hits are free); an executor running
         elsewhere (processes, Dask) is counted by the engine instead.
         """
-        assert self.model is not None
         local = self.calls - mark
-        executor = self.model.executor
-        if executor is None or executor == "threads" or isinstance(executor, ThreadPoolExecutor):
-            return local
-        return local + engine_count
+        return local if self.in_process else local + engine_count
 
     @property
     def options(self) -> dict[str, Any]:
