@@ -387,8 +387,8 @@ def breakdown(X: np.ndarray, y: np.ndarray, beta: np.ndarray, models: dict[str, 
     import jax.numpy as jnp
 
     try:
-        from fisherlab._data import prepare_data
-        from fisherlab._params import as_params
+        from fisherlab.data._prepare import prepare_data
+        from fisherlab.params._pytree import as_params
     except ImportError as exc:  # internals moved
         print(f"breakdown unavailable: {exc}")
         return

@@ -29,7 +29,7 @@ import scipy.stats
 
 import fisherlab as fl
 from fisherlab import models
-from fisherlab._glm import _FAMILIES, _LINKS, Family, Link
+from fisherlab.models._glm import _FAMILIES, _LINKS, Family, Link
 
 sm = pytest.importorskip("statsmodels.api")
 

@@ -1,4 +1,4 @@
-"""Finite-difference engine (``fisherlab._numeric``) and ``fl.hessian(method="numeric")``.
+"""Finite-difference engine (``fisherlab.numeric``) and ``fl.hessian(method="numeric")``.
 
 Oracles: closed-form Hessians (Gamma observed information, logistic ``X^T W X``,
 Rosenbrock), JAX autodiff, and numdifftools' evaluation count. Every case also checks
@@ -15,7 +15,7 @@ import scipy.special as sp
 import scipy.stats as st
 
 import fisherlab as fl
-from fisherlab import _numeric
+from fisherlab import numeric as _numeric
 
 # The issue's accuracy target for smooth problems in float64 (relative to the largest entry).
 TARGET_REL = 1e-8

@@ -13,7 +13,6 @@ from . import (
     dist as dist,
     models as models,
 )
-from ._check import CheckResult as CheckResult, check as check
 from ._errors import (
     FisherlabError as FisherlabError,
     InvalidDataError as InvalidDataError,
@@ -26,24 +25,25 @@ from ._errors import (
     OutputExistsError as OutputExistsError,
     SingularInformationError as SingularInformationError,
 )
-from ._fit import fit as fit
-from ._hessian import hessian as hessian
-from ._information import (
+from .inference._check import CheckResult as CheckResult, check as check
+from .inference._fit import fit as fit
+from .inference._laplace import LaplaceApproximation as LaplaceApproximation
+from .inference._result import Derived as Derived, FitResult as FitResult, Summary as Summary
+from .information._hessian import hessian as hessian
+from .information._information import (
     empirical_fisher as empirical_fisher,
     fisher as fisher,
     loglik as loglik,
     observed_information as observed_information,
     score as score,
 )
-from ._laplace import LaplaceApproximation as LaplaceApproximation
-from ._matrix import (
+from .information._matrix import (
     Covariance as Covariance,
     InfoMatrix as InfoMatrix,
     LabelledMatrix as LabelledMatrix,
 )
-from ._model import Model as Model
-from ._params import param_names as param_names
-from ._result import Derived as Derived, FitResult as FitResult, Summary as Summary
+from .model._model import Model as Model
+from .params._pytree import param_names as param_names
 
 __version__ = "0.1.0"
 

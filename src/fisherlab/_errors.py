@@ -100,9 +100,9 @@ class NumericDerivativeError(NotConvergedError):
 class NumericAccuracyWarning(UserWarning):
     """A finite-difference derivative whose estimated error is large relative to its value.
 
-    Issued once per call of the finite-difference engine (:mod:`fisherlab._numeric`), listing
+    Issued once per call of the finite-difference engine (:mod:`fisherlab.numeric`), listing
     the worst entries by name, when an entry's error estimate exceeds
-    :data:`fisherlab._numeric.ACCURACY_RTOL` of its natural scale: the function is noisy (a
+    :data:`fisherlab.numeric.ACCURACY_RTOL` of its natural scale: the function is noisy (a
     simulator solved to a tolerance; pass ``noise=``) or not smooth at the point (a kink, a
     discontinuity), and no step can make the derivative accurate. The estimates themselves
     are in the result's error fields (``.error``, ``.hessian_error``, ...).

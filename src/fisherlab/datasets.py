@@ -1,5 +1,5 @@
 """Bundled real datasets (small, public domain, with source and citation)."""
 
-from ._datasets import challenger as challenger
+from .data._datasets import challenger as challenger
 
 __all__ = ["challenger"]

@@ -188,7 +188,7 @@ def _load_function(spec: str) -> Callable[..., Any]:
     except Exception as exc:
         raise CliError(f"running {path_text} failed: {type(exc).__name__}: {exc}") from exc
     fn = getattr(module, name, None)
-    from .._model import Model
+    from ..model._model import Model
 
     if isinstance(fn, Model):  # a ready fl.Model: derivatives=, executor=, constraints= chosen in Python
         return fn  # type: ignore[return-value]

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 if TYPE_CHECKING:
-    from .._result import FitResult
+    from ..inference._result import FitResult
 
 __all__ = ["ProfileGrid", "profile_grid"]
 
@@ -63,7 +63,7 @@ class BatchObjective:
     def __init__(self, result: FitResult) -> None:
         import jax
 
-        from .._fit import Objective
+        from ..inference._fit import Objective
 
         obj = result.objective
         assert isinstance(obj, Objective)  # the report skips contours of numeric models

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from .._result import FitResult
+    from ..inference._result import FitResult
 
 __all__ = ["correlation_svg", "ellipses_svg", "spectrum_svg"]
 

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .._errors import FisherlabError
-from .._numeric_objective import NumericObjective
+from ..inference._numeric_objective import NumericObjective
 
 if TYPE_CHECKING:
-    from .._check import CheckResult
-    from .._result import FitResult
+    from ..inference._check import CheckResult
+    from ..inference._result import FitResult
 
 __all__ = ["build_html"]
 
@@ -209,7 +209,7 @@ def build_html(
     import matplotlib
 
     from .. import __version__
-    from .._check import check as run_check
+    from ..inference._check import check as run_check
     from ._figures import correlation_svg, ellipses_svg, spectrum_svg
 
     if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0.0 < float(level) < 1.0:

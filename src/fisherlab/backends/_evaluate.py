@@ -1,0 +1,150 @@
+"""Running a model over rows: compiled-kernel cache and reporting of invalid rows.
+
+Every computation is a jit-compiled kernel of ``(params, y, x)`` cached on the
+model, so a second call with new parameter values of the same shapes reuses the
+compiled code. Kernels return, beside their result, per-row validity flags
+(each distribution parameter inside its support, each ``y`` inside the
+distribution's support); :func:`raise_invalid` turns the first failing row into
+an error that names it. The checks are data the kernel returns, so they cannot
+vanish under ``jit``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from numpyro.distributions.distribution import validation_enabled
+
+from .._errors import InvalidDataError, InvalidParameterError, ModelError
+from .._options import choose
+from ..model._model import Model
+
+__all__ = ["Reduction", "cached_kernel", "check_finite", "raise_invalid", "row_slice"]
+
+
+class Reduction(str, enum.Enum):
+    """How per-observation contributions are combined: ``"sum"`` (total) or ``"mean"`` (1/N)."""
+
+    SUM = "sum"
+    MEAN = "mean"
+
+
+def reduction_factor(reduction: str, n: int) -> float:
+    """1 for ``"sum"``, ``1/n`` for ``"mean"``; anything else raises ``ValueError``."""
+    choice = choose(Reduction, reduction, "reduction")
+    return 1.0 if choice is Reduction.SUM else 1.0 / n
+
+
+def cached_kernel(
+    model: Model, name: str, build: Callable[[Model], Callable[..., Any]]
+) -> Callable[..., Any]:
+    """The jit-compiled kernel ``name`` of ``model``, built once and kept on the model."""
+    kernel = model._cache.get(name)
+    if kernel is None:
+        kernel = jax.jit(build(model))
+        model._cache[name] = kernel
+    return kernel
+
+
+def row_slice(tree: Any, i: int) -> Any:
+    """Row ``i`` of every leaf (``None`` stays ``None``)."""
+    return None if tree is None else jax.tree_util.tree_map(lambda a: a[i], tree)
+
+
+def _trace_error(exc: Exception) -> ModelError:
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return ModelError(
+        f"the model function failed on one row of data ({type(exc).__name__}: {first_line}). fisherlab "
+        "calls it once per row, with that row's x given a leading axis of length 1, under "
+        "jax.vmap and jax.grad: write it with jax.numpy (no float()/np.asarray() on parameters)"
+    )
+
+
+def run(kernel: Callable[..., Any], *args: Any) -> Any:
+    """Call a kernel, turning tracing failures of the user's function into :class:`ModelError`."""
+    try:
+        return kernel(*args)
+    except (ModelError, InvalidDataError, InvalidParameterError):
+        raise
+    except (
+        TypeError,
+        IndexError,
+        jax.errors.JAXTypeError,
+        jax.errors.ConcretizationTypeError,
+    ) as exc:
+        raise _trace_error(exc) from exc
+
+
+def eager_distribution(model: Model, params: Any, x_row: Any) -> Any:
+    """The distribution of one row, evaluated eagerly with NumPyro's own validation off.
+
+    fisherlab reports invalid parameters itself, naming the row; NumPyro's eager
+    validation would raise a less specific error first.
+    """
+    with validation_enabled(False):
+        return model.distribution(params, x_row)
+
+
+def raise_invalid(
+    model: Model, params: Any, flags: dict[str, Any], x: Any, has_rows: bool, y: Any = None
+) -> None:
+    """Raise for the first row whose distribution parameters or ``y`` leave their support."""
+    if not flags:
+        return
+    host = {k: np.asarray(v) for k, v in flags.items()}
+    bad_rows = [
+        np.flatnonzero(~v.reshape(v.shape[0] if v.ndim else 1, -1).all(axis=1)) for v in host.values()
+    ]
+    firsts = [int(b[0]) for b in bad_rows if b.size]
+    if not firsts:
+        return
+    row = min(firsts)
+    where = f"row {row}: " if has_rows else ""
+    x_row = row_slice(x, row)
+    d = eager_distribution(model, params, x_row)
+    family = type(d).__name__
+    for name, ok in host.items():
+        ok_row = ok.reshape(ok.shape[0] if ok.ndim else 1, -1)[row if ok.ndim else 0]
+        if ok_row.all():
+            continue
+        if name == "y":
+            value = np.asarray(row_slice(y, row)) if y is not None else "?"
+            raise InvalidDataError(
+                f"y at row {row} = {value} is outside the support of {family} ({d.support}); "
+                "fix the data or choose a family whose support covers it"
+            )
+        value = np.asarray(getattr(d, name)).squeeze()
+        raise InvalidParameterError(
+            f"{where}{family} parameter '{name}' = {np.array2string(value, precision=6)} is outside "
+            f"its support ({d.arg_constraints[name]}); choose parameters (or a link) that keep it there"
+        )
+
+
+def check_finite(what: str, values: Any, has_rows: bool = True) -> None:
+    """Raise :class:`InvalidParameterError` naming the first row where ``values`` is not finite."""
+    arr = np.asarray(values)
+    if arr.size == 0:
+        return
+    finite = (
+        np.isfinite(arr.reshape(arr.shape[0], -1)).all(axis=1)
+        if (has_rows and arr.ndim)
+        else np.array([np.isfinite(arr).all()])
+    )
+    if finite.all():
+        return
+    row = int(np.flatnonzero(~finite)[0])
+    where = f" at row {row}" if has_rows and arr.ndim else ""
+    raise InvalidParameterError(
+        f"the {what} is not finite{where}: the parameters make this observation impossible "
+        "or sit on the boundary of the support; move the parameters inside it"
+    )
+
+
+def as_float(tree: Any) -> Any:
+    """Cast every leaf to float64 (samples of discrete families come back as integers)."""
+    return jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype=jnp.float64), tree)

@@ -1,0 +1,71 @@
+r"""Laplace approximation of the posterior, and the evidence it implies.
+
+At the MAP :math:`\hat\theta`, with :math:`H = -\nabla^2[\log p(y\mid\theta) + \log p(\theta)]`
+(the fit's observed information including the prior's curvature),
+
+.. math:: p(\theta \mid y) \approx \mathcal N(\hat\theta, H^{-1}), \qquad
+          \log p(y) \approx \log p(y\mid\hat\theta) + \log p(\hat\theta)
+          + \tfrac{P}{2}\log 2\pi - \tfrac12 \log\det H
+
+(Tierney & Kadane 1986, JASA 81, 82–86; MacKay 2003, ch. 27). The evidence is
+exact for a Gaussian likelihood in the mean with a Gaussian prior. It needs a
+proper (normalised) prior; the mean and covariance do not.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from ..information._matrix import Covariance
+
+if TYPE_CHECKING:
+    from ._result import FitResult
+
+__all__ = ["LaplaceApproximation", "laplace_approximation"]
+
+
+class LaplaceApproximation:
+    """Gaussian approximation :math:`\\mathcal N(\\hat\\theta, H^{-1})` of the posterior.
+
+    Attributes:
+        mean: :math:`\\hat\\theta`, a pytree like the fit's parameters.
+        cov: :class:`~fisherlab.Covariance`, :math:`H^{-1}` in the user's parameters.
+    """
+
+    def __init__(self, result: FitResult) -> None:
+        self._result = result
+        self.mean = result.params
+        self.cov: Covariance = result.cov("observed")
+
+    @property
+    def log_evidence(self) -> float:
+        """:math:`\\log p(y)` by the Laplace approximation (needs a proper prior)."""
+        from ._result import require_prior
+
+        require_prior(self._result)
+        info = self._result.information("observed")
+        sign, logdet = np.linalg.slogdet(info.matrix)
+        if sign <= 0:
+            info.cov()  # raises SingularInformationError naming the direction
+        p = len(info.names)
+        return float(self._result.loglik + self._result.logprior + 0.5 * p * np.log(2 * np.pi) - 0.5 * logdet)
+
+    def sample(self, n: int, seed: int = 0) -> Any:
+        """``n`` draws from the approximation, a pytree like ``mean`` with a leading axis ``n``."""
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"n must be a positive integer, got {n!r}")
+        flat, unravel = ravel_pytree(self.mean)
+        draws = np.random.default_rng(seed).multivariate_normal(
+            np.asarray(flat), self.cov.matrix, size=int(n), method="cholesky"
+        )
+        return jax.tree_util.tree_map(np.asarray, jax.vmap(unravel)(jnp.asarray(draws)))
+
+
+def laplace_approximation(result: FitResult) -> LaplaceApproximation:
+    """The Laplace approximation of a fit (see :class:`LaplaceApproximation`)."""
+    return LaplaceApproximation(result)

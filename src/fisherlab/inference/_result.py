@@ -1,0 +1,402 @@
+r"""The result of a fit: estimates and every flavour of uncertainty around them.
+
+Covariance kinds (all in the user's parameters :math:`\theta`; "sum" convention,
+so covariances shrink like 1/N):
+
+=============  =============================================================
+``observed``   :math:`J^{-1}`, :math:`J = -\nabla^2[\sum_i \ell_i + \log p(\theta)]` at :math:`\hat\theta`
+``expected``   :math:`(F + P)^{-1}`, :math:`F` the expected Fisher, :math:`P = -\nabla^2 \log p(\theta)`
+``empirical``  :math:`K^{-1}`, :math:`K = \sum_i s_i s_i^\top` (outer product of gradients, OPG)
+``sandwich``   :math:`J^{-1} K J^{-1}` (Huber 1967; White 1980/1982), robust to misspecification
+=============  =============================================================
+
+With constraints the algebra runs on the unconstrained scale,
+:math:`\Sigma_u = (G^\top A G)^{-1}` with :math:`G = \partial\theta/\partial u`,
+and is reported as :math:`\Sigma_\theta = G\Sigma_u G^\top` (delta method).
+"""
+
+from __future__ import annotations
+
+import copy
+import enum
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import scipy.stats
+from jax.flatten_util import ravel_pytree
+
+from .. import numeric as _numeric
+from .._errors import MethodUnavailableError
+from .._options import choose
+from ..data._prepare import Data
+from ..information._fisher import fisher
+from ..information._information import empirical_fisher, loglik, observed_information
+from ..information._matrix import Covariance, InfoMatrix
+from ..model._model import Model
+from ..params._constraints import Reparam
+from ..params._prior import Prior
+
+if TYPE_CHECKING:
+    from ._fit import AnyObjective
+    from ._laplace import LaplaceApproximation
+
+__all__ = ["CovKind", "Derived", "FitResult", "Summary"]
+
+
+class CovKind(str, enum.Enum):
+    """``kind`` of :meth:`FitResult.cov`."""
+
+    OBSERVED = "observed"
+    EXPECTED = "expected"
+    EMPIRICAL = "empirical"
+    SANDWICH = "sandwich"
+
+
+class IntervalMethod(str, enum.Enum):
+    """``method`` of :meth:`FitResult.conf_int`."""
+
+    WALD = "wald"
+    PROFILE = "profile"
+
+
+class Derived(NamedTuple):
+    """A function of the parameters with its delta-method uncertainty.
+
+    Attributes:
+        estimate: :math:`g(\\hat\\theta)` (float or array).
+        se: its standard error, same shape.
+        cov: covariance :math:`\\nabla g\\, \\Sigma\\, \\nabla g^\\top` of the flattened output.
+    """
+
+    estimate: Any
+    se: Any
+    cov: np.ndarray
+
+
+def _check_kind(kind: str, allowed: type[enum.Enum]) -> Any:
+    return choose(allowed, kind, "kind")
+
+
+def _check_level(level: float) -> float:
+    if not (isinstance(level, (float, int)) and 0.0 < float(level) < 1.0):
+        raise ValueError(f"level must be in (0, 1), e.g. 0.95; got {level!r}")
+    return float(level)
+
+
+class Summary:
+    """A fit summary: estimate, se, z, p-value and confidence interval per parameter.
+
+    ``str(summary)`` is a plain-text table; Rich renders it as a table
+    (``rich.print(summary)``); ``summary.table`` is the DataFrame.
+    """
+
+    def __init__(self, table: pd.DataFrame, header: list[str], notes: list[str]) -> None:
+        self.table = table
+        self.header = header
+        self.notes = notes
+
+    def __str__(self) -> str:
+        body = self.table.to_string(float_format=lambda v: f"{v:.6g}")
+        return "\n".join([*self.header, "", body, *(["", *self.notes] if self.notes else [])])
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def __rich__(self) -> Any:
+        from rich.table import Table
+
+        table = Table(title=" · ".join(self.header), title_justify="left")
+        table.add_column("parameter", style="bold")
+        for col in self.table.columns:
+            table.add_column(str(col), justify="right")
+        for name, row in self.table.iterrows():
+            table.add_row(str(name), *(f"{v:.6g}" for v in row.to_numpy(dtype=float)))
+        if self.notes:
+            table.caption = "\n".join(self.notes)
+        return table
+
+
+class FitResult:
+    """Estimates and uncertainty from :func:`~fisherlab.fit`.
+
+    Attributes:
+        params: the estimate :math:`\\hat\\theta`, a pytree like ``init``.
+        names: flattened parameter names.
+        loglik: total log-likelihood :math:`\\sum_i \\ell_i(\\hat\\theta)`.
+        logprior: :math:`\\log p(\\hat\\theta)` (0.0 without a prior).
+        converged: always True for a returned result (failure raises).
+        n_iter: optimiser iterations (+ polishing Newton steps).
+        decrement: final Newton decrement (distance to the optimum in standard errors).
+        method: optimiser used (``"newton"`` or ``"lbfgs"``).
+        notes: warnings about the fit (e.g. fitted probabilities of 0 or 1).
+        nobs: number of observations N.
+    """
+
+    def __init__(
+        self,
+        *,
+        model: Model,
+        data: Data,
+        params: Any,
+        names: list[str],
+        reparam: Reparam,
+        prior: Prior | None,
+        u: np.ndarray,
+        objective: AnyObjective,
+        converged: bool,
+        n_iter: int,
+        decrement: float,
+        method: str,
+        notes: list[str],
+    ) -> None:
+        self.model, self.data, self.params, self.names = model, data, params, names
+        self.reparam, self.prior, self.u, self.objective = reparam, prior, u, objective
+        self.converged, self.n_iter, self.decrement, self.method = converged, n_iter, decrement, method
+        self.notes = notes
+        self.nobs = data.n
+        self.loglik = float(np.sum(loglik(model, params, data.y, data.x)))
+        self.logprior = 0.0 if prior is None else float(prior.log_density(params))
+        self._info: dict[str, InfoMatrix] = {}
+
+    def rename(self, names: list[str]) -> FitResult:
+        """A copy whose flattened parameters carry ``names`` (e.g. design-matrix column names).
+
+        Every table, covariance and interval of the copy uses the new names;
+        ``params`` keeps its structure.
+
+        Raises:
+            ValueError: wrong number of names, or duplicates.
+        """
+        names = [str(n) for n in names]
+        if len(names) != len(self.names) or len(set(names)) != len(names):
+            raise ValueError(f"rename needs {len(self.names)} distinct names, got {names}")
+        twin = copy.copy(self)
+        twin.names = names
+        twin._info = {
+            k: InfoMatrix(v.matrix, names, method=v.method, error=v.error, evaluations=v.evaluations)
+            for k, v in self._info.items()
+        }
+        return twin
+
+    # ------------------------------------------------------------------ information
+    @property
+    def flat_params(self) -> np.ndarray:
+        """:math:`\\hat\\theta` flattened in :attr:`names` order."""
+        return np.asarray(ravel_pytree(self.params)[0])
+
+    def _prior_curvature(self) -> np.ndarray:
+        flat, unravel = ravel_pytree(self.params)
+        if self.prior is None:
+            return np.zeros((flat.size, flat.size))
+        prior = self.prior
+        try:
+            return -np.asarray(jax.hessian(lambda v: prior.log_density(unravel(v)))(flat))
+        except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError, TypeError):
+            # a callable prior written with NumPy/SciPy (a numeric model's fit): differentiate numerically
+            res = _numeric.hessian(
+                lambda v: float(prior.log_density(unravel(jnp.asarray(v)))),
+                np.asarray(flat),
+                names=self.names,
+            )
+            return -res.hessian
+
+    def information(self, kind: str = "observed") -> InfoMatrix:
+        """Information matrix at the estimate: ``"observed"``, ``"expected"`` or ``"empirical"``.
+
+        ``observed`` and ``expected`` include the prior's curvature
+        :math:`-\\nabla^2\\log p(\\theta)` when the fit had a prior (posterior
+        precision); ``empirical`` is the data's outer product of scores only.
+        """
+        choice = _check_kind(kind, CovKind)
+        if choice is CovKind.SANDWICH:
+            raise ValueError("the sandwich is a covariance, not an information: use cov('sandwich')")
+        if choice.value not in self._info:
+            y, x, p = self.data.y, self.data.x, self.params
+            if choice is CovKind.OBSERVED:
+                info = observed_information(self.model, p, y, x)
+                m = info.matrix + self._prior_curvature()
+            elif choice is CovKind.EXPECTED:
+                # an iid model (x is None) gives one observation's Fisher: N of them were seen
+                n = self.nobs if x is None else 1
+                info = fisher(self.model, p, x, n=n)
+                m = info.matrix + self._prior_curvature()
+            else:
+                info = empirical_fisher(self.model, p, y, x)
+                m = info.matrix
+            # numeric derivatives (or Monte-Carlo) carry an error estimate: keep it
+            self._info[choice.value] = InfoMatrix(
+                m, self.names, method=choice.value, error=info.error, evaluations=info.evaluations
+            )
+        return self._info[choice.value]
+
+    def _jacobian(self) -> np.ndarray:
+        return self.reparam.jacobian(jnp.asarray(self.u))
+
+    def cov(self, kind: str = "observed", *, scale: str = "user") -> Covariance:
+        """Covariance of the estimate (see the module table for ``kind``).
+
+        Args:
+            kind: ``"observed"``, ``"expected"``, ``"empirical"`` or ``"sandwich"``.
+            scale: ``"user"`` (your parameters) or ``"unconstrained"`` (the
+                fitting scale :math:`u`, which differs only for constrained parameters).
+
+        Raises:
+            SingularInformationError: the information is singular or indefinite,
+                naming the unidentified parameter combination.
+        """
+        choice = _check_kind(kind, CovKind)
+        if scale not in ("user", "unconstrained"):
+            raise ValueError(f"scale must be 'user' or 'unconstrained', got {scale!r}")
+        g = self._jacobian()
+        names_u = self.reparam.names_u
+
+        def on_u(kind_: str) -> InfoMatrix:
+            info = self.information(kind_)
+            if self.reparam.identity:
+                return info
+            error = None if info.error is None else np.abs(g).T @ info.error @ np.abs(g)
+            return InfoMatrix(g.T @ info.matrix @ g, names_u, method=f"{kind_} (unconstrained)", error=error)
+
+        error_u = None
+        if choice is CovKind.SANDWICH:
+            bread = on_u("observed").cov().matrix
+            meat = on_u("empirical").matrix
+            cov_u = bread @ meat @ bread
+        else:
+            info_u = on_u(choice.value)
+            cov_u = info_u.cov().matrix
+            if info_u.error is not None:
+                # first order: d(A^-1) = -A^-1 dA A^-1, so |d cov| <= |cov| |dA| |cov| entrywise
+                error_u = np.abs(cov_u) @ info_u.error @ np.abs(cov_u)
+        if scale == "unconstrained":
+            return Covariance(cov_u, names_u, method=choice.value, error=error_u)
+        cov = cov_u if self.reparam.identity else g @ cov_u @ g.T
+        error = error_u
+        if error_u is not None and not self.reparam.identity:
+            error = np.abs(g) @ error_u @ np.abs(g).T
+        return Covariance(cov, self.names, method=choice.value, error=error)
+
+    def se(self, kind: str = "observed") -> dict[str, float]:
+        """Standard errors, name -> float."""
+        return self.cov(kind).se()
+
+    # ------------------------------------------------------------------ intervals
+    def _elementwise_u(self) -> list[tuple[Callable[[Any], Any] | None, int]]:
+        """For each theta coordinate: (scalar transform or None, index into u) where they align."""
+        out: list[tuple[Callable[[Any], Any] | None, int]] = []
+        offset = 0
+        for path, leaf, t in zip(
+            self.reparam.paths, jax.tree_util.tree_leaves(self.params), self.reparam.transforms, strict=True
+        ):
+            size = int(np.size(leaf))
+            if t is not None and t.domain.event_dim != 0:
+                return []
+            out.extend((t, offset + k) for k in range(size))
+            offset += size
+            del path
+        return out
+
+    def conf_int(self, level: float = 0.95, kind: str = "observed", *, method: str = "wald") -> pd.DataFrame:
+        """Confidence intervals, a DataFrame with columns ``lower``, ``upper`` indexed by name.
+
+        Args:
+            level: coverage, e.g. 0.95.
+            kind: covariance kind for Wald intervals.
+            method: ``"wald"`` (:math:`\\hat\\theta \\pm z\\,se`; for a constrained
+                parameter computed on the unconstrained scale and mapped back, so it
+                never leaves the support) or ``"profile"`` (likelihood-ratio:
+                :math:`\\{\\psi: 2[\\ell(\\hat\\theta) - \\ell_p(\\psi)] \\le \\chi^2_{1,\\text{level}}\\}`,
+                re-optimising the other parameters; asymmetric where the likelihood is).
+        """
+        level = _check_level(level)
+        choice = _check_kind(method, IntervalMethod)
+        if choice is IntervalMethod.PROFILE:
+            from ._profile import profile_intervals
+
+            return profile_intervals(self, level)
+        z = float(scipy.stats.norm.ppf(0.5 + level / 2))
+        theta = self.flat_params
+        se = np.sqrt(np.diag(self.cov(kind).matrix))
+        lower, upper = theta - z * se, theta + z * se
+        aligned = self._elementwise_u()
+        if aligned and not self.reparam.identity:
+            se_u = np.sqrt(np.diag(self.cov(kind, scale="unconstrained").matrix))
+            for i, (t, j) in enumerate(aligned):
+                if t is None:
+                    continue
+                lo, hi = (float(t(jnp.asarray(self.u[j] + s * z * se_u[j]))) for s in (-1.0, 1.0))
+                lower[i], upper[i] = min(lo, hi), max(lo, hi)
+        return pd.DataFrame({"lower": lower, "upper": upper}, index=self.names)
+
+    # ------------------------------------------------------------------ tables
+    def to_pandas(self, kind: str = "observed", level: float = 0.95) -> pd.DataFrame:
+        """Estimate, se, z, p-value (two-sided Wald test of 0) and confidence interval per parameter."""
+        theta = self.flat_params
+        se = np.sqrt(np.diag(self.cov(kind).matrix))
+        z = theta / se
+        p = 2 * scipy.stats.norm.sf(np.abs(z))
+        ci = self.conf_int(level, kind)
+        pct = f"{100 * level:g}%"
+        return pd.DataFrame(
+            {
+                "estimate": theta,
+                "se": se,
+                "z": z,
+                "p": p,
+                f"lower {pct}": ci["lower"].to_numpy(),
+                f"upper {pct}": ci["upper"].to_numpy(),
+            },
+            index=self.names,
+        )
+
+    def summary(self, kind: str = "observed", level: float = 0.95) -> Summary:
+        """The summary table (:class:`Summary`: ``str()`` for text, Rich renders it as a table)."""
+        header = [
+            f"fisherlab fit: {'MAP' if self.prior is not None else 'maximum likelihood'}, N = {self.nobs}",
+            f"log-likelihood {self.loglik:.6g}, converged in {self.n_iter} iterations "
+            f"({self.method}, Newton decrement {self.decrement:.1e}), covariance: {kind}",
+        ]
+        return Summary(self.to_pandas(kind, level), header, self.notes)
+
+    def __repr__(self) -> str:
+        return str(self.summary())
+
+    # ------------------------------------------------------------------ delta method, Laplace
+    def derived(self, fn: Callable[[Any], Any], kind: str = "observed") -> Derived:
+        """Delta method: estimate and standard error of ``fn(params)``.
+
+        :math:`\\operatorname{Cov}[g(\\hat\\theta)] \\approx \\nabla g\\,\\Sigma\\,\\nabla g^\\top`
+        with :math:`\\nabla g` by autodiff and :math:`\\Sigma` = :meth:`cov` (``kind``).
+
+        Example:
+            ``res.derived(lambda th: th["a"] / th["b"])`` for a ratio.
+        """
+        flat, unravel = ravel_pytree(self.params)
+        value = jnp.asarray(fn(unravel(flat)), dtype=jnp.float64)
+        jac = np.asarray(
+            jax.jacobian(lambda v: jnp.ravel(jnp.asarray(fn(unravel(v)), dtype=jnp.float64)))(flat)
+        )
+        cov = jac @ self.cov(kind).matrix @ jac.T
+        se = np.sqrt(np.diag(cov)).reshape(value.shape)
+        estimate: Any = float(value) if value.shape == () else np.asarray(value)
+        return Derived(estimate, float(se) if value.shape == () else se, cov)
+
+    def laplace(self) -> LaplaceApproximation:
+        """Gaussian (Laplace) approximation of the posterior at the estimate, with evidence."""
+        from ._laplace import laplace_approximation
+
+        return laplace_approximation(self)
+
+
+def require_prior(result: FitResult) -> Prior:
+    """The fit's prior, or an error saying evidence needs one."""
+    if result.prior is None or not result.prior.proper:
+        raise MethodUnavailableError(
+            "the Laplace evidence log p(y) needs a proper prior: refit with prior= (a distribution per "
+            "parameter or a normalised log-density); .mean and .cov exist without one"
+        )
+    return result.prior
