@@ -16,6 +16,7 @@ from . import (
 from ._errors import (
     FisherlabError as FisherlabError,
     InvalidDataError as InvalidDataError,
+    InvalidOptionError as InvalidOptionError,
     InvalidParameterError as InvalidParameterError,
     MethodUnavailableError as MethodUnavailableError,
     ModelError as ModelError,
@@ -24,6 +25,19 @@ from ._errors import (
     NumericDerivativeError as NumericDerivativeError,
     OutputExistsError as OutputExistsError,
     SingularInformationError as SingularInformationError,
+)
+from ._options import (
+    CovKind as CovKind,
+    CovScale as CovScale,
+    Derivatives as Derivatives,
+    ExecutorKind as ExecutorKind,
+    FisherMethod as FisherMethod,
+    GradientMethod as GradientMethod,
+    HessianMethod as HessianMethod,
+    IMTestVariant as IMTestVariant,
+    IntervalMethod as IntervalMethod,
+    OptimMethod as OptimMethod,
+    Reduction as Reduction,
 )
 from .inference._check import CheckResult as CheckResult, check as check
 from .inference._fit import fit as fit
@@ -49,12 +63,22 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CheckResult",
+    "CovKind",
+    "CovScale",
     "Covariance",
+    "Derivatives",
     "Derived",
+    "ExecutorKind",
+    "FisherMethod",
     "FisherlabError",
     "FitResult",
+    "GradientMethod",
+    "HessianMethod",
+    "IMTestVariant",
     "InfoMatrix",
+    "IntervalMethod",
     "InvalidDataError",
+    "InvalidOptionError",
     "InvalidParameterError",
     "LabelledMatrix",
     "LaplaceApproximation",
@@ -64,7 +88,9 @@ __all__ = [
     "NotConvergedError",
     "NumericAccuracyWarning",
     "NumericDerivativeError",
+    "OptimMethod",
     "OutputExistsError",
+    "Reduction",
     "SingularInformationError",
     "Summary",
     "__version__",

@@ -12,6 +12,7 @@ from __future__ import annotations
 __all__ = [
     "FisherlabError",
     "InvalidDataError",
+    "InvalidOptionError",
     "InvalidParameterError",
     "MethodUnavailableError",
     "ModelError",
@@ -32,6 +33,13 @@ class InvalidDataError(FisherlabError, ValueError):
 
     The message names the first offending row and the field (``y``, ``x``,
     ``x['dose']``, ``x[:, 2]``).
+    """
+
+
+class InvalidOptionError(FisherlabError, ValueError):
+    """An option string that is not one of the valid values (``method="bogus"``).
+
+    The message names the argument, the value given and the valid values.
     """
 
 

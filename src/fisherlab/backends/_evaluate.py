@@ -11,7 +11,6 @@ vanish under ``jit``.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable
 from typing import Any
 
@@ -21,17 +20,10 @@ import numpy as np
 from numpyro.distributions.distribution import validation_enabled
 
 from .._errors import InvalidDataError, InvalidParameterError, ModelError
-from .._options import choose
+from .._options import Reduction, choose
 from ..model._model import Model
 
 __all__ = ["Reduction", "cached_kernel", "check_finite", "raise_invalid", "row_slice"]
-
-
-class Reduction(str, enum.Enum):
-    """How per-observation contributions are combined: ``"sum"`` (total) or ``"mean"`` (1/N)."""
-
-    SUM = "sum"
-    MEAN = "mean"
 
 
 def reduction_factor(reduction: str, n: int) -> float:

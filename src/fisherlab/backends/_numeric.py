@@ -67,9 +67,10 @@ from numpyro.distributions.distribution import validation_enabled
 
 from .. import numeric as _numeric
 from .._errors import FisherlabError, ModelError, NumericAccuracyWarning
+from .._options import Derivatives
 from ..data._prepare import Data, prepare_data
 from ..information._matrix import InfoMatrix
-from ..model._model import Derivatives, Model, _present_constraints
+from ..model._model import Model, _present_constraints
 from ..params._pytree import as_params, param_names
 from ._evaluate import check_finite, raise_invalid, reduction_factor, row_slice
 

@@ -38,7 +38,6 @@ References:
 from __future__ import annotations
 
 import dataclasses
-import enum
 from typing import Any
 
 import jax
@@ -48,11 +47,11 @@ import scipy.stats
 from jax.flatten_util import ravel_pytree
 
 from .._errors import InvalidDataError, MethodUnavailableError
-from .._options import choose
+from .._options import FisherMethod, IMTestVariant, choose
 from ..backends._evaluate import cached_kernel, check_finite, raise_invalid, run
 from ..backends._numeric import is_numeric, row_curvature, third_derivatives
 from ..data._prepare import prepare_data
-from ..information._fisher import FisherMethod, fisher
+from ..information._fisher import fisher
 from ..information._information import _flat_row, _row_axes
 from ..information._matrix import InfoMatrix, _combination
 from ..model._model import Model
@@ -73,13 +72,6 @@ RANK_RTOL = 1e-8
 # an indicator is zero below 1e-6 of its terms, and dependent below 1e-5.
 NUMERIC_ZERO_RTOL = 1e-6
 NUMERIC_RANK_RTOL = 1e-5
-
-
-class IMTestVariant(str, enum.Enum):
-    """``variant`` of the information-matrix test in :func:`check`."""
-
-    WHITE = "white"
-    OPG = "opg"
 
 
 # --------------------------------------------------------------------------- kernels
@@ -389,13 +381,7 @@ def check(
         raise TypeError(f"check: expected a fisherlab Model as first argument, got {type(model).__name__}")
     choice = choose(IMTestVariant, variant, "check: variant")
     if fisher_method != "none":
-        try:
-            FisherMethod(fisher_method)
-        except ValueError:
-            raise ValueError(
-                f"check: fisher_method={fisher_method!r} is not one of "
-                f"{[m.value for m in FisherMethod] + ['none']}"
-            ) from None
+        choose(FisherMethod, fisher_method, "check: fisher_method")
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 < alpha < 1.0:
         raise ValueError(f"check: alpha must be a significance level in (0, 1), got {alpha!r}")
     numeric = is_numeric(model, params, y, x)

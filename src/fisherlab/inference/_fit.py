@@ -22,7 +22,6 @@ what to try.
 
 from __future__ import annotations
 
-import enum
 from typing import Any
 
 import jax
@@ -32,7 +31,7 @@ import numpyro.distributions as nd
 import scipy.optimize
 
 from .._errors import NotConvergedError, SingularInformationError
-from .._options import choose
+from .._options import OptimMethod, choose
 from ..backends._curvature import negative_hessian
 from ..backends._evaluate import eager_distribution, row_slice, run
 from ..backends._numeric import is_numeric
@@ -52,14 +51,6 @@ __all__ = ["Objective", "OptimMethod", "fit"]
 # P Hessian-vector products per iteration.
 NEWTON_MAX_PARAMS = 400
 POLISH_STEPS = 20
-
-
-class OptimMethod(str, enum.Enum):
-    """``method`` of :func:`fit`."""
-
-    AUTO = "auto"
-    NEWTON = "newton"
-    LBFGS = "lbfgs"
 
 
 class Objective:

@@ -31,7 +31,7 @@ from jax.flatten_util import ravel_pytree
 
 from .. import numeric as _numeric
 from .._errors import MethodUnavailableError
-from .._options import choose
+from .._options import CovKind, CovScale, IntervalMethod, choose
 from ..data._prepare import Data
 from ..information._fisher import fisher
 from ..information._information import empirical_fisher, loglik, observed_information
@@ -45,22 +45,6 @@ if TYPE_CHECKING:
     from ._laplace import LaplaceApproximation
 
 __all__ = ["CovKind", "Derived", "FitResult", "Summary"]
-
-
-class CovKind(str, enum.Enum):
-    """``kind`` of :meth:`FitResult.cov`."""
-
-    OBSERVED = "observed"
-    EXPECTED = "expected"
-    EMPIRICAL = "empirical"
-    SANDWICH = "sandwich"
-
-
-class IntervalMethod(str, enum.Enum):
-    """``method`` of :meth:`FitResult.conf_int`."""
-
-    WALD = "wald"
-    PROFILE = "profile"
 
 
 class Derived(NamedTuple):
@@ -249,8 +233,7 @@ class FitResult:
                 naming the unidentified parameter combination.
         """
         choice = _check_kind(kind, CovKind)
-        if scale not in ("user", "unconstrained"):
-            raise ValueError(f"scale must be 'user' or 'unconstrained', got {scale!r}")
+        scale = choose(CovScale, scale, "scale").value
         g = self._jacobian()
         names_u = self.reparam.names_u
 
@@ -313,7 +296,7 @@ class FitResult:
                 re-optimising the other parameters; asymmetric where the likelihood is).
         """
         level = _check_level(level)
-        choice = _check_kind(method, IntervalMethod)
+        choice = choose(IntervalMethod, method, "method")
         if choice is IntervalMethod.PROFILE:
             from ._profile import profile_intervals
 

@@ -31,7 +31,6 @@ repetitions of the design ``x``).
 
 from __future__ import annotations
 
-import enum
 from typing import Any
 
 import jax
@@ -40,7 +39,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from .._errors import MethodUnavailableError, ModelError, NotConvergedError
-from .._options import choose
+from .._options import FisherMethod, choose
 from ..backends._evaluate import (
     as_float,
     cached_kernel,
@@ -66,14 +65,6 @@ __all__ = ["FisherMethod", "fisher"]
 QUADRATURE_RTOL = 1e-8
 # Rows x samples x parameters (and samples x P^2) held in memory by one Monte-Carlo block.
 _MC_BLOCK_ELEMENTS = 2**23
-
-
-class FisherMethod(str, enum.Enum):
-    """``method`` of :func:`fisher`."""
-
-    AUTO = "auto"
-    EXACT = "exact"
-    MC = "mc"
 
 
 # --------------------------------------------------------------------------- kernels

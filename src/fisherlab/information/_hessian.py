@@ -9,7 +9,6 @@ flattened parameter names. For :math:`f = -\log \mathcal N(\theta; \theta^*, \Si
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -18,18 +17,11 @@ import numpy as np
 
 from .. import numeric as _numeric
 from .._errors import InvalidParameterError
-from .._options import choose
+from .._options import HessianMethod, choose
 from ..params._pytree import as_params, flatten_params, param_names
 from ._matrix import LabelledMatrix
 
 __all__ = ["hessian"]
-
-
-class HessianMethod(str, enum.Enum):
-    """``method`` of :func:`hessian`."""
-
-    AUTODIFF = "autodiff"
-    NUMERIC = "numeric"
 
 
 def _per_parameter(value: Any, names: list[str], what: str, default: float) -> np.ndarray | None:

@@ -12,7 +12,6 @@ chain rules :math:`J_i^\top I(\eta_i) J_i`.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -22,18 +21,10 @@ import numpyro.distributions as nd
 from numpyro.distributions.util import lazy_property
 
 from .._errors import MethodUnavailableError, ModelError
-from .._options import choose
+from .._options import Derivatives, choose
 from ..params._constraints import resolve_constraints
 
 __all__ = ["Derivatives", "Model"]
-
-
-class Derivatives(str, enum.Enum):
-    """How derivatives of a model are taken."""
-
-    AUTODIFF = "autodiff"
-    NUMERIC = "numeric"
-    AUTO = "auto"
 
 
 def _batch1(tree: Any) -> Any:
