@@ -43,14 +43,14 @@ from .inference._check import CheckResult as CheckResult, check as check
 from .inference._fit import fit as fit
 from .inference._laplace import LaplaceApproximation as LaplaceApproximation
 from .inference._result import Derived as Derived, FitResult as FitResult, Summary as Summary
-from .information._hessian import hessian as hessian
-from .information._information import (
+from .information._data_terms import (
     empirical_fisher as empirical_fisher,
     fisher as fisher,
     loglik as loglik,
     observed_information as observed_information,
     score as score,
 )
+from .information._hessian import hessian as hessian
 from .information._matrix import (
     Covariance as Covariance,
     InfoMatrix as InfoMatrix,

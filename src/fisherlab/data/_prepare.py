@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import InvalidDataError
-from ..params._pytree import _path_name
+from ..params._pytree import path_name
 
 __all__ = ["Data", "prepare_data"]
 
@@ -40,7 +40,7 @@ def _to_tree(value: Any) -> Any:
 
 
 def _field(prefix: str, path: tuple[Any, ...]) -> str:
-    name = _path_name(path)
+    name = path_name(path)
     if not name:
         return prefix
     if name.startswith("["):

@@ -40,24 +40,20 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import jax
 import numpy as np
 import scipy.linalg
 import scipy.stats
-from jax.flatten_util import ravel_pytree
 
 from .._errors import InvalidDataError, MethodUnavailableError
 from .._options import FisherMethod, IMTestVariant, choose
-from ..backends._evaluate import cached_kernel, check_finite, raise_invalid, run
-from ..backends._numeric import is_numeric, row_curvature, third_derivatives
+from ..backends import backend_for, check_finite
 from ..data._prepare import prepare_data
 from ..information._fisher import fisher
-from ..information._information import _flat_row, _row_axes
 from ..information._matrix import InfoMatrix, _combination
 from ..model._model import Model
 from ..params._pytree import as_params, param_names
 
-__all__ = ["CheckResult", "IMTestVariant", "check"]
+__all__ = ["CheckResult", "check"]
 
 # An indicator s_j s_k + H_jk whose norm over the rows is below this fraction of the norms of
 # its two terms is zero up to rounding (the density is linear in theta_j, as a mixture weight
@@ -72,45 +68,6 @@ RANK_RTOL = 1e-8
 # an indicator is zero below 1e-6 of its terms, and dependent below 1e-5.
 NUMERIC_ZERO_RTOL = 1e-6
 NUMERIC_RANK_RTOL = 1e-5
-
-
-# --------------------------------------------------------------------------- kernels
-
-
-def _rows_kernel(model: Model) -> Any:
-    """Per-row log-likelihood, score (N, P) and Hessian (N, P, P), with validity flags."""
-
-    def kernel(params: Any, y: Any, x: Any) -> Any:
-        flat, unravel = ravel_pytree(params)
-        row = _flat_row(model, unravel)
-
-        def per_row(f: jax.Array, y_row: Any, x_row: Any) -> Any:
-            def grad_aux(g: jax.Array) -> Any:
-                (ll, flags), s = jax.value_and_grad(row, has_aux=True)(g, y_row, x_row)
-                return s, (ll, s, flags)
-
-            h, (ll, s, flags) = jax.jacfwd(grad_aux, has_aux=True)(f)
-            return ll, s, h, flags
-
-        return jax.vmap(per_row, in_axes=_row_axes(x))(flat, y, x)
-
-    return kernel
-
-
-def _third_kernel(model: Model) -> Any:
-    r"""Third derivatives of the total log-likelihood, :math:`\sum_i \partial^3 \ell_i`, (P, P, P)."""
-
-    def kernel(params: Any, y: Any, x: Any) -> Any:
-        flat, unravel = ravel_pytree(params)
-        row = _flat_row(model, unravel)
-
-        def total(f: jax.Array) -> jax.Array:
-            ll, _ = jax.vmap(row, in_axes=_row_axes(x))(f, y, x)
-            return ll.sum()
-
-        return jax.jacfwd(jax.hessian(total))(flat)
-
-    return kernel
 
 
 # --------------------------------------------------------------------------- linear algebra
@@ -384,9 +341,7 @@ def check(
         choose(FisherMethod, fisher_method, "check: fisher_method")
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 < alpha < 1.0:
         raise ValueError(f"check: alpha must be a significance level in (0, 1), got {alpha!r}")
-    numeric = is_numeric(model, params, y, x)
-    zero_rtol, rank_rtol = (NUMERIC_ZERO_RTOL, NUMERIC_RANK_RTOL) if numeric else (ZERO_RTOL, RANK_RTOL)
-
+    backend = backend_for(model, params, y, x)
     params = as_params(params)
     names = param_names(params)
     data = prepare_data(y, x)
@@ -399,15 +354,10 @@ def check(
             f"P + P(P+1)/2 = {p} + {q} = {p + q} (scores and indicators); use more data"
         )
 
-    if numeric:
-        ll, s, h = row_curvature(model, params, y, x)
-    else:
-        ll, s, h, flags = run(cached_kernel(model, "check_rows", _rows_kernel), params, data.y, data.x)
-        if model.kind == "distribution":
-            raise_invalid(model, params, flags, data.x, has_rows=True, y=data.y)
-    ll = np.asarray(ll)
+    rows = backend.row_curvature(params, data)
+    zero_rtol, rank_rtol = (ZERO_RTOL, RANK_RTOL) if rows.exact else (NUMERIC_ZERO_RTOL, NUMERIC_RANK_RTOL)
+    ll, s, h = rows.loglik, rows.scores, rows.hessians
     check_finite("log-likelihood", np.where(np.isneginf(ll), 0.0, ll))
-    s, h = np.asarray(s), np.asarray(h)
     check_finite("score", s)
     check_finite("Hessian of the log-likelihood", h)
     h = 0.5 * (h + np.swapaxes(h, 1, 2))
@@ -432,12 +382,7 @@ def check(
     )
     j_inv = observed.cov().matrix  # J must be positive definite (White's correction and the ratios)
     if choice is IMTestVariant.WHITE:
-        if numeric:
-            third = third_derivatives(model, params, y, x)
-        else:
-            third = np.asarray(
-                run(cached_kernel(model, "check_third", _third_kernel), params, data.y, data.x)
-            )
+        third = backend.third_derivatives(params, data)
         check_finite("third derivative of the log-likelihood", third[None])
         grad_d = third + np.einsum("njl,nk->jkl", h, s) + np.einsum("nj,nkl->jkl", s, h)
         g = d + s @ j_inv @ grad_d[rows_j, cols_j].T  # d_i - grad_D (sum H)^-1 s_i

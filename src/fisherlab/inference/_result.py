@@ -29,20 +29,19 @@ import pandas as pd
 import scipy.stats
 from jax.flatten_util import ravel_pytree
 
-from .. import numeric as _numeric
 from .._errors import MethodUnavailableError
 from .._options import CovKind, CovScale, IntervalMethod, choose
 from ..data._prepare import Data
+from ..information._data_terms import empirical_fisher, loglik, observed_information
 from ..information._fisher import fisher
-from ..information._information import empirical_fisher, loglik, observed_information
 from ..information._matrix import Covariance, InfoMatrix
 from ..model._model import Model
 from ..params._constraints import Reparam
 from ..params._prior import Prior
 
 if TYPE_CHECKING:
-    from ._fit import AnyObjective
     from ._laplace import LaplaceApproximation
+    from ._objective import Objective
 
 __all__ = ["CovKind", "Derived", "FitResult", "Summary"]
 
@@ -130,7 +129,7 @@ class FitResult:
         reparam: Reparam,
         prior: Prior | None,
         u: np.ndarray,
-        objective: AnyObjective,
+        objective: Objective,
         converged: bool,
         n_iter: int,
         decrement: float,
@@ -173,20 +172,9 @@ class FitResult:
         return np.asarray(ravel_pytree(self.params)[0])
 
     def _prior_curvature(self) -> np.ndarray:
-        flat, unravel = ravel_pytree(self.params)
         if self.prior is None:
-            return np.zeros((flat.size, flat.size))
-        prior = self.prior
-        try:
-            return -np.asarray(jax.hessian(lambda v: prior.log_density(unravel(v)))(flat))
-        except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError, TypeError):
-            # a callable prior written with NumPy/SciPy (a numeric model's fit): differentiate numerically
-            res = _numeric.hessian(
-                lambda v: float(prior.log_density(unravel(jnp.asarray(v)))),
-                np.asarray(flat),
-                names=self.names,
-            )
-            return -res.hessian
+            return np.zeros((len(self.names), len(self.names)))
+        return self.prior.negative_hessian(self.params, names=self.names)
 
     def information(self, kind: str = "observed") -> InfoMatrix:
         """Information matrix at the estimate: ``"observed"``, ``"expected"`` or ``"empirical"``.

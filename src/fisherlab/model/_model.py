@@ -23,6 +23,7 @@ from numpyro.distributions.util import lazy_property
 from .._errors import MethodUnavailableError, ModelError
 from .._options import Derivatives, choose
 from ..params._constraints import resolve_constraints
+from ._state import ModelState
 
 __all__ = ["Derivatives", "Model"]
 
@@ -43,12 +44,33 @@ def _present_constraints(d: nd.Distribution) -> list[str]:
     return names
 
 
-def validity(d: nd.Distribution) -> dict[str, jax.Array]:
-    """Per-parameter support checks of a distribution, each reduced to one boolean."""
-    return {
-        name: jnp.all(d.arg_constraints[name](jnp.asarray(getattr(d, name))))
-        for name in _present_constraints(d)
+def validity(
+    d: nd.Distribution, y: Any = None, rows: int | None = None, *, params_by_row: bool = True
+) -> dict[str, jax.Array]:
+    """Support checks of a distribution's parameters (and of ``y`` when given), in one place.
+
+    Every derivative backend reports invalid rows through these flags. With ``rows=None``
+    (one row, under ``vmap``) each check is reduced to one boolean; with ``rows=n`` (all
+    rows at once, the numeric backend) to one boolean per row: a check whose leading axis is
+    ``n`` is reduced over its other axes, any other (a parameter shared by all rows) is
+    broadcast. ``params_by_row=False`` (a model without covariates: one distribution for all
+    rows) broadcasts every parameter check, whatever its shape.
+    """
+    checks = {
+        name: d.arg_constraints[name](jnp.asarray(getattr(d, name))) for name in _present_constraints(d)
     }
+    if y is not None:
+        checks["y"] = d.support(y)
+
+    def reduce(ok: Any, by_row: bool) -> jax.Array:
+        ok = jnp.asarray(ok, dtype=bool)
+        if rows is None:
+            return jnp.all(ok)
+        if by_row and ok.ndim and ok.shape[0] == rows:
+            return jnp.all(ok.reshape(rows, -1), axis=1)
+        return jnp.full(rows, jnp.all(ok))
+
+    return {name: reduce(ok, params_by_row or name == "y") for name, ok in checks.items()}
 
 
 class Model:
@@ -106,7 +128,7 @@ class Model:
         self.derivatives = _check_derivatives(derivatives)
         self.constraints = resolve_constraints(constraints)
         self.executor, self.workers = _check_executor(executor, workers)
-        self._cache: dict[Any, Any] = {}
+        self.state = ModelState()
 
     @classmethod
     def from_loglik(
@@ -148,7 +170,7 @@ class Model:
         model.derivatives = _check_derivatives(derivatives)
         model.constraints = resolve_constraints(constraints)
         model.executor, model.workers = _check_executor(executor, workers)
-        model._cache = {}
+        model.state = ModelState()
         return model
 
     # ------------------------------------------------------------------ one row
@@ -200,9 +222,7 @@ class Model:
                 f"describes shape {tuple(expected[1:]) if x_row is not None else expected} "
                 f"(batch {d.batch_shape}, event {d.event_shape}); one row of y is one draw"
             )
-        flags = validity(d)
-        flags["y"] = jnp.all(d.support(y1))
-        return jnp.sum(d.log_prob(y1)), flags
+        return jnp.sum(d.log_prob(y1)), validity(d, y1)
 
 
 def _check_derivatives(value: str) -> Derivatives:

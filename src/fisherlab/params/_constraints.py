@@ -26,7 +26,7 @@ from numpyro.distributions import constraints as nc
 from numpyro.distributions.transforms import biject_to
 
 from .._errors import InvalidParameterError, ModelError
-from ._pytree import _path_name
+from ._pytree import path_name
 
 __all__ = ["CONSTRAINTS", "Reparam", "resolve_constraints"]
 
@@ -76,7 +76,7 @@ class Reparam:
 
     def __init__(self, template: Any, constraints: Mapping[str, nc.Constraint]) -> None:
         leaves, self.treedef = jax.tree_util.tree_flatten_with_path(template)
-        self.paths = [_path_name(path) or "theta" for path, _ in leaves]
+        self.paths = [path_name(path) or "theta" for path, _ in leaves]
         unknown = sorted(set(constraints) - set(self.paths))
         if unknown:
             raise ModelError(

@@ -15,9 +15,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as nd
+from jax.flatten_util import ravel_pytree
 
+from .. import numeric
 from .._errors import InvalidParameterError, ModelError
-from ._pytree import _path_name
+from ._pytree import path_name
 
 __all__ = ["Prior"]
 
@@ -37,14 +39,14 @@ class Prior:
             self._leaves: list[nd.Distribution] = []
             return
         flat, _ = jax.tree_util.tree_flatten_with_path(spec, is_leaf=_is_dist)
-        by_path = {(_path_name(path) or "theta"): leaf for path, leaf in flat}
+        by_path = {(path_name(path) or "theta"): leaf for path, leaf in flat}
         bad = [p for p, leaf in by_path.items() if not _is_dist(leaf)]
         if bad:
             raise ModelError(
                 f"prior entries {bad} are not distributions; give an fl.dist distribution per parameter "
                 "or a callable log_prior(params)"
             )
-        paths = [_path_name(path) or "theta" for path, _ in jax.tree_util.tree_flatten_with_path(template)[0]]
+        paths = [path_name(path) or "theta" for path, _ in jax.tree_util.tree_flatten_with_path(template)[0]]
         missing = [p for p in paths if p not in by_path]
         if missing:
             raise ModelError(
@@ -67,6 +69,21 @@ class Prior:
             (jnp.sum(d.log_prob(leaf)) for d, leaf in zip(self._leaves, leaves, strict=True)),
             start=jnp.zeros(()),
         )
+
+    def negative_hessian(self, params: Any, names: list[str] | None = None) -> np.ndarray:
+        r""":math:`-\nabla^2 \log p(\theta)` over the flattened parameters (the prior's curvature).
+
+        By autodiff; a callable prior written with NumPy/SciPy (which JAX cannot trace) is
+        differentiated numerically (:func:`fisherlab.numeric.hessian`, ``names`` label its errors).
+        """
+        flat, unravel = ravel_pytree(params)
+        try:
+            return -np.asarray(jax.hessian(lambda v: self.log_density(unravel(v)))(flat))
+        except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError, TypeError):
+            res = numeric.hessian(
+                lambda v: float(self.log_density(unravel(jnp.asarray(v)))), np.asarray(flat), names=names
+            )
+            return -res.hessian
 
     def check(self, params: Any) -> None:
         """Raise if ``params`` lie outside the prior's support (or the density is not finite there)."""

@@ -21,10 +21,10 @@ from jax.flatten_util import ravel_pytree
 
 from .._errors import InvalidParameterError
 
-__all__ = ["as_params", "flatten_params", "param_names", "tree_signature"]
+__all__ = ["ParamCodec", "as_params", "flatten_params", "param_names", "path_name", "tree_signature"]
 
 
-def _path_name(path: tuple[Any, ...]) -> str:
+def path_name(path: tuple[Any, ...]) -> str:
     name = ""
     for key in path:
         if isinstance(key, jax.tree_util.DictKey):
@@ -57,7 +57,7 @@ def param_names(params: Any) -> list[str]:
     leaves = jax.tree_util.tree_flatten_with_path(params)[0]
     names: list[str] = []
     for path, leaf in leaves:
-        base = _path_name(path) or "theta"
+        base = path_name(path) or "theta"
         shape = np.shape(leaf)
         if shape == ():
             names.append(base)
@@ -103,3 +103,48 @@ def tree_signature(tree: Any) -> Any:
     """A hashable key for a pytree's structure, leaf shapes and dtypes (caches of compiled work)."""
     leaves, treedef = jax.tree_util.tree_flatten(tree)
     return treedef, tuple((np.shape(a), str(getattr(a, "dtype", type(a).__name__))) for a in leaves)
+
+
+class ParamCodec:
+    """A parameter pytree as a flat float64 NumPy vector and back, in :func:`param_names` order.
+
+    The one codec of the NumPy side (black-box models receive NumPy parameters; JAX code uses
+    :func:`flatten_params`, the same order). Picklable, so a process pool can use it.
+
+    Example:
+        >>> import numpy as np
+        >>> from fisherlab.params import ParamCodec
+        >>> c = ParamCodec({"b": np.zeros(2), "a": 1.0})
+        >>> c.names, c.flat.tolist()
+        (['a', 'b[0]', 'b[1]'], [1.0, 0.0, 0.0])
+        >>> c.to_numpy_tree(np.array([2.0, 3.0, 4.0]))["b"].tolist()
+        [3.0, 4.0]
+    """
+
+    def __init__(self, params: Any) -> None:
+        leaves, self.treedef = jax.tree_util.tree_flatten(params)
+        self.shapes = [np.shape(leaf) for leaf in leaves]
+        self.splits = np.cumsum([int(np.prod(s)) for s in self.shapes])[:-1]
+        self.names = param_names(params)
+        self.flat = self.to_flat(params)
+
+    @property
+    def size(self) -> int:
+        return int(self.flat.size)
+
+    @staticmethod
+    def to_flat(tree: Any) -> np.ndarray:
+        """The leaves of ``tree`` raveled and concatenated, float64."""
+        leaves = jax.tree_util.tree_leaves(tree)
+        if not leaves:
+            return np.zeros(0)
+        return np.concatenate([np.ravel(np.asarray(leaf, dtype=np.float64)) for leaf in leaves])
+
+    def to_numpy_tree(self, v: np.ndarray) -> Any:
+        """The pytree at the flat point ``v``, with NumPy leaves (``np.float64`` scalars)."""
+        parts = np.split(np.asarray(v, dtype=np.float64), self.splits)
+        leaves = [
+            np.float64(p[0]) if s == () else p.reshape(s).copy()
+            for p, s in zip(parts, self.shapes, strict=True)
+        ]
+        return jax.tree_util.tree_unflatten(self.treedef, leaves)

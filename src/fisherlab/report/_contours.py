@@ -61,34 +61,16 @@ class BatchObjective:
     """The fit's objective, value, gradient and Hessian evaluated at many points ``u`` at once."""
 
     def __init__(self, result: FitResult) -> None:
-        import jax
-
-        from ..inference._fit import Objective
-
         obj = result.objective
-        assert isinstance(obj, Objective)  # the report skips contours of numeric models
-        self.obj, self.y, self.x = obj, obj.data.y, obj.data.x
-        cache = result.model._cache  # compiled once per model and parameter structure
-        key = ("report_batch", obj._vg, obj._h)
-        if key not in cache:
-            cache[key] = (
-                jax.jit(jax.vmap(obj._vg, in_axes=(0, None, None))),
-                jax.jit(jax.vmap(obj._h, in_axes=(0, None, None))),
-            )
-        self._vg, self._h = cache[key]
+        self.source = obj.source
         p = np.asarray(result.u).size
         self.chunk = int(max(8, min(256, _CHUNK_BYTES // (8.0 * max(obj.data.n, 1) * (p * p + p)))))
 
     def value_and_grad(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        import jax.numpy as jnp
-
-        f, g = self._vg(jnp.asarray(u), self.y, self.x)
-        return np.asarray(f), np.asarray(g)
+        return self.source.batch_value_and_grad(u)
 
     def hessian(self, u: np.ndarray) -> np.ndarray:
-        import jax.numpy as jnp
-
-        return np.asarray(self._h(jnp.asarray(u), self.y, self.x))
+        return self.source.batch_hessian(u)
 
 
 def _newton(batch: BatchObjective, u: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .._errors import FisherlabError
-from ..inference._numeric_objective import NumericObjective
 
 if TYPE_CHECKING:
     from ..inference._check import CheckResult
@@ -307,7 +306,7 @@ def build_html(
     # ---------------------------------------------------------------- confidence regions
     if p >= 2:
         chosen = _paired(result, z)
-        numeric = isinstance(result.objective, NumericObjective)
+        numeric = not result.objective.source.batched
         do_profile = profile and p <= _PROFILE_MAX_P and cheap and not numeric
         svg, notes = ellipses_svg(result, chosen, level=level, profile=do_profile)
         if profile and not do_profile:

@@ -1,12 +1,12 @@
-"""Running a model over rows: compiled-kernel cache and reporting of invalid rows.
+"""Validity of a model on data: invalid rows named, tracing failures explained.
 
-Every computation is a jit-compiled kernel of ``(params, y, x)`` cached on the
-model, so a second call with new parameter values of the same shapes reuses the
-compiled code. Kernels return, beside their result, per-row validity flags
-(each distribution parameter inside its support, each ``y`` inside the
-distribution's support); :func:`raise_invalid` turns the first failing row into
-an error that names it. The checks are data the kernel returns, so they cannot
-vanish under ``jit``.
+Every backend computation returns, beside its result, per-row validity flags (each
+distribution parameter inside its support, each ``y`` inside the distribution's support:
+:func:`fisherlab.model._model.validity`); :func:`raise_invalid` turns the first failing row
+into an error that names it. Under autodiff the flags are data the jit-compiled kernel
+returns, so the checks cannot vanish under ``jit``. :func:`check_finite` names the first
+row whose value is not finite; :func:`run` turns a tracing failure of the user's function
+into a :class:`~fisherlab.ModelError` that says how to write it.
 """
 
 from __future__ import annotations
@@ -20,27 +20,9 @@ import numpy as np
 from numpyro.distributions.distribution import validation_enabled
 
 from .._errors import InvalidDataError, InvalidParameterError, ModelError
-from .._options import Reduction, choose
 from ..model._model import Model
 
-__all__ = ["Reduction", "cached_kernel", "check_finite", "raise_invalid", "row_slice"]
-
-
-def reduction_factor(reduction: str, n: int) -> float:
-    """1 for ``"sum"``, ``1/n`` for ``"mean"``; anything else raises ``ValueError``."""
-    choice = choose(Reduction, reduction, "reduction")
-    return 1.0 if choice is Reduction.SUM else 1.0 / n
-
-
-def cached_kernel(
-    model: Model, name: str, build: Callable[[Model], Callable[..., Any]]
-) -> Callable[..., Any]:
-    """The jit-compiled kernel ``name`` of ``model``, built once and kept on the model."""
-    kernel = model._cache.get(name)
-    if kernel is None:
-        kernel = jax.jit(build(model))
-        model._cache[name] = kernel
-    return kernel
+__all__ = ["as_float", "check_finite", "eager_distribution", "raise_invalid", "row_slice", "run"]
 
 
 def row_slice(tree: Any, i: int) -> Any:

@@ -12,45 +12,44 @@ Outside the support (a distribution parameter or ``y`` out of range, a non-finit
 log-likelihood) :math:`f = +\infty`, and the engine retries a perturbed point there with a
 smaller step.
 
-The Newton decrement :math:`\sqrt{g^\top H^{-1} g}` that judges convergence cannot be
-smaller than the gradient's own error :math:`e`: :meth:`NumericObjective.tolerance` raises the
-threshold to :math:`2\sqrt{e^\top H^{-1} e}` where that exceeds the requested ``tol``, and
-the fit then says so in its notes.
+The gradient's own error :math:`e` (:meth:`NumericLogPosterior.gradient_error`) sets the
+floor of the Newton decrement a fit can reach (:class:`fisherlab.inference._objective.Objective`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import numeric as _numeric
+from .. import numeric as engine
 from .._errors import FisherlabError, ModelError
-from ..backends._numeric import Problem, engine_options
 from ..data._prepare import Data
 from ..model._model import Model
 from ..params._constraints import Reparam
 from ..params._prior import Prior
+from ._base import LogPosterior
+from ._problem import Problem, engine_options
 
-__all__ = ["NUMERIC_NEWTON_MAX_PARAMS", "NumericObjective"]
+__all__ = ["NUMERIC_NEWTON_MAX_PARAMS", "NumericLogPosterior"]
 
 #: Above this many parameters a numeric fit uses L-BFGS (a numeric Hessian per iteration
 #: costs 1 + 4(P^2 + P) model calls; a gradient 1 + 8P).
 NUMERIC_NEWTON_MAX_PARAMS = 10
 
 
-class NumericObjective:
+class NumericLogPosterior(LogPosterior):
     """Negative log-posterior of a numeric model on the unconstrained scale, with numeric derivatives.
 
-    Same interface as :class:`fisherlab._fit.Objective` (``value``, ``grad``,
-    ``value_and_grad``, ``hessian``, ``trial_hessian``, ``tolerance``).
+    A :class:`~fisherlab.backends.LogPosterior` whose gradient carries an error bound.
     """
+
+    newton_max_params = NUMERIC_NEWTON_MAX_PARAMS
 
     def __init__(self, model: Model, reparam: Reparam, prior: Prior | None, data: Data, params0: Any) -> None:
         self.model, self.reparam, self.prior, self.data = model, reparam, prior, data
-        self.problem = Problem(model, params0, data.y, data.x)
+        self.problem = Problem(model, params0, data)
         self._options = {"names": reparam.names_u, **engine_options(model)}
         self._derivs: dict[bytes, Any] = {}
 
@@ -65,8 +64,7 @@ class NumericObjective:
 
     def _theta(self, u: np.ndarray) -> tuple[np.ndarray, Any]:
         params = self.reparam.to_params(jnp.asarray(u))
-        leaves = jax.tree_util.tree_leaves(params)
-        return np.concatenate([np.ravel(np.asarray(leaf, dtype=np.float64)) for leaf in leaves]), params
+        return self.problem.codec.to_flat(params), params
 
     def value(self, u: np.ndarray) -> float:
         """:math:`f(u)`, ``+inf`` outside the support; a model's exception is chained with the values."""
@@ -88,43 +86,25 @@ class NumericObjective:
             total += float(self.prior.log_density(params))
         return -total if np.isfinite(total) else float("inf")
 
-    def derivatives(self, u: np.ndarray) -> _numeric.HessianResult:
+    def derivatives(self, u: np.ndarray) -> engine.HessianResult:
         """Value, gradient and Hessian at ``u`` from one set of stencils (cached for the last points)."""
         u = np.asarray(u, dtype=np.float64)
         key = u.tobytes()
         if key not in self._derivs:
             if len(self._derivs) > 8:
                 self._derivs.clear()
-            self._derivs[key] = _numeric.hessian(self.value, u, **self._options)
+            self._derivs[key] = engine.hessian(self.value, u, **self._options)
         return self._derivs[key]
 
-    def grad(self, u: np.ndarray) -> np.ndarray:
-        if self.reparam.size > NUMERIC_NEWTON_MAX_PARAMS:
-            return _numeric.gradient(self.value, np.asarray(u, dtype=np.float64), **self._options).gradient
-        return self.derivatives(u).gradient.copy()
-
     def value_and_grad(self, u: np.ndarray) -> tuple[float, np.ndarray]:
-        return self.value(u), self.grad(u)
+        u = np.asarray(u, dtype=np.float64)
+        if self.reparam.size > NUMERIC_NEWTON_MAX_PARAMS:
+            return self.value(u), engine.gradient(self.value, u, **self._options).gradient
+        return self.value(u), self.derivatives(u).gradient.copy()
 
     def hessian(self, u: np.ndarray) -> np.ndarray:
         return self.derivatives(u).hessian.copy()
 
-    def trial_hessian(self, u: np.ndarray) -> np.ndarray:
-        """The Hessian for SciPy's trust region (the identity where it is not finite)."""
-        h = self.hessian(u)
-        return h if np.all(np.isfinite(h)) else np.eye(h.shape[0])
-
-    def floor(self, u: np.ndarray) -> float:
-        r"""The Newton decrement of the gradient's error, :math:`\sqrt{e^\top H^{-1} e}` (inf: H not PD)."""
-        res = self.derivatives(u)
-        try:
-            factor = np.linalg.cholesky(res.hessian)
-        except np.linalg.LinAlgError:
-            return float("inf")
-        w = np.linalg.solve(factor, res.gradient_error)
-        return float(np.sqrt(w @ w))
-
-    def tolerance(self, u: np.ndarray, tol: float) -> float:
-        """The decrement threshold at ``u``: ``tol``, or twice the gradient-error floor if larger."""
-        floor = self.floor(u)
-        return max(tol, 2.0 * floor) if np.isfinite(floor) else tol
+    def gradient_error(self, u: np.ndarray) -> np.ndarray:
+        """The engine's error estimate of the gradient at ``u`` (from the Hessian's stencils)."""
+        return self.derivatives(u).gradient_error

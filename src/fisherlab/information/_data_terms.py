@@ -8,102 +8,44 @@ For rows :math:`(x_i, y_i)`, :math:`i = 1..N`, and :math:`\ell_i(\theta) = \log 
 - observed information :math:`J(\theta) = -\sum_i \nabla^2 \ell_i(\theta)`
   (forward-over-reverse Hessian of the total).
 
-Sums are totals over rows unless ``reduction="mean"`` is asked for. A model with
-``derivatives="numeric"`` (or ``"auto"`` whose function cannot be traced) is handled by
-finite differences in :mod:`fisherlab._numeric_model`; its matrices carry ``.error`` and
-``.evaluations``.
+Sums are totals over rows unless ``reduction="mean"`` is asked for. Each function asks the
+model's derivative backend (:func:`fisherlab.backends.backend_for`): with numeric
+derivatives (``derivatives="numeric"``, or ``"auto"`` whose function cannot be traced) the
+matrices carry ``.error`` and ``.evaluations``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-from jax.flatten_util import ravel_pytree
 
-from ..backends import _numeric as _numeric_model
-from ..backends._curvature import negative_hessian
-from ..backends._evaluate import (
-    cached_kernel,
-    check_finite,
-    raise_invalid,
-    reduction_factor,
-    run,
-)
-from ..data._blocks import sum_over_blocks
+from .._options import Reduction, choose
+from ..backends import Derivative, backend_for
 from ..data._prepare import prepare_data
 from ..model._model import Model
 from ..params._pytree import as_params, param_names
 from ._fisher import fisher as fisher
 from ._matrix import InfoMatrix
 
-__all__ = ["empirical_fisher", "fisher", "loglik", "observed_information", "score"]
+__all__ = ["empirical_fisher", "fisher", "loglik", "observed_information", "reduction_factor", "score"]
 
 
-def _row_axes(x: Any) -> tuple[None, int, int | None]:
-    return (None, 0, None if x is None else 0)
+def reduction_factor(reduction: str, n: int) -> float:
+    """1 for ``"sum"``, ``1/n`` for ``"mean"``; else :class:`~fisherlab.InvalidOptionError`."""
+    choice = choose(Reduction, reduction, "reduction")
+    return 1.0 if choice is Reduction.SUM else 1.0 / n
 
 
-def _loglik_kernel(model: Model) -> Any:
-    def kernel(params: Any, y: Any, x: Any) -> Any:
-        return jax.vmap(model.row_loglik, in_axes=_row_axes(x))(params, y, x)
-
-    return kernel
-
-
-def _flat_row(model: Model, unravel: Any) -> Any:
-    def row(flat: jax.Array, y_row: Any, x_row: Any) -> Any:
-        return model.row_loglik(unravel(flat), y_row, x_row)
-
-    return row
+def _prepare(model: Any, params: Any, y: Any, x: Any) -> tuple[Any, Any, Any]:
+    """The model's backend, the checked parameters and the checked data."""
+    backend = backend_for(model, params, y, x)
+    return backend, as_params(params), prepare_data(y, x)
 
 
-def _score_kernel(model: Model) -> Any:
-    def kernel(params: Any, y: Any, x: Any) -> Any:
-        flat, unravel = ravel_pytree(params)
-        row = jax.value_and_grad(_flat_row(model, unravel), has_aux=True)
-        (ll, flags), g = jax.vmap(row, in_axes=_row_axes(x))(flat, y, x)
-        return ll, g, flags
-
-    return kernel
-
-
-def _empirical_kernel(model: Model) -> Any:
-    def kernel(params: Any, y: Any, x: Any) -> Any:
-        flat, unravel = ravel_pytree(params)
-        row = jax.value_and_grad(_flat_row(model, unravel), has_aux=True)
-
-        def block(data: Any) -> Any:
-            (ll, flags), g = jax.vmap(row, in_axes=_row_axes(x))(flat, *data)
-            return g.T @ g, (ll, jnp.all(jnp.isfinite(g), axis=1), flags)
-
-        m, (ll, finite, flags) = sum_over_blocks(block, (y, x))
-        return ll, m, finite, flags
-
-    return kernel
-
-
-def _observed_kernel(model: Model) -> Any:
-    def kernel(params: Any, y: Any, x: Any) -> Any:
-        flat, unravel = ravel_pytree(params)
-        neg, ll, flags = negative_hessian(model, unravel, flat, y, x)
-        return ll, neg, flags
-
-    return kernel
-
-
-def _evaluate(model: Model, name: str, build: Any, params: Any, y: Any, x: Any) -> tuple[Any, Any, Any]:
-    if not isinstance(model, Model):
-        raise TypeError(f"expected a fisherlab Model as first argument, got {type(model).__name__}")
-    params = as_params(params)
-    data = prepare_data(y, x)
-    out = run(cached_kernel(model, name, build), params, data.y, data.x)
-    if model.kind == "distribution":
-        raise_invalid(model, params, out[-1], data.x, has_rows=True, y=data.y)
-    check_finite("log-likelihood", np.where(np.isneginf(np.asarray(out[0])), 0.0, np.asarray(out[0])))
-    return params, data, out
+def _info(d: Derivative, names: list[str], method: str, factor: float) -> InfoMatrix:
+    error = None if d.error is None else d.error * factor
+    return InfoMatrix(d.value * factor, names, error=error, method=method, evaluations=d.evaluations)
 
 
 def loglik(model: Model, params: Any, y: Any, x: Any = None) -> np.ndarray:
@@ -131,10 +73,8 @@ def loglik(model: Model, params: Any, y: Any, x: Any = None) -> np.ndarray:
         >>> fl.loglik(m, {"rate": 2.0}, np.array([0, 3])).round(4).tolist()
         [-2.0, -1.7123]
     """
-    if _numeric_model.is_numeric(model, params, y, x):
-        return _numeric_model.loglik(model, params, y, x)
-    _, _, (ll, _) = _evaluate(model, "loglik", _loglik_kernel, params, y, x)
-    return np.asarray(ll)
+    backend, params, data = _prepare(model, params, y, x)
+    return backend.loglik(params, data)
 
 
 def score(model: Model, params: Any, y: Any, x: Any = None) -> np.ndarray:
@@ -154,11 +94,8 @@ def score(model: Model, params: Any, y: Any, x: Any = None) -> np.ndarray:
         >>> fl.score(m, {"mu": 0.5}, np.array([0.0, 2.0])).tolist()   # y - mu
         [[-0.5], [1.5]]
     """
-    if _numeric_model.is_numeric(model, params, y, x):
-        return _numeric_model.score(model, params, y, x)
-    _, _, (_, g, _) = _evaluate(model, "score", _score_kernel, params, y, x)
-    check_finite("score", g)
-    return np.asarray(g)
+    backend, params, data = _prepare(model, params, y, x)
+    return backend.scores(params, data).value
 
 
 def empirical_fisher(
@@ -181,12 +118,9 @@ def empirical_fisher(
         [[5.0]]
     """
     reduction_factor(reduction, 1)  # reject a bad option before any work
-    if _numeric_model.is_numeric(model, params, y, x):
-        return _numeric_model.empirical_fisher(model, params, y, x, reduction=reduction)
-    _, data, (_, m, finite, _) = _evaluate(model, "empirical", _empirical_kernel, params, y, x)
-    check_finite("score", np.where(np.asarray(finite), 0.0, np.nan))
-    factor = reduction_factor(reduction, data.n)
-    return InfoMatrix(np.asarray(m) * factor, param_names(params), method="empirical")
+    backend, params, data = _prepare(model, params, y, x)
+    gram = backend.score_gram(params, data)
+    return _info(gram, param_names(params), "empirical", reduction_factor(reduction, data.n))
 
 
 def observed_information(
@@ -205,9 +139,6 @@ def observed_information(
         [[1.0]]
     """
     reduction_factor(reduction, 1)  # reject a bad option before any work
-    if _numeric_model.is_numeric(model, params, y, x):
-        return _numeric_model.observed_information(model, params, y, x, reduction=reduction)
-    _, data, (_, m, _) = _evaluate(model, "observed", _observed_kernel, params, y, x)
-    check_finite("observed information", np.asarray(m)[None])
-    factor = reduction_factor(reduction, data.n)
-    return InfoMatrix(np.asarray(m) * factor, param_names(params), method="observed")
+    backend, params, data = _prepare(model, params, y, x)
+    neg = backend.negative_hessian(params, data)
+    return _info(neg, param_names(params), "observed", reduction_factor(reduction, data.n))
