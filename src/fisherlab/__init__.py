@@ -39,25 +39,28 @@ from ._options import (
     OptimMethod as OptimMethod,
     Reduction as Reduction,
 )
-from .inference._check import CheckResult as CheckResult, check as check
-from .inference._fit import fit as fit
-from .inference._laplace import LaplaceApproximation as LaplaceApproximation
-from .inference._result import Derived as Derived, FitResult as FitResult, Summary as Summary
-from .information._data_terms import (
+from .inference import (
+    CheckResult as CheckResult,
+    Derived as Derived,
+    FitResult as FitResult,
+    LaplaceApproximation as LaplaceApproximation,
+    Summary as Summary,
+    check as check,
+    fit as fit,
+)
+from .information import (
+    Covariance as Covariance,
+    InfoMatrix as InfoMatrix,
+    LabelledMatrix as LabelledMatrix,
     empirical_fisher as empirical_fisher,
     fisher as fisher,
+    hessian as hessian,
     loglik as loglik,
     observed_information as observed_information,
     score as score,
 )
-from .information._hessian import hessian as hessian
-from .information._matrix import (
-    Covariance as Covariance,
-    InfoMatrix as InfoMatrix,
-    LabelledMatrix as LabelledMatrix,
-)
-from .model._model import Model as Model
-from .params._pytree import param_names as param_names
+from .model import Model as Model
+from .params import param_names as param_names
 
 __version__ = "0.1.0"
 

@@ -1,0 +1,10 @@
+"""Data: checking observations and covariates (rows, NaN/inf, shapes), row blocks, bundled datasets.
+
+``challenger.csv`` (the bundled default data of ``fisherlab demo``) lives here;
+:func:`fisherlab.datasets.challenger` loads it.
+"""
+
+from ._blocks import BLOCK_ROWS as BLOCK_ROWS, sum_over_blocks as sum_over_blocks
+from ._prepare import Data as Data, prepare_data as prepare_data
+
+__all__ = ["BLOCK_ROWS", "Data", "prepare_data", "sum_over_blocks"]

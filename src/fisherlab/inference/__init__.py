@@ -1,0 +1,27 @@
+"""Inference: fits, their results, profiles, Laplace approximations and the identity check.
+
+One objective (:class:`Objective`, the negative log-posterior with the backend's
+derivatives) and one damped Newton routine (:func:`newton`, :func:`newton_batch`) serve the
+fit, the 1-D profile intervals and the 2-D profile contours.
+"""
+
+from ._check import CheckResult as CheckResult, check as check
+from ._fit import fit as fit
+from ._laplace import LaplaceApproximation as LaplaceApproximation
+from ._newton import decrement as decrement, newton as newton, newton_batch as newton_batch
+from ._objective import Objective as Objective
+from ._result import Derived as Derived, FitResult as FitResult, Summary as Summary
+
+__all__ = [
+    "CheckResult",
+    "Derived",
+    "FitResult",
+    "LaplaceApproximation",
+    "Objective",
+    "Summary",
+    "check",
+    "decrement",
+    "fit",
+    "newton",
+    "newton_batch",
+]

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from .._errors import MethodUnavailableError
 from ..information._matrix import Covariance
 
 if TYPE_CHECKING:
@@ -45,9 +46,7 @@ class LaplaceApproximation:
     @property
     def log_evidence(self) -> float:
         """:math:`\\log p(y)` by the Laplace approximation (needs a proper prior)."""
-        from ._result import require_prior
-
-        require_prior(self._result)
+        _require_prior(self._result)
         info = self._result.information("observed")
         sign, logdet = np.linalg.slogdet(info.matrix)
         if sign <= 0:
@@ -64,6 +63,15 @@ class LaplaceApproximation:
             np.asarray(flat), self.cov.matrix, size=int(n), method="cholesky"
         )
         return jax.tree_util.tree_map(np.asarray, jax.vmap(unravel)(jnp.asarray(draws)))
+
+
+def _require_prior(result: FitResult) -> None:
+    """The evidence needs a proper prior: say so where the fit has none."""
+    if result.prior is None or not result.prior.proper:
+        raise MethodUnavailableError(
+            "the Laplace evidence log p(y) needs a proper prior: refit with prior= (a distribution per "
+            "parameter or a normalised log-density); .mean and .cov exist without one"
+        )
 
 
 def laplace_approximation(result: FitResult) -> LaplaceApproximation:
