@@ -13,7 +13,7 @@ The first term is a Gauss–Newton-shaped product that costs a reverse pass per
 family parameter per row and one matrix product; the second vanishes, and
 compiles away, when :math:`\eta` is linear in :math:`\theta` (every GLM), and
 otherwise costs what the plain forward-over-reverse Hessian costs. Summed over
-row blocks (:func:`~fisherlab._blocks.sum_over_blocks`). Used for the observed
+row blocks (:func:`~fisherlab.data.sum_over_blocks`). Used for the observed
 information and for the Hessian in :func:`~fisherlab.fit`; the plain Hessian
 serves ``Model.from_loglik`` models and distributions with more parameters
 than the model itself.

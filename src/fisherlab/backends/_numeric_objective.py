@@ -6,7 +6,7 @@ The negative log-posterior on the unconstrained scale,
 
 is evaluated through the model function (one call for all rows, cached per point on the
 model), and its gradient and Hessian come from the finite-difference engine
-(:mod:`fisherlab._numeric`: central differences with Richardson extrapolation and error
+(:mod:`fisherlab.numeric`: central differences with Richardson extrapolation and error
 estimates, ``1 + L(P^2 + P)`` calls for the Hessian with the gradient from the same points).
 Outside the support (a distribution parameter or ``y`` out of range, a non-finite
 log-likelihood) :math:`f = +\infty`, and the engine retries a perturbed point there with a

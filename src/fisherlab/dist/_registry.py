@@ -8,7 +8,7 @@ own, as NumPyro names them) the registry returns
 
 for ONE observation (per batch element of the distribution). The model-level
 Fisher is then the chain rule :math:`F(\theta) = \sum_i J_i^\top I(\eta_i) J_i`
-with :math:`J_i = \partial \eta_i / \partial \theta` (see ``_information.py``).
+with :math:`J_i = \partial \eta_i / \partial \theta` (see :mod:`fisherlab.backends._chain_rule`).
 
 Every entry is a function registered with :func:`register_fisher` (a
 :func:`functools.singledispatch` on the NumPyro distribution class) that

@@ -2,7 +2,7 @@ r"""Hessian of any scalar function of a parameter pytree.
 
 :math:`H_{ab} = \partial^2 f / \partial\theta_a \partial\theta_b`, by forward-over-reverse
 autodiff (``jax.jacfwd(jax.grad(f))``), or for a function that cannot be traced by
-finite differences with error estimates (:mod:`fisherlab._numeric`), labelled with the
+finite differences with error estimates (:mod:`fisherlab.numeric`), labelled with the
 flattened parameter names. For :math:`f = -\log \mathcal N(\theta; \theta^*, \Sigma)` the Hessian is
 :math:`\Sigma^{-1}` everywhere, the founding note's identity (A.4).
 """

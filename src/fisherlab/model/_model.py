@@ -82,7 +82,7 @@ class Model:
             leaves have a leading axis, or ``None``). It returns an
             ``fl.dist``/NumPyro distribution over one observation per row.
         derivatives: ``"autodiff"`` (JAX), ``"numeric"`` (finite differences with
-            Richardson extrapolation and error estimates, :mod:`fisherlab._numeric_model`)
+            Richardson extrapolation and error estimates, :mod:`fisherlab.backends._numeric`)
             or ``"auto"`` (the default: autodiff, falling back to numeric with one
             ``UserWarning`` when ``fn`` cannot be traced by JAX; the decision is made once
             per model). With numeric derivatives ``fn`` receives the parameters as NumPy
