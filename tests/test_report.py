@@ -194,7 +194,7 @@ PROFILE_RTOL = 1e-6  # Newton stops at a decrement of 1e-5 standard errors: devi
 def test_profile_grid_is_the_wald_form_for_a_quadratic_likelihood() -> None:
     # Normal regression with known scale: the log-likelihood is exactly quadratic in beta, so the
     # profile deviance of a pair is the Wald quadratic form of the pair's observed covariance.
-    from fisherlab.report._contours import profile_grid
+    from fisherlab.inference import profile_grid
 
     rng = np.random.default_rng(5)
     x = np.column_stack([np.ones(60), rng.normal(size=60), rng.normal(size=60)])
@@ -212,7 +212,7 @@ def test_profile_grid_is_the_wald_form_for_a_quadratic_likelihood() -> None:
 def test_profile_grid_matches_an_independent_reoptimisation(poisson3: fl.FitResult) -> None:
     import scipy.optimize
 
-    from fisherlab.report._contours import profile_grid
+    from fisherlab.inference import profile_grid
 
     pg = profile_grid(poisson3, 0, 2, n=7)
     assert pg is not None

@@ -10,6 +10,7 @@ from ._fit import fit as fit
 from ._laplace import LaplaceApproximation as LaplaceApproximation
 from ._newton import decrement as decrement, newton as newton, newton_batch as newton_batch
 from ._objective import Objective as Objective
+from ._profile2d import ProfileGrid as ProfileGrid, profile_grid as profile_grid
 from ._result import Derived as Derived, FitResult as FitResult, Summary as Summary
 
 __all__ = [
@@ -18,10 +19,12 @@ __all__ = [
     "FitResult",
     "LaplaceApproximation",
     "Objective",
+    "ProfileGrid",
     "Summary",
     "check",
     "decrement",
     "fit",
     "newton",
     "newton_batch",
+    "profile_grid",
 ]

@@ -29,7 +29,6 @@ import pandas as pd
 import scipy.stats
 from jax.flatten_util import ravel_pytree
 
-from .._errors import MethodUnavailableError
 from .._options import CovKind, CovScale, IntervalMethod, choose
 from ..data._prepare import Data
 from ..information._data_terms import empirical_fisher, loglik, observed_information
@@ -117,6 +116,11 @@ class FitResult:
         method: optimiser used (``"newton"`` or ``"lbfgs"``).
         notes: warnings about the fit (e.g. fitted probabilities of 0 or 1).
         nobs: number of observations N.
+        u: the estimate on the unconstrained fitting scale, :math:`\\hat u` with
+            :math:`\\hat\\theta = T(\\hat u)` (names ``reparam.names_u``).
+        objective: the fit's objective :math:`f(u)`, the negative log-likelihood (or
+            log-posterior) on that scale, with its gradient and Hessian
+            (:class:`~fisherlab.inference._objective.Objective`); profiles re-optimise it.
     """
 
     def __init__(
@@ -256,20 +260,49 @@ class FitResult:
         return self.cov(kind).se()
 
     # ------------------------------------------------------------------ intervals
-    def _elementwise_u(self) -> list[tuple[Callable[[Any], Any] | None, int]]:
-        """For each theta coordinate: (scalar transform or None, index into u) where they align."""
+    def elementwise_transforms(self) -> list[tuple[Callable[[Any], Any] | None, int]]:
+        """How each flattened parameter maps to one coordinate of the fitting scale, if they all do.
+
+        For parameter :math:`i` (in :attr:`names` order) the pair ``(t, j)`` says
+        :math:`\\theta_i = t(u_j)`, with ``t`` a scalar bijection applied elementwise
+        (e.g. :math:`\\exp` for ``"positive"``) or ``None`` for the identity
+        :math:`\\theta_i = u_j`. Profiles fix :math:`u_j` and re-optimise the rest, then map
+        the result back with ``t``; Wald intervals on the unconstrained scale are mapped the same way.
+
+        Returns:
+            One ``(t, j)`` per parameter, or an empty list when some constraint mixes
+            coordinates (a simplex or an ordered vector: no parameter is one coordinate of
+            :math:`u`), so profile intervals and contours are unavailable.
+
+        Example:
+            >>> import fisherlab as fl, numpy as np
+            >>> m = fl.Model(lambda th, x: fl.dist.Normal(th["mu"], th["sigma"]),
+            ...              constraints={"sigma": "positive"})
+            >>> res = fl.fit(m, np.array([1.0, 2.0, 4.0]), init={"mu": 0.0, "sigma": 1.0})
+            >>> [(t is None, j) for t, j in res.elementwise_transforms()]
+            [(True, 0), (False, 1)]
+        """
         out: list[tuple[Callable[[Any], Any] | None, int]] = []
         offset = 0
-        for path, leaf, t in zip(
-            self.reparam.paths, jax.tree_util.tree_leaves(self.params), self.reparam.transforms, strict=True
-        ):
+        for leaf, t in zip(jax.tree_util.tree_leaves(self.params), self.reparam.transforms, strict=True):
             size = int(np.size(leaf))
             if t is not None and t.domain.event_dim != 0:
                 return []
             out.extend((t, offset + k) for k in range(size))
             offset += size
-            del path
         return out
+
+    @property
+    def vectorized(self) -> bool:
+        """Whether the objective evaluates many points :math:`u` in one vectorised pass.
+
+        True for autodiff models (the batch of points runs under ``jax.vmap`` in one compiled
+        call); False for numeric black-box models, whose batch evaluation loops over the
+        points, each costing finite-difference calls of the model function. A 2-D profile
+        grid (:func:`fisherlab.inference.profile_grid`) re-optimises hundreds of points, so
+        the report draws profile contours only for a vectorised objective.
+        """
+        return bool(self.objective.source.batched)
 
     def conf_int(self, level: float = 0.95, kind: str = "observed", *, method: str = "wald") -> pd.DataFrame:
         """Confidence intervals, a DataFrame with columns ``lower``, ``upper`` indexed by name.
@@ -293,7 +326,7 @@ class FitResult:
         theta = self.flat_params
         se = np.sqrt(np.diag(self.cov(kind).matrix))
         lower, upper = theta - z * se, theta + z * se
-        aligned = self._elementwise_u()
+        aligned = self.elementwise_transforms()
         if aligned and not self.reparam.identity:
             se_u = np.sqrt(np.diag(self.cov(kind, scale="unconstrained").matrix))
             for i, (t, j) in enumerate(aligned):
@@ -361,13 +394,3 @@ class FitResult:
         from ._laplace import laplace_approximation
 
         return laplace_approximation(self)
-
-
-def require_prior(result: FitResult) -> Prior:
-    """The fit's prior, or an error saying evidence needs one."""
-    if result.prior is None or not result.prior.proper:
-        raise MethodUnavailableError(
-            "the Laplace evidence log p(y) needs a proper prior: refit with prior= (a distribution per "
-            "parameter or a normalised log-density); .mean and .cov exist without one"
-        )
-    return result.prior

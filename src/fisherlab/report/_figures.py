@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.stats
 
-from ._contours import BatchObjective, profile_grid
+from ..inference import profile_grid
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from ..inference._result import FitResult
+    from ..inference import FitResult
 
 __all__ = ["correlation_svg", "ellipses_svg", "spectrum_svg"]
 
@@ -195,7 +195,7 @@ def ellipses_svg(
     \le \chi^2_2(\text{level})\}`
     with :math:`\Sigma` the observed covariance; the profile region is
     :math:`\{D \le \chi^2_2(\text{level})\}` with :math:`D` the two-parameter
-    profile deviance (:func:`~fisherlab.report._contours.profile_grid`), both
+    profile deviance (:func:`~fisherlab.inference.profile_grid`), both
     joint regions for the pair (2 degrees of freedom). Profile contours are
     skipped, with a note, when ``profile`` is false, the parameters do not map
     one-to-one to the fitting scale, or the time budget runs out.
@@ -226,7 +226,6 @@ def ellipses_svg(
     open_regions: list[str] = []
     extents: dict[tuple[int, int], list[np.ndarray]] = {}
     drawn_profile = False
-    batch = BatchObjective(result) if profile else None
     with matplotlib.rc_context(_rc(salt)):
         panel = 3.0 if side > 1 else 4.2
         fig = _figure(panel * side + 0.4, panel * side + 0.2)
@@ -247,9 +246,7 @@ def ellipses_svg(
                 if profile:
                     pg = None
                     for half_width in _HALF_WIDTHS:  # widen the grid until the region closes inside it
-                        pg = profile_grid(
-                            result, a, b, n=grid, half_width=half_width, deadline=deadline, batch=batch
-                        )
+                        pg = profile_grid(result, a, b, n=grid, half_width=half_width, deadline=deadline)
                         if pg is None or _closed(pg.deviance, radius**2):
                             break
                     else:

@@ -19,8 +19,7 @@ import numpy as np
 from .._errors import FisherlabError
 
 if TYPE_CHECKING:
-    from ..inference._check import CheckResult
-    from ..inference._result import FitResult
+    from ..inference import CheckResult, FitResult
 
 __all__ = ["build_html"]
 
@@ -208,7 +207,7 @@ def build_html(
     import matplotlib
 
     from .. import __version__
-    from ..inference._check import check as run_check
+    from ..inference import check as run_check
     from ._figures import correlation_svg, ellipses_svg, spectrum_svg
 
     if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0.0 < float(level) < 1.0:
@@ -306,7 +305,7 @@ def build_html(
     # ---------------------------------------------------------------- confidence regions
     if p >= 2:
         chosen = _paired(result, z)
-        numeric = not result.objective.source.batched
+        numeric = not result.vectorized
         do_profile = profile and p <= _PROFILE_MAX_P and cheap and not numeric
         svg, notes = ellipses_svg(result, chosen, level=level, profile=do_profile)
         if profile and not do_profile:
