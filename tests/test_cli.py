@@ -399,12 +399,12 @@ def test_collinear_design_names_the_columns(tmp_path: Path, capsys: pytest.Captu
 def test_unexpected_error_is_one_line(small_csv: Path, monkeypatch: pytest.MonkeyPatch,
                                       capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     """An internal bug: exit 1, one line with a hint, no traceback (unless FISHERLAB_DEBUG=1)."""
-    from fisherlab.cli import _app
+    from fisherlab.cli import _fitting
 
     def boom(source: str) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(_app, "read_table", boom)
+    monkeypatch.setattr(_fitting, "read_table", boom)
     monkeypatch.delenv("FISHERLAB_DEBUG", raising=False)
     code, _, err = call(capsys, "fit", str(small_csv), "-f", "y ~ x", "--family", "poisson")
     assert_one_error_line(code, err, "internal error", "RuntimeError: boom", "FISHERLAB_DEBUG", status=1)
@@ -534,3 +534,19 @@ def test_help_lists_commands_with_examples(capsys: pytest.CaptureFixture[str]) -
     for name in ("fit", "check", "info", "demo"):
         code, out, _ = call(capsys, name, "--help")
         assert code == 0 and "Example: fisherlab" in out
+
+
+def test_choices_come_from_the_enums(capsys: pytest.CaptureFixture[str]) -> None:
+    """Every covariance kind, family and IM-test variant is offered; a bad one lists them all."""
+    import fisherlab as fl
+
+    code, out, _ = call(capsys, "fit", "--help")
+    assert code == 0
+    text = " ".join(out.replace("│", " ").split())  # Rich wraps the help in a box
+    for value in [k.value for k in fl.CovKind] + [f.value for f in fl.models.Family]:
+        assert value in text, value
+    assert "Covariance: observed, expected, sandwich or empirical." in text
+    code, _, err = call(capsys, "check", "data.csv", "--variant", "bogus")
+    assert_one_error_line(code, err, "--variant 'bogus' is not one of white, opg")
+    code, _, err = call(capsys, "info", "--dist", "Normal", "--param", "loc=0", "--method", "bogus")
+    assert_one_error_line(code, err, "--method 'bogus' is not one of exact, mc, auto")

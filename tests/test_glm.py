@@ -29,7 +29,7 @@ import scipy.stats
 
 import fisherlab as fl
 from fisherlab import models
-from fisherlab.models._glm import _FAMILIES, _LINKS, Family, Link
+from fisherlab.models import FAMILIES, LINKS, Family, Link
 
 sm = pytest.importorskip("statsmodels.api")
 
@@ -366,11 +366,48 @@ def test_bernoulli_equals_binomial_with_one_trial() -> None:
 @pytest.mark.parametrize("link", list(Link))
 def test_link_functions(link: Link) -> None:
     """g^-1(g(mu)) = mu and d mu/d eta equals the autodiff derivative of g^-1."""
-    fns = _LINKS[link]
+    fns = LINKS[link]
     mu = jnp.array([0.05, 0.3, 0.5, 0.8, 0.97])
     eta = fns.fun(mu)
     np.testing.assert_allclose(fns.inv(eta), mu, rtol=1e-13)
     np.testing.assert_allclose(fns.mu_eta(eta), jax.vmap(jax.grad(fns.inv))(eta), rtol=1e-12)
+    if fns.logit is not None:  # the tail-accurate log-odds agree with log(mu / (1 - mu)) in the middle
+        np.testing.assert_allclose(fns.logit(eta), jnp.log(mu) - jnp.log1p(-mu), rtol=1e-12, atol=1e-14)
+
+
+def test_family_records_state_r_conventions() -> None:
+    """One record per family and link; R's defaults, Pearson families, supports and extra parameters."""
+    assert set(FAMILIES) == set(Family) and set(LINKS) == set(Link)
+    assert all(FAMILIES[f].family is f for f in Family) and all(LINKS[lk].link is lk for lk in Link)
+    # R: family()$link of gaussian, binomial, poisson, Gamma, inverse.gaussian, MASS::negative.binomial
+    defaults = ["identity", "logit", "log", "inverse", "inverse_squared", "log"]
+    assert [FAMILIES[f].default_link.value for f in Family] == defaults
+    # R's summary.glm estimates phi by Pearson except for binomial and poisson (and glm.nb: 1)
+    assert [f.value for f in Family if FAMILIES[f].pearson] == ["gaussian", "gamma", "inverse_gaussian"]
+    assert {f.value: getattr(FAMILIES[f].extra, "name", None) for f in Family} == {
+        "gaussian": "sigma", "binomial": None, "poisson": None, "gamma": "shape",
+        "inverse_gaussian": "shape", "negative_binomial": "alpha",
+    }  # fmt: skip
+    assert [f for f in Family if FAMILIES[f].trials is not None] == [Family.BINOMIAL]
+    for rec in FAMILIES.values():
+        assert set(rec.eta_side) <= set(rec.links)
+    # V(mu) at mu = 2 (alpha = 0.5 for the negative binomial): 1, -, 2, 4, 8, 2 + 0.5 * 4
+    mu = np.array([2.0])
+    variances = {f: float(FAMILIES[f].variance(mu, 0.5)[0]) for f in Family if f is not Family.BINOMIAL}
+    assert variances == {
+        Family.GAUSSIAN: 1.0, Family.POISSON: 2.0, Family.GAMMA: 4.0,
+        Family.INVERSE_GAUSSIAN: 8.0, Family.NEGATIVE_BINOMIAL: 4.0,
+    }  # fmt: skip
+    y = np.array([0.0, 1.0, 2.5, -1.0])
+    bad = {f: FAMILIES[f].support(y, None)[0].tolist() for f in Family}
+    assert bad[Family.GAUSSIAN] == [False] * 4
+    assert bad[Family.BINOMIAL] == [False, False, True, True]
+    assert bad[Family.POISSON] == bad[Family.NEGATIVE_BINOMIAL] == [False, False, True, True]
+    assert bad[Family.GAMMA] == bad[Family.INVERSE_GAUSSIAN] == [True, False, False, True]
+    trials = np.array([2.0, 2.0, 3.0, 1.0])
+    assert FAMILIES[Family.BINOMIAL].support(np.array([0.0, 2.0, 3.5, 2.0]), trials)[0].tolist() == [
+        False, False, True, True,
+    ]  # fmt: skip
 
 
 def _simulate(family: Family, mu: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -405,7 +442,7 @@ _SM_FAMILIES = {
     Family.GAMMA: "Gamma",
     Family.INVERSE_GAUSSIAN: "InverseGaussian",
 }
-ALL_PAIRS = [(f, lk) for f, spec in _FAMILIES.items() for lk in spec.links]
+ALL_PAIRS = [(f, lk) for f, rec in FAMILIES.items() for lk in rec.links]
 # A default-speed subset: one non-default link per family (the full grid is marked slow).
 QUICK_PAIRS = [
     (Family.GAUSSIAN, Link.LOG),
@@ -553,8 +590,9 @@ def test_parameters_and_constraints() -> None:
     assert models.glm("Gamma").family is Family.GAMMA  # R's spelling
     assert models.glm("inverse.gaussian", "1/mu^2").link is Link.INVERSE_SQUARED
     assert "gamma" in repr(models.glm("gamma"))
-    for family, spec in _FAMILIES.items():
-        assert models.glm(family.value).link is spec.links[0]
+    for family, rec in FAMILIES.items():
+        assert models.glm(family.value).link is rec.links[0]
+        assert rec.default_link is rec.links[0]
 
 
 def test_fisher_of_glm_is_x_w_x_over_phi() -> None:

@@ -51,11 +51,11 @@ def _main(argv: Sequence[str] | None) -> int:
     except ImportError:  # a Typer that uses the click package
         from click.exceptions import ClickException  # type: ignore[no-redef,assignment,unused-ignore]
 
-    from . import _app
+    from . import _app, _report
     from ._errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_NOT_CONVERGED, CliError
 
     args = list(sys.argv[1:] if argv is None else argv)
-    _app.COMMAND_LINE[:] = args
+    _report.COMMAND_LINE[:] = args
     debug = os.environ.get("FISHERLAB_DEBUG", "") not in ("", "0")
     command = typer.main.get_command(_app.app)
 

@@ -3,9 +3,10 @@
 The formula is parsed and materialised by formulaic, so categorical terms
 (``C(g)``, string columns), interactions (``a:b``, ``a*b``), transforms
 (``np.log(x)``, ``I(x**2)``) and the intercept (``- 1`` drops it) work as
-formulaic documents. The response is checked against the family's support
-before any fitting: 0/1 for a binomial without trials, counts for Poisson and
-the negative binomial, positive values for Gamma and the inverse Gaussian.
+formulaic documents. The response is checked against the support in the
+family's record (:data:`fisherlab.models.FAMILIES`) before any fitting: 0/1 for a
+binomial without trials, counts for Poisson and the negative binomial, positive
+values for Gamma and the inverse Gaussian.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import re
 
 import numpy as np
 import pandas as pd
+
+from fisherlab.models import FAMILIES, Family
 
 from ._errors import CliError
 
@@ -84,45 +87,41 @@ def _numeric(df: pd.DataFrame, name: str, what: str) -> np.ndarray:
 
 
 def _check_support(
-    df: pd.DataFrame, y: np.ndarray, family: str, trials: np.ndarray | None, name: str
+    df: pd.DataFrame, y: np.ndarray, family: Family, trials: np.ndarray | None, name: str
 ) -> None:
+    """Finite ``y`` and trials, then the family record's support of ``y`` (row named, rows counted)."""
+
     def fail(mask: np.ndarray, need: str) -> None:
         if mask.any():
             i = int(np.flatnonzero(mask)[0])
             raise CliError(
-                f"response {name!r} at row {df.index[i]} is {y[i]:g}: the {family} family needs {need} "
+                f"response {name!r} at row {df.index[i]} is {y[i]:g}: the {family.value} family needs {need} "
                 f"({int(mask.sum())} rows violate it)"
             )
 
+    record = FAMILIES[family]
     fail(~np.isfinite(y), "finite values")
-    if family == "binomial":
-        if trials is None:
-            fail((y != 0) & (y != 1), "a 0/1 outcome (or successes with --trials COLUMN)")
-        else:
-            bad_t = ~np.isfinite(trials) | (trials <= 0) | (trials != np.round(trials))
-            if bad_t.any():
-                i = int(np.flatnonzero(bad_t)[0])
-                raise CliError(
-                    f"trials at row {df.index[i]} is {trials[i]:g}: trials must be positive integers"
-                )
-            fail(
-                (y < 0) | (y > trials) | (y != np.round(y)), "whole numbers of successes between 0 and trials"
-            )
-    elif family in ("poisson", "negative_binomial"):
-        fail((y < 0) | (y != np.round(y)), "non-negative whole counts")
-    elif family in ("gamma", "inverse_gaussian"):
-        fail(y <= 0, "positive values")
+    if record.trials is not None and trials is not None:
+        bad_t, need_t = record.trials(trials)
+        if bad_t.any():
+            i = int(np.flatnonzero(bad_t)[0])
+            raise CliError(f"trials at row {df.index[i]} is {trials[i]:g}: trials must be {need_t}")
+    bad, need = record.support(y, trials if record.trials is not None else None)
+    if record.trials is not None and trials is None:
+        need += " (or successes with --trials COLUMN)"
+    fail(bad, need)
 
 
 def build_design(
-    df: pd.DataFrame, formula: str, *, family: str, trials: str | None = None, dropna: bool = False
+    df: pd.DataFrame, formula: str, *, family: str | Family, trials: str | None = None, dropna: bool = False
 ) -> Design:
     """Parse ``formula`` on ``df`` into a :class:`Design`, checking columns, missing values and support.
 
     Args:
         df: the data table.
         formula: a two-sided formula, ``"y ~ x1 + x2"``.
-        family: the GLM family's name (``Family.value``), for the response checks.
+        family: the GLM family (a :class:`~fisherlab.models.Family` or its value), for the response
+            checks of its record.
         trials: the column of binomial trials (``y`` is then the number of successes).
         dropna: drop rows with a missing value in a column the model uses,
             instead of failing.
@@ -176,7 +175,7 @@ def build_design(
             )
         y = np.asarray(lhs_mm, dtype=np.float64).reshape(-1)
     n_trials = _numeric(df, trials, "trials column") if trials is not None else None
-    _check_support(df, y, family, n_trials, response)
+    _check_support(df, y, Family(family), n_trials, response)
 
     try:
         mm = formulaic.model_matrix(rhs, df, na_action="ignore")

@@ -12,7 +12,16 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from fisherlab._options import IMTestVariant
+
 __all__ = ["check_dict", "check_table", "dump_json", "info_table", "stdout_console", "summary_table"]
+
+
+# The papers each information-matrix test variant comes from.
+_IM_TEST_SOURCES = {
+    IMTestVariant.WHITE: "White 1982",
+    IMTestVariant.OPG: "OPG (Chesher 1983, Lancaster 1984)",
+}
 
 
 def stdout_console() -> Console:
@@ -95,7 +104,7 @@ def check_table(chk: Any, console: Console) -> None:
         f"{chk.score_mean_pvalue:.3g}",
         "Hotelling-type, chi2(P)",
     )
-    variant = "White 1982" if chk.im_test_variant == "white" else "OPG (Chesher 1983, Lancaster 1984)"
+    variant = _IM_TEST_SOURCES[IMTestVariant(chk.im_test_variant)]
     dropped = (
         f"; left out: {', '.join(f'({a}, {b})' for a, b in chk.im_test_dropped)}"
         if chk.im_test_dropped

@@ -1,5 +1,9 @@
 """Standard models, ready to fit: generalized linear models (``glm``) and linear regression.
 
+Each GLM family is one :class:`FamilyRecord` in :data:`FAMILIES` (distribution, links,
+variance function, starting mean, extra parameter, support, R's dispersion convention),
+each link one :class:`LinkRecord` in :data:`LINKS`; everything else reads the records.
+
 Example:
     >>> import fisherlab as fl, numpy as np
     >>> from fisherlab import models
@@ -11,23 +15,33 @@ Example:
     ['beta[0]', 'beta[1]']
 """
 
-from ._glm import (
-    GLM as GLM,
-    Dispersion as Dispersion,
+from ._families import (
+    FAMILIES as FAMILIES,
+    EtaSide as EtaSide,
+    ExtraParameter as ExtraParameter,
     Family as Family,
-    Link as Link,
-    glm as glm,
+    FamilyRecord as FamilyRecord,
+)
+from ._glm import GLM as GLM, glm as glm, linear_regression as linear_regression
+from ._links import LINKS as LINKS, Link as Link, LinkRecord as LinkRecord
+from ._start import glm_start as glm_start
+from ._summaries import (
+    Dispersion as Dispersion,
     glm_covariance as glm_covariance,
     glm_dispersion as glm_dispersion,
-    glm_start as glm_start,
-    linear_regression as linear_regression,
 )
 
 __all__ = [
+    "FAMILIES",
     "GLM",
+    "LINKS",
     "Dispersion",
+    "EtaSide",
+    "ExtraParameter",
     "Family",
+    "FamilyRecord",
     "Link",
+    "LinkRecord",
     "glm",
     "glm_covariance",
     "glm_dispersion",

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .._errors import FisherlabError
+from .._options import CovKind, values
 
 if TYPE_CHECKING:
     from ..inference import CheckResult, FitResult
@@ -24,12 +25,12 @@ if TYPE_CHECKING:
 __all__ = ["build_html"]
 
 # Kinds of covariance shown side by side, in this order.
-_KINDS = ("observed", "expected", "empirical", "sandwich")
+_KINDS = tuple(values(CovKind))  # every covariance kind, in the enum's order
 _KIND_HELP = {
-    "observed": "J⁻¹, J = −∇²ℓ (observed information)",
-    "expected": "F⁻¹, F the expected Fisher information",
-    "empirical": "K⁻¹, K = Σ sᵢsᵢᵀ (outer product of scores)",
-    "sandwich": "J⁻¹ K J⁻¹ (robust to misspecification)",
+    CovKind.OBSERVED.value: "J⁻¹, J = −∇²ℓ (observed information)",
+    CovKind.EXPECTED.value: "F⁻¹, F the expected Fisher information",
+    CovKind.EMPIRICAL.value: "K⁻¹, K = Σ sᵢsᵢᵀ (outer product of scores)",
+    CovKind.SANDWICH.value: "J⁻¹ K J⁻¹ (robust to misspecification)",
 }
 _INTERCEPTS = {"intercept", "(intercept)", "const", "bias"}
 _MAX_PAIRED = 4  # parameters in the confidence-region panels (4 → 6 panels)

@@ -1,0 +1,64 @@
+"""A fit as the command line prints it: the result renamed to design-column names, and what its tables need.
+
+A GLM fitted from a formula has coefficients ``beta[0] .. beta[p-1]``; the command
+line shows them under the design-matrix column names (``Intercept``, ``x1``,
+``C(g)[T.b]``). :func:`relabel` puts those names into any text that names the
+fit's own parameters (the identity check's verdict, error messages).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Any
+
+__all__ = ["Fitted", "coefficient_names", "relabel"]
+
+
+@dataclasses.dataclass
+class Fitted:
+    """A fit ready to print: the (renamed) result and what is needed for its tables.
+
+    Attributes:
+        res: the :class:`fisherlab.FitResult`, renamed to the design columns.
+        model: the fitted model.
+        y: the response.
+        x: the covariates as the model takes them.
+        family: the GLM family's name, ``None`` for a user model.
+        link: the GLM link's name, ``None`` for a user model.
+        description: one line naming the model, for titles.
+        beta_index: positions of the GLM coefficients among ``res.names``.
+        pearson: R's ``summary.glm`` estimates the family's dispersion by Pearson's
+            statistic (and reports t tests), from the family's record.
+        original_names: the fit's own parameter names (``beta[0]``, ...), empty when not renamed.
+        dropped: rows dropped for missing values.
+        check: the ``fl.check`` result, once run.
+        check_error: why there is no check (skipped, or its error).
+    """
+
+    res: Any
+    model: Any
+    y: Any
+    x: Any
+    family: str | None  # GLM family, None for a user model
+    link: str | None
+    description: str
+    beta_index: list[int]  # positions of the coefficients among res.names (GLM)
+    pearson: bool = False
+    original_names: list[str] = dataclasses.field(default_factory=list)  # the fit's own names (beta[0], ...)
+    dropped: int = 0
+    check: Any = None
+    check_error: str = ""
+
+
+def coefficient_names(text: str, columns: list[str]) -> str:
+    """``text`` with ``beta[i]`` replaced by the i-th design column's name."""
+    return re.sub(r"beta\[(\d+)\]", lambda m: columns[int(m.group(1))], text)
+
+
+def relabel(text: str, f: Fitted) -> str:
+    """Replace the fit's own parameter names (``beta[3]``) by the design-column names in ``text``."""
+    for old, new in zip(f.original_names, f.res.names, strict=True):
+        if old != new:
+            text = text.replace(old, new)
+    return text

@@ -1,0 +1,132 @@
+"""Fitting for the ``fit``, ``check`` and ``demo`` commands: a GLM from a formula, or a Python model.
+
+The options are validated before the data are read (an unknown family or link
+fails at once); the GLM starts at :func:`fisherlab.models.glm_start` and its
+coefficients are renamed to the design-matrix columns, in the result, in error
+messages and in the identity check (:func:`check_fit`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import fisherlab as fl
+from fisherlab._options import IMTestVariant
+from fisherlab.models import FAMILIES
+
+from ._choices import FAMILY_NAMES
+from ._errors import EXIT_BAD_INPUT, EXIT_NOT_CONVERGED, CliError
+from ._fitted import Fitted, coefficient_names, relabel
+from ._formula import Design, build_design
+from ._io import read_table
+from ._timer import Timer
+from ._user_model import fit_user_model
+
+__all__ = ["attach_check", "check_fit", "fit_from_options", "fit_glm"]
+
+
+def fit_glm(design: Design, family: str, link: str | None, timer: Timer, description: str) -> Fitted:
+    """Fit ``glm(family, link)`` to ``design`` from R's start; coefficients named by the design columns.
+
+    Raises:
+        CliError: the fit failed (exit 3 if it did not converge, else 2), with ``beta[i]``
+            replaced by the column names in the message.
+    """
+    model = fl.models.glm(family, link)
+    with timer.phase("fit", f"fitting a {model.family.value} GLM to {len(design.y):,} rows"):
+        init = fl.models.glm_start(model, design.y, design.x)
+        try:
+            res = fl.fit(model, design.y, design.x, init=init)
+        except fl.FisherlabError as exc:  # name the design columns, not beta[i]
+            code = EXIT_NOT_CONVERGED if isinstance(exc, fl.NotConvergedError) else EXIT_BAD_INPUT
+            raise CliError(coefficient_names(str(exc), design.columns), code) from exc
+    names, beta_index = [], []
+    for i, name in enumerate(res.names):
+        if name.startswith("beta[") and name.endswith("]"):
+            names.append(design.columns[int(name[5:-1])])
+            beta_index.append(i)
+        else:
+            names.append(name)
+    return Fitted(
+        res=res.rename(names),
+        model=model,
+        y=design.y,
+        x=design.x,
+        family=model.family.value,
+        link=model.link.value,
+        description=description,
+        beta_index=beta_index,
+        pearson=FAMILIES[model.family].pearson,
+        dropped=design.dropped,
+        original_names=list(res.names),
+    )
+
+
+def fit_from_options(
+    data: str,
+    formula: str | None,
+    family: str | None,
+    link: str | None,
+    trials: str | None,
+    dropna: bool,
+    model: str | None,
+    init: str | None,
+    y: str | None,
+    x: str | None,
+    positive: str | None,
+    timer: Timer,
+    before_fit: Callable[[], None] = lambda: None,
+) -> Fitted:
+    """Validate the model options, read the data, fit. ``before_fit`` runs after validation."""
+    if (formula is None) == (model is None):
+        raise CliError("give either --formula (with --family) or --model FILE.py:FUNCTION (with --init)")
+    if formula is not None:
+        if family is None:
+            raise CliError(f"--formula needs --family ({', '.join(FAMILY_NAMES[:4])}, ...)")
+        glm = fl.models.glm(family, link)  # unknown family / link: ModelError listing the valid ones
+        before_fit()
+        with timer.phase("read", f"reading {data}"):
+            df = read_table(data)
+        with timer.phase("design", "building the design matrix"):
+            design = build_design(df, formula, family=glm.family, trials=trials, dropna=dropna)
+        desc = f"{formula}, family {glm.family.value}, link {glm.link.value}" + (
+            f", trials {trials}" if trials else ""
+        )
+        return fit_glm(design, glm.family.value, glm.link.value, timer, desc)
+    if init is None:
+        raise CliError(
+            '--model needs --init with starting values as JSON, e.g. --init \'{"mu": 0, "sigma": 1}\''
+        )
+    if family is not None or trials is not None:
+        raise CliError("--family/--trials go with --formula, not with --model")
+    before_fit()
+    with timer.phase("read", f"reading {data}"):
+        df = read_table(data)
+    assert model is not None
+    return fit_user_model(df, model, init, y or "y", x, positive, dropna, timer)
+
+
+def check_fit(f: Fitted, variant: str) -> Any:
+    """``fl.check`` at the estimate, with the design-column names in its names, pairs and verdict."""
+    chk = fl.check(f.model, f.res.params, f.y, f.x, variant=variant)
+    if not f.original_names:
+        return chk
+    rename = dict(zip(f.original_names, f.res.names, strict=True))
+    return dataclasses.replace(
+        chk,
+        names=list(f.res.names),
+        im_test_indicators=[(rename[a], rename[b]) for a, b in chk.im_test_indicators],
+        im_test_dropped=[(rename[a], rename[b]) for a, b in chk.im_test_dropped],
+        verdict=relabel(chk.verdict, f),
+    )
+
+
+def attach_check(f: Fitted, timer: Timer, variant: str = IMTestVariant.WHITE.value) -> None:
+    """:func:`check_fit` into ``f.check``, or its error (one line, relabelled) into ``f.check_error``."""
+    with timer.phase("check", "checking the information identities"):
+        try:
+            f.check = check_fit(f, variant)
+        except (fl.FisherlabError, ValueError) as exc:
+            f.check_error = relabel(" ".join(str(exc).split()), f)

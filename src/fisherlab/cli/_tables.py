@@ -1,0 +1,195 @@
+r"""The ``fit`` command's summary: estimates, standard errors, z or t tests and intervals, printed or as JSON.
+
+With ``--dispersion ml`` every standard error comes from the ``--cov`` kind of
+covariance of the maximum-likelihood fit. With ``--dispersion r`` the GLM
+coefficients take R's ``summary.glm`` covariance :math:`\\hat\\phi(X^\top W X)^{-1}`
+(:func:`fisherlab.models.glm_covariance`) and, for the families whose record says
+R estimates :math:`\\phi` by Pearson's statistic, t tests on :math:`N-p` degrees of
+freedom, as R prints them; the intervals stay Wald (normal) intervals.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.stats
+from rich.console import Console
+
+import fisherlab as fl
+from fisherlab._options import CovKind
+
+from ._choices import SummaryDispersion
+from ._fitted import Fitted
+from ._render import check_dict, summary_table
+from ._timer import Timer
+
+__all__ = ["fit_document", "print_fit", "summary"]
+
+_R = SummaryDispersion.R.value
+
+# What each covariance kind is, for the line under the table.
+_COV_WHAT = {
+    CovKind.OBSERVED: "inverse observed information",
+    CovKind.EXPECTED: "inverse expected Fisher information",
+    CovKind.SANDWICH: "sandwich J⁻¹KJ⁻¹ (robust to misspecification)",
+    CovKind.EMPIRICAL: "inverse empirical Fisher (outer product of scores)",
+}
+
+
+def _covariance(f: Fitted, kind: str, dispersion: str) -> tuple[np.ndarray, str]:
+    """The covariance the table uses and its label (``cov_kind``)."""
+    cov = np.array(f.res.cov(kind).matrix)
+    if dispersion == SummaryDispersion.ML.value or f.family is None:
+        return cov, kind
+    r_cov = fl.models.glm_covariance(f.res, "auto").matrix
+    b = np.asarray(f.beta_index)
+    cov[b, :] = 0.0
+    cov[:, b] = 0.0
+    cov[np.ix_(b, b)] = r_cov
+    return cov, _R
+
+
+def summary(f: Fitted, kind: str, dispersion: str, level: float, prof: pd.DataFrame | None) -> dict[str, Any]:
+    """The summary table of ``f`` and the numbers behind it, for ``--cov``, ``--dispersion``, ``--level``."""
+    res = f.res
+    names = list(res.names)
+    theta = res.flat_params
+    cov, cov_kind = _covariance(f, kind, dispersion)
+    se = np.sqrt(np.diag(cov))
+    stat = theta / se
+    use_t = cov_kind == _R and f.pearson
+    df_resid = res.nobs - len(f.beta_index)
+    p = 2 * scipy.stats.norm.sf(np.abs(stat))
+    if use_t:
+        b = np.asarray(f.beta_index)
+        p[b] = 2 * scipy.stats.t.sf(np.abs(stat[b]), df_resid)
+    ci = res.conf_int(level, kind)
+    lower, upper = ci["lower"].to_numpy().copy(), ci["upper"].to_numpy().copy()
+    if cov_kind == _R:
+        zq = float(scipy.stats.norm.ppf(0.5 + level / 2))
+        b = np.asarray(f.beta_index)
+        lower[b], upper[b] = theta[b] - zq * se[b], theta[b] + zq * se[b]
+    pct = f"{100 * level:g}%"
+    table = pd.DataFrame(
+        {
+            "estimate": theta,
+            "se": se,
+            "t" if use_t else "z": stat,
+            "p": p,
+            f"lower {pct}": lower,
+            f"upper {pct}": upper,
+        },
+        index=names,
+    )
+    se_r: dict[str, float] = {}
+    phi_r = None
+    if f.family is not None:
+        phi_r = fl.models.glm_dispersion(f.res, "auto")
+        if cov_kind != _R and f.pearson:
+            r_se = np.sqrt(np.diag(fl.models.glm_covariance(f.res, "auto").matrix))
+            col = np.full(len(names), np.nan)
+            col[np.asarray(f.beta_index)] = r_se
+            table["se (R)"] = col
+            se_r = {names[i]: float(r_se[k]) for k, i in enumerate(f.beta_index)}
+    if prof is not None:
+        table[f"profile lower {pct}"] = prof["lower"].to_numpy()
+        table[f"profile upper {pct}"] = prof["upper"].to_numpy()
+    return {
+        "table": table,
+        "names": names,
+        "theta": theta,
+        "se": se,
+        "cov": cov,
+        "cov_kind": cov_kind,
+        "lower": lower,
+        "upper": upper,
+        "se_r": se_r,
+        "dispersion_r": phi_r,
+        "profile": prof,
+        "use_t": use_t,
+        "df_resid": df_resid,
+    }
+
+
+def _cov_description(kind: str, cov_kind: str, pearson: bool, use_t: bool, df_resid: int) -> str:
+    what = _COV_WHAT[CovKind(kind)]
+    if cov_kind == _R:
+        disp = "Pearson dispersion" if pearson else "dispersion 1"
+        test = f"; t tests on {df_resid} df" if use_t else ""
+        return f"coefficients: R's summary.glm, φ̂ (XᵀWX)⁻¹ with the {disp}{test}; other parameters: {what}"
+    return f"{what}, maximum likelihood (ML dispersion)"
+
+
+def fit_document(f: Fitted, t: dict[str, Any], level: float, timer: Timer, timings: bool) -> dict[str, Any]:
+    """The ``--json`` document of ``fit``: one object (the keys the tests pin down)."""
+    res = f.res
+    names = t["names"]
+    doc: dict[str, Any] = {
+        "names": names,
+        "params": {n: float(v) for n, v in zip(names, t["theta"], strict=True)},
+        "se": {n: float(v) for n, v in zip(names, t["se"], strict=True)},
+        "cov": t["cov"].tolist(),
+        "loglik": float(res.loglik),
+        "conf_int": {
+            n: [float(lo), float(hi)] for n, lo, hi in zip(names, t["lower"], t["upper"], strict=True)
+        },
+        "cov_kind": t["cov_kind"],
+        "level": level,
+        "nobs": int(res.nobs),
+        "converged": bool(res.converged),
+        "n_iter": int(res.n_iter),
+        "model": f.description,
+        "family": f.family,
+        "link": f.link,
+        "rows_dropped": f.dropped,
+        "notes": list(res.notes),
+        "check": check_dict(f.check) if f.check is not None else None,
+    }
+    if f.check is None and f.check_error:
+        doc["check_error"] = f.check_error
+    if t["se_r"]:
+        doc["se_r"] = t["se_r"]
+    if t["dispersion_r"] is not None:
+        doc["dispersion_r"] = t["dispersion_r"]
+    if t["profile"] is not None:
+        prof = t["profile"]
+        doc["profile_conf_int"] = {
+            n: [float(prof.loc[n, "lower"]), float(prof.loc[n, "upper"])] for n in names
+        }
+    if timings:
+        doc["timings"] = dict(timer.phases)
+    return doc
+
+
+def print_fit(f: Fitted, t: dict[str, Any], kind: str, out: Console) -> None:
+    """The summary table, the covariance used, the fit's log-likelihood and notes, the check's verdict."""
+    res = f.res
+    title = f"fisherlab fit: {f.description}"
+    out.print(summary_table(t["table"], title), soft_wrap=False)
+    out.print(
+        f"covariance: {_cov_description(kind, t['cov_kind'], f.pearson, t['use_t'], t['df_resid'])}",
+        highlight=False,
+        markup=False,
+    )
+    if "se (R)" in t["table"].columns:
+        out.print(
+            f"se (R): R's summary.glm standard errors (Pearson dispersion {t['dispersion_r']:.6g}); "
+            "--dispersion r puts them in the table",
+            highlight=False,
+            markup=False,
+        )
+    dropped = f" ({f.dropped} rows with missing values dropped)" if f.dropped else ""
+    out.print(
+        f"log-likelihood {res.loglik:.8g}, N = {res.nobs}{dropped}, converged in {res.n_iter} iterations "
+        f"({res.method}, Newton decrement {res.decrement:.1e})",
+        highlight=False,
+        markup=False,
+    )
+    for note in res.notes:
+        out.print(f"note: {note}", highlight=False, markup=False)
+    if f.check is not None:
+        out.print(f"identity check: {f.check.verdict}", highlight=False, markup=False)
+    elif f.check_error:
+        out.print(f"identity check: not available ({f.check_error})", highlight=False, markup=False)

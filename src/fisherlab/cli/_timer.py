@@ -1,0 +1,31 @@
+"""Wall-clock time per phase of a command (read, design, fit, check, ...), with a spinner on stderr."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+
+from rich.console import Console
+
+__all__ = ["Timer"]
+
+
+class Timer:
+    """Wall-clock time per phase, with a Rich spinner on stderr while a phase runs.
+
+    Attributes:
+        phases: ``{name: seconds}``, summed over the phases of one name, in the order first run.
+    """
+
+    def __init__(self, err: Console) -> None:
+        self.err = err
+        self.phases: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def phase(self, name: str, message: str) -> Iterator[None]:
+        """Time the ``with`` block as phase ``name``, showing ``message`` meanwhile."""
+        t0 = time.perf_counter()
+        with self.err.status(message):
+            yield
+        self.phases[name] = self.phases.get(name, 0.0) + time.perf_counter() - t0
