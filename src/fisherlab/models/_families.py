@@ -70,6 +70,7 @@ from ..dist import (
     Normal,
     Poisson,
 )
+from ._aliases import names_of, resolve
 from ._links import Link, LinkRecord, as_link
 
 __all__ = ["FAMILIES", "EtaSide", "ExtraParameter", "Family", "FamilyRecord", "as_family"]
@@ -350,10 +351,7 @@ _RECORDS = (
 #: The family records, one per :class:`Family` (read-only).
 FAMILIES: Mapping[Family, FamilyRecord] = MappingProxyType({r.family: r for r in _RECORDS})
 
-_BY_NAME = {
-    **{r.family.value: r.family for r in _RECORDS},
-    **{alias: r.family for r in _RECORDS for alias in r.aliases},
-}
+_BY_NAME = names_of(_RECORDS, "family")
 
 
 def as_family(family: object) -> Family:
@@ -362,10 +360,4 @@ def as_family(family: object) -> Family:
     Raises:
         ModelError: not a family, naming the valid ones.
     """
-    if isinstance(family, Family):
-        return family
-    if isinstance(family, str):
-        found = _BY_NAME.get(family.strip().lower())
-        if found is not None:
-            return found
-    raise ModelError(f"unknown GLM family {family!r}; valid families: {[f.value for f in Family]}")
+    return resolve(Family, _BY_NAME, family, "GLM family", "families")

@@ -42,7 +42,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import log_ndtr, ndtr, ndtri
 
-from .._errors import ModelError
+from ._aliases import names_of, resolve
 
 __all__ = ["LINKS", "Link", "LinkRecord", "as_link"]
 
@@ -134,10 +134,7 @@ _RECORDS = (
 #: The link records, one per :class:`Link` (read-only).
 LINKS: Mapping[Link, LinkRecord] = MappingProxyType({r.link: r for r in _RECORDS})
 
-_BY_NAME = {
-    **{r.link.value: r.link for r in _RECORDS},
-    **{alias: r.link for r in _RECORDS for alias in r.aliases},
-}
+_BY_NAME = names_of(_RECORDS, "link")
 
 
 def as_link(link: object) -> Link:
@@ -146,10 +143,4 @@ def as_link(link: object) -> Link:
     Raises:
         ModelError: not a link, naming the valid ones.
     """
-    if isinstance(link, Link):
-        return link
-    if isinstance(link, str):
-        found = _BY_NAME.get(link.strip().lower())
-        if found is not None:
-            return found
-    raise ModelError(f"unknown link {link!r}; valid links: {[lk.value for lk in Link]}")
+    return resolve(Link, _BY_NAME, link, "link", "links")
