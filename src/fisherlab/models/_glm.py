@@ -41,9 +41,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._errors import ModelError
-from ..data._prepare import prepare_data
+from ..data import prepare_data
 from ..dist import Distribution
-from ..model._model import Model
+from ..model import Model
 from ._design import Design, check_params, design
 from ._families import FAMILIES, Family, FamilyRecord, as_family
 from ._links import LINKS, Link

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._errors import InvalidDataError
-from ..data._prepare import prepare_data
+from ..data import prepare_data
 from ._design import host_design
 from ._families import FAMILIES
 from ._glm import GLM, check_glm

@@ -19,9 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from ..inference._result import FitResult
-from ..information._fisher import fisher
-from ..information._matrix import Covariance
+from ..inference import FitResult
+from ..information import Covariance, fisher
 from ._design import host_design
 from ._families import FAMILIES
 from ._glm import GLM, check_glm
