@@ -232,7 +232,7 @@ class NumericBackend(Backend):
 
     def eta_jvp(self, params: Any, x: Any, v: np.ndarray, eta: Callable[[Any], Any]) -> np.ndarray:
         problem, res, _ = self._eta_jacobian(params, x, eta)
-        return (res.jacobian @ np.asarray(v, dtype=np.float64)).reshape(problem.n if x is not None else 1, -1)
+        return (res.jacobian @ np.asarray(v, dtype=np.float64)).reshape(problem.n, -1)
 
     def eta_vjp(self, params: Any, x: Any, w: np.ndarray, eta: Callable[[Any], Any]) -> np.ndarray:
         _, res, _ = self._eta_jacobian(params, x, eta)

@@ -84,8 +84,9 @@ class Problem:
     """A numeric model on validated NumPy data: the map ``v -> (ell_1..ell_N)`` of the flat parameters.
 
     ``y`` may be ``None`` (the expected Fisher needs only ``x``). Per-row values at a point are
-    cached on the model (:class:`RowCache`). The object pickles without the model and its
-    cache, so a process pool can evaluate it (the model function must then be picklable).
+    cached on the model (:class:`~fisherlab.model._state.EvaluationCache`). The object pickles
+    without the model and its cache, so a process pool can evaluate it (the model function must
+    then be picklable).
     """
 
     def __init__(self, model: Model, params: Any, data: Data) -> None:

@@ -41,18 +41,16 @@ def _untraceable(exc: BaseException) -> bool:
     return isinstance(exc, TypeError) and "Tracer" in str(exc)
 
 
-def _probe(model: Model, params: Any, data: Data | None, x: Any) -> Derivatives:
+def _probe(model: Model, params: Any, data: Data) -> Derivatives:
     """Trace the first row's log-likelihood (or distribution) once; decide autodiff or numeric."""
     if model.kind == "distribution":
-        x_row = row_slice(x, 0)
+        x_row = row_slice(data.x, 0)
 
         def first_row(p: Any) -> Any:
             model.distribution(p, x_row)  # tracing the user's function is the test
             return jnp.zeros(())
 
     else:
-        if data is None:
-            return Derivatives.AUTO  # no y to try the function on: undecided
         y_row, x_row = row_slice(data.y, 0), row_slice(data.x, 0)
 
         def first_row(p: Any) -> Any:
@@ -87,7 +85,7 @@ def _decide(model: Model, params: Any, y: Any, x: Any) -> Derivatives:
         except Exception:  # an untraceable sampler is reported by the path taken
             return Derivatives.AUTO
         data = prepare_data(draw, data.x)
-    return _probe(model, as_params(params), data, data.x)
+    return _probe(model, as_params(params), data)
 
 
 def backend_for(model: Any, params: Any, y: Any = None, x: Any = None) -> Backend:

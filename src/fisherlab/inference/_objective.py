@@ -8,7 +8,8 @@ and the prior term only with a prior. The derivatives come from the model's back
 an error bound on the gradient); this class adds what every optimiser here needs, whatever
 the backend:
 
-- the last value/gradient and Hessian are kept (SciPy asks for them separately);
+- the last Hessian is kept (SciPy, the fit's first step and the Newton polish ask for it at
+  the same point; the backends keep their own last value and gradient);
 - :meth:`trial_hessian` stands in the identity where the Hessian is not finite (a trial point
   outside the support, rejected on :math:`f` alone);
 - :meth:`tolerance`: the Newton decrement :math:`\sqrt{g^\top H^{-1} g}` cannot be judged below
@@ -44,7 +45,6 @@ class Objective:
         self.model, self.reparam, self.prior, self.data = model, reparam, prior, data
         backend = backend_for(model, params0, data.y, data.x)
         self.source: LogPosterior = backend.log_posterior(reparam, prior, data, params0)
-        self._last: tuple[bytes, float, np.ndarray] | None = None
         self._last_h: tuple[bytes, np.ndarray] | None = None
 
     @property
@@ -58,11 +58,8 @@ class Objective:
         return self.source.evaluations
 
     def value_and_grad(self, u: np.ndarray) -> tuple[float, np.ndarray]:
-        key = np.asarray(u, dtype=np.float64).tobytes()
-        if self._last is None or self._last[0] != key:
-            value, grad = self.source.value_and_grad(np.asarray(u, dtype=np.float64))
-            self._last = (key, float(value), np.asarray(grad))
-        return self._last[1], self._last[2].copy()
+        value, grad = self.source.value_and_grad(np.asarray(u, dtype=np.float64))
+        return float(value), np.asarray(grad)
 
     def value(self, u: np.ndarray) -> float:
         return float(self.source.value(np.asarray(u, dtype=np.float64)))

@@ -234,6 +234,12 @@ def _pearson_shape_start(variance: VarianceFunction) -> Callable[[np.ndarray, np
     return start
 
 
+def _shape_parameter(variance: VarianceFunction) -> ExtraParameter:
+    """The shape of a Gamma or inverse Gaussian GLM: dispersion 1/shape, started from Pearson's estimate."""
+    start = _pearson_shape_start(variance)
+    return ExtraParameter("shape", ml_dispersion=lambda shape: 1.0 / shape, in_variance=False, start=start)
+
+
 def _alpha_start(y: np.ndarray, mu: np.ndarray, df_resid: int) -> float:
     """α from the excess variance :math:`\\sum\\{(y-\\mu)^2-\\mu\\}/\\sum\\mu^2`, at least 0.01."""
     value = float(np.sum((y - mu) ** 2 - mu) / np.sum(mu**2))
@@ -309,12 +315,7 @@ _RECORDS = (
         variance=_gamma_variance,
         start=lambda y, trials: y,
         support=_positive,
-        extra=ExtraParameter(
-            "shape",
-            ml_dispersion=lambda shape: 1.0 / shape,
-            in_variance=False,
-            start=_pearson_shape_start(_gamma_variance),
-        ),
+        extra=_shape_parameter(_gamma_variance),
         pearson=True,
         eta_side=_above(Link.IDENTITY, Link.INVERSE),
     ),
@@ -325,12 +326,7 @@ _RECORDS = (
         variance=_inverse_gaussian_variance,
         start=lambda y, trials: y,
         support=_positive,
-        extra=ExtraParameter(
-            "shape",
-            ml_dispersion=lambda shape: 1.0 / shape,
-            in_variance=False,
-            start=_pearson_shape_start(_inverse_gaussian_variance),
-        ),
+        extra=_shape_parameter(_inverse_gaussian_variance),
         pearson=True,
         eta_side=_above(Link.IDENTITY, Link.INVERSE, Link.INVERSE_SQUARED),
         aliases=("inverse.gaussian",),

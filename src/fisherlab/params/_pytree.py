@@ -128,10 +128,6 @@ class ParamCodec:
         self.names = param_names(params)
         self.flat = self.to_flat(params)
 
-    @property
-    def size(self) -> int:
-        return int(self.flat.size)
-
     @staticmethod
     def to_flat(tree: Any) -> np.ndarray:
         """The leaves of ``tree`` raveled and concatenated, float64."""
