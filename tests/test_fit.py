@@ -307,3 +307,21 @@ def test_rename_relabels_every_output(normal_data) -> None:
     assert res.names == ["mu", "sigma"]
     with pytest.raises(ValueError, match="distinct names"):
         res.rename(["a"])
+
+
+@pytest.mark.parametrize("value", [1e308, 1e200, -1e160])
+def test_overflowing_covariate_is_named_not_a_scipy_error(value: float) -> None:
+    # A finite covariate whose score (x * residual) overflows float64: the row and column are named,
+    # with no RuntimeWarning first (warnings are errors in this suite).
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=50)
+    x[7] = value
+    X = np.column_stack([np.ones(50), x])
+    y = rng.poisson(2.0, 50).astype(float)
+    m = fl.models.glm("poisson")
+    with pytest.raises(fl.InvalidDataError, match=r"row 7 \(x\[:, 1\] = .*\) has a score of .* in beta\[1\]"):
+        fl.fit(m, y, X, init=fl.models.glm_start(m, y, X))
+    # A dict of covariates names the field.
+    model = fl.Model(lambda th, x: fl.dist.Normal(th["a"] + th["b"] * x["dose"], 1.0))
+    with pytest.raises(fl.InvalidDataError, match=r"row 7 .*x\['dose'\] = "):
+        fl.fit(model, y, {"dose": x}, init={"a": 0.0, "b": 0.0})

@@ -14,6 +14,8 @@ from . import (
     models as models,
 )
 from ._errors import (
+    EstimateAtInfinityError as EstimateAtInfinityError,
+    FisherlabArgumentError as FisherlabArgumentError,
     FisherlabError as FisherlabError,
     InvalidDataError as InvalidDataError,
     InvalidOptionError as InvalidOptionError,
@@ -71,8 +73,10 @@ __all__ = [
     "Covariance",
     "Derivatives",
     "Derived",
+    "EstimateAtInfinityError",
     "ExecutorKind",
     "FisherMethod",
+    "FisherlabArgumentError",
     "FisherlabError",
     "FitResult",
     "GradientMethod",

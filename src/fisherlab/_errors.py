@@ -10,6 +10,8 @@ Messages say what was wrong, where (row, field, parameter) and what to do.
 from __future__ import annotations
 
 __all__ = [
+    "EstimateAtInfinityError",
+    "FisherlabArgumentError",
     "FisherlabError",
     "InvalidDataError",
     "InvalidOptionError",
@@ -40,6 +42,14 @@ class InvalidOptionError(FisherlabError, ValueError):
     """An option string that is not one of the valid values (``method="bogus"``).
 
     The message names the argument, the value given and the valid values.
+    """
+
+
+class FisherlabArgumentError(FisherlabError, TypeError):
+    """An argument of the wrong kind: a model that is not an ``fl.Model``, a non-scalar function for
+    :func:`~fisherlab.hessian`, complex parameters.
+
+    The message names the argument, what was given and what is accepted.
     """
 
 
@@ -82,6 +92,28 @@ class SingularInformationError(FisherlabError, ArithmeticError):
 
 class NotConvergedError(FisherlabError, ArithmeticError):
     """An iterative computation (a fit, a quadrature) that did not reach its tolerance."""
+
+
+class EstimateAtInfinityError(NotConvergedError):
+    """The maximum-likelihood estimate does not exist: the log-likelihood keeps rising along a direction.
+
+    Separation in logistic regression, a Poisson group whose counts are all zero, a
+    binomial group with all successes: the fit runs towards infinity in some
+    parameters and a "converged" estimate with a huge standard error would be a
+    wrong answer. The message names the parameters and the rows that cause it.
+
+    Attributes:
+        direction: dict parameter name -> coefficient of the recession direction
+            (the log-likelihood rises along ``+direction``), largest first.
+        rows: the (0-based) rows whose fitted values run to the boundary.
+    """
+
+    def __init__(
+        self, message: str, *, direction: dict[str, float] | None = None, rows: list[int] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.direction = direction or {}
+        self.rows = rows or []
 
 
 class NumericDerivativeError(NotConvergedError):

@@ -91,25 +91,47 @@ def Binomial(
 class NegativeBinomial2(nd.NegativeBinomial2):
     r"""NumPyro's ``NegativeBinomial2(mean, concentration)`` with an accurate log-mass.
 
-    .. math:: \log p(y) = \log\Gamma(y+r) - \log\Gamma(r) - \log\Gamma(y+1)
-              - r\log(1 + \mu/r) + y \log\frac{\mu}{\mu + r},
+    .. math:: \log p(y) = D(y, r) - \log\Gamma(y+1) - (r + y)\log(1 + \mu/r) + y \log\mu,
+              \qquad D(y, r) = \log\Gamma(y+r) - \log\Gamma(r) - y\log r,
 
-    :math:`\operatorname{Var}[y] = \mu + \mu^2/r`.
+    :math:`\operatorname{Var}[y] = \mu + \mu^2/r`. Written this way the mass stays accurate
+    as :math:`r \to \infty` (the Poisson limit, which a model approaches when the data show no
+    overdispersion): :math:`D` is computed from Stirling's series for :math:`r \ge 100`,
+    :math:`D = (r + y - \tfrac12)\log(1 + y/r) - y + S(r + y) - S(r)` with
+    :math:`S(x) = \tfrac{1}{12x} - \tfrac{1}{360x^3} + \tfrac{1}{1260x^5}` (truncation error
+    below :math:`10^{-17}`), where the plain difference of ``gammaln`` values would lose
+    :math:`\log\Gamma(r)\,\epsilon` to cancellation (O(1) at :math:`r = 10^{14}`); and
+    :math:`r = \infty` gives the Poisson mass exactly.
+
+    Example:
+        >>> import fisherlab as fl
+        >>> lp = lambda r: float(fl.dist.NegativeBinomial2(3.0, r).log_prob(2.0))
+        >>> round(lp(1e15) - float(fl.dist.Poisson(3.0).log_prob(2.0)), 12)
+        -0.0
     """
 
     def log_prob(self, value: Any) -> jax.Array:
         if self._validate_args:
             self._validate_sample(value)
         r = jnp.asarray(self.concentration, dtype=jnp.result_type(float))
-        mu = r / self.rate
-        return (
-            gammaln(value + r)
-            - gammaln(r)
-            - gammaln(value + 1.0)
-            - r * jnp.log1p(mu / r)
-            + xlogy(value, mu)
-            - xlogy(value, mu + r)
-        )
+        finite = jnp.isfinite(r)
+        r_ok = jnp.where(finite, r, 1.0)
+        mu = jnp.where(finite, r_ok / jnp.where(finite, self.rate, 1.0), self.mean)
+        y = jnp.asarray(value, dtype=r.dtype)
+        big = r_ok >= 100.0
+        r_small = jnp.where(big, 1.0, r_ok)
+        r_big = jnp.where(big, r_ok, 100.0)
+        direct = gammaln(y + r_small) - gammaln(r_small) - xlogy(y, r_small)
+
+        def series(x: jax.Array) -> jax.Array:
+            inv = 1.0 / x
+            return inv * (1.0 / 12.0 - inv**2 * (1.0 / 360.0 - inv**2 / 1260.0))
+
+        stirling = (r_big + y - 0.5) * jnp.log1p(y / r_big) - y + series(r_big + y) - series(r_big)
+        d = jnp.where(big, stirling, direct)
+        nb = d - gammaln(y + 1.0) - (r_ok + y) * jnp.log1p(mu / r_ok) + xlogy(y, mu)
+        poisson = xlogy(y, mu) - mu - gammaln(y + 1.0)
+        return jnp.where(finite, nb, poisson)
 
 
 class InverseGaussian(nd.Distribution):

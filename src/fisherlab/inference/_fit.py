@@ -31,7 +31,7 @@ import numpy as np
 import numpyro.distributions as nd
 import scipy.optimize
 
-from .._errors import NotConvergedError, SingularInformationError
+from .._errors import EstimateAtInfinityError, NotConvergedError, SingularInformationError
 from .._options import OptimMethod, choose
 from ..backends import Backend, backend_for
 from ..data._prepare import Data, prepare_data
@@ -43,6 +43,8 @@ from ..params._prior import as_prior
 from ..params._pytree import as_params, param_names
 from ._newton import decrement, newton
 from ._objective import Objective
+from ._overflow import overflow_error
+from ._recession import find_recession, recession_error
 from ._result import FitResult
 
 __all__ = ["Objective", "OptimMethod", "fit"]
@@ -86,15 +88,39 @@ def _separation(backend: Backend, params: Any, data: Data) -> str:
     if not isinstance(backend.first_distribution(params, data.x), _SEPARABLE):
         return ""
     probs = np.asarray(backend.rows_distribution(params, data.x).probs)
-    extreme = int(np.sum((probs < 1e-10) | (probs > 1 - 1e-10)))
-    if not extreme:
+    extreme = np.flatnonzero((probs < 1e-10) | (probs > 1 - 1e-10))
+    if not extreme.size:
         return ""
     return (
-        f"perfect or quasi-complete separation: {extreme} of {data.n} rows are fitted with probability "
-        "numerically 0 or 1, so the maximum-likelihood estimate does not exist (coefficients run to "
-        "±infinity); drop or merge the separating covariate, or add a prior (e.g. Normal(0, 2.5) on "
-        "coefficients) for a finite MAP estimate"
+        f"perfect or quasi-complete separation: {extreme.size} of {data.n} rows (first: row "
+        f"{int(extreme[0])}) are fitted with probability numerically 0 or 1, so the maximum-likelihood "
+        "estimate does not exist (coefficients run to ±infinity); drop or merge the separating "
+        "covariate, or add a prior (e.g. Normal(0, 2.5) on coefficients) for a finite MAP estimate"
     )
+
+
+def _at_infinity(
+    backend: Backend, obj: Objective, params: Any, u: np.ndarray, prior: bool, *, converged: bool
+) -> None:
+    """Raise :class:`EstimateAtInfinityError` if the MLE does not exist (separation, recession)."""
+    if prior:  # a proper prior bounds the log-posterior; an improper one is the user's choice
+        return
+    note = _separation(backend, params, obj.data)
+    found = find_recession(obj, u, every=not converged)
+    if found is not None:
+        raise recession_error(obj, backend, params, found, lead=note)
+    if note:
+        raise EstimateAtInfinityError(note)
+
+
+def _finite_start(obj: Objective, backend: Backend, params0: Any, u0: np.ndarray, *, hessian: bool) -> None:
+    """Raise :class:`InvalidDataError` naming the row if the derivatives overflow at the start."""
+    finite = np.all(np.isfinite(obj.grad(u0))) and (not hessian or np.all(np.isfinite(obj.hessian(u0))))
+    if finite:
+        return
+    exc = overflow_error(backend, params0, obj.data, "at the starting values")
+    if exc is not None:
+        raise exc
 
 
 def fit(
@@ -137,8 +163,12 @@ def fit(
 
     Raises:
         NotConvergedError: the decrement stays above ``tol`` (message gives the
-            gradient norm, decrement, iterations and advice); also perfect
-            separation in logistic regression.
+            gradient norm, decrement, iterations and advice).
+        EstimateAtInfinityError: (a ``NotConvergedError``) the maximum-likelihood estimate
+            does not exist: the log-likelihood keeps rising as parameters run to infinity or
+            to the boundary of their support (separation in logistic regression, a Poisson
+            group whose counts are all zero; see ``inference/_recession.py``). The message
+            names the parameters, their limits and the rows responsible.
         SingularInformationError: the Hessian at the optimum is not positive
             definite (the offending direction is named).
         InvalidParameterError: ``init`` outside a constraint, the prior's support,
@@ -170,25 +200,27 @@ def fit(
         raise SingularInformationError("the log-likelihood is not finite at init; start elsewhere")
     if choice is OptimMethod.AUTO:
         choice = OptimMethod.NEWTON if reparam.size <= obj.newton_max_params else OptimMethod.LBFGS
+    _finite_start(obj, backend, params0, u0, hessian=choice is OptimMethod.NEWTON)
     if choice is OptimMethod.NEWTON:
         # Let the first full Newton step through: the trust region only has to shrink when a
         # step fails, as in a line-searched Newton method (IRLS converges in a handful of steps).
         first = decrement(obj.grad(u0), obj.hessian(u0))[1]
         radius = float(np.linalg.norm(first)) if first is not None else 1.0
         radius = radius if np.isfinite(radius) and radius > 0 else 1.0
-        opt = scipy.optimize.minimize(
-            obj.value,
-            u0,
-            jac=obj.grad,
-            hess=obj.trial_hessian,
-            method="trust-exact",
-            options={
-                "gtol": 1e-300,
-                "maxiter": max_iter,
-                "initial_trust_radius": radius,
-                "max_trust_radius": max(1e3, 1e3 * radius),
-            },
-        )
+        with np.errstate(over="ignore", invalid="ignore"):  # trust-exact's own bounds on big numbers
+            opt = scipy.optimize.minimize(
+                obj.value,
+                u0,
+                jac=obj.grad,
+                hess=obj.trial_hessian,
+                method="trust-exact",
+                options={
+                    "gtol": 1e-300,
+                    "maxiter": max_iter,
+                    "initial_trust_radius": radius,
+                    "max_trust_radius": max(1e3, 1e3 * radius),
+                },
+            )
     else:
         opt = scipy.optimize.minimize(
             obj.value_and_grad,
@@ -200,15 +232,17 @@ def fit(
     u, delta, polish = newton(obj, np.asarray(opt.x), tol, max_steps=POLISH_STEPS)
     params = reparam.to_params(jnp.asarray(u))
     params = jax.tree_util.tree_map(np.asarray, params)
-    note = _separation(backend, params, data)
     grad = obj.grad(u)
-    if note:
-        raise NotConvergedError(note)
     threshold = obj.tolerance(u, tol)
     if not delta <= threshold:
+        overflow = overflow_error(backend, params, data, "at the point the fit reached")
+        if overflow is not None and not np.all(np.isfinite(obj.hessian(u))):
+            raise overflow
+        _at_infinity(backend, obj, params, u, prior_obj is not None, converged=False)
         raise _failure(
             obj, u, grad, delta, tol, f"{opt.nit} iterations (+{polish} Newton steps)", opt.message
         )
+    _at_infinity(backend, obj, params, u, prior_obj is not None, converged=True)
     return FitResult(
         model=model,
         data=data,

@@ -23,6 +23,11 @@ from ._families import (
     FamilyRecord as FamilyRecord,
 )
 from ._glm import GLM as GLM, glm as glm, linear_regression as linear_regression
+from ._glm_fit import (
+    BoundaryTest as BoundaryTest,
+    fit_glm as fit_glm,
+    overdispersion_test as overdispersion_test,
+)
 from ._links import LINKS as LINKS, Link as Link, LinkRecord as LinkRecord
 from ._start import glm_start as glm_start
 from ._summaries import (
@@ -35,6 +40,7 @@ __all__ = [
     "FAMILIES",
     "GLM",
     "LINKS",
+    "BoundaryTest",
     "Dispersion",
     "EtaSide",
     "ExtraParameter",
@@ -42,9 +48,11 @@ __all__ = [
     "FamilyRecord",
     "Link",
     "LinkRecord",
+    "fit_glm",
     "glm",
     "glm_covariance",
     "glm_dispersion",
     "glm_start",
     "linear_regression",
+    "overdispersion_test",
 ]

@@ -82,8 +82,10 @@ class GLM(Model):
                     + (f"only the extra parameter {leaf!r} to fix" if leaf else "no extra parameter to fix")
                 )
             v = float(value)
-            if not (math.isfinite(v) and v > 0):
-                raise ModelError(f"fixed {name} must be a positive finite number, got {value!r}")
+            boundary = family is Family.NEGATIVE_BINOMIAL and v == 0.0  # the Poisson limit
+            if not (math.isfinite(v) and (v > 0 or boundary)):
+                zero = " (or 0 for the negative binomial's Poisson limit)" if leaf == "alpha" else ""
+                raise ModelError(f"fixed {name} must be a positive finite number{zero}, got {value!r}")
             self.fixed[name] = v
         self.dispersion_name: str | None = None if (leaf is None or leaf in self.fixed) else leaf
         self._leaf = leaf
@@ -109,8 +111,15 @@ class GLM(Model):
         beta = check_params(params, jnp.shape(d.X)[-1], self.family, self.dispersion_name)
         return d.X @ beta + d.offset, d
 
+    @property
+    def poisson_limit(self) -> bool:
+        """A negative binomial with ``alpha`` fixed at 0: the Poisson model, its boundary."""
+        return self.fixed.get(self._leaf or "", None) == 0.0
+
     def _distribution(self, params: Any, x: Any) -> Distribution:
         eta, d = self._eta(params, x)
+        if self.poisson_limit:
+            return FAMILIES[Family.POISSON].distribution(eta, LINKS[self.link], None, d.trials)
         return self._record.distribution(eta, LINKS[self.link], self._extra(params), d.trials)
 
     # ------------------------------------------------------------------ public helpers
@@ -189,6 +198,8 @@ def glm(family: str, link: str | None = None, *, fixed: Mapping[str, float] | No
         fixed: hold the extra parameter at a known value instead of fitting it,
             e.g. ``{"alpha": 1.0}`` for R's ``negative.binomial(theta = 1)`` or
             ``{"sigma": 2.0}``; the parameters are then ``{"beta"}`` only.
+            ``{"alpha": 0.0}`` is the negative binomial's boundary, the Poisson model
+            (where :func:`fit_glm` lands when the data show no overdispersion).
 
     Returns:
         A :class:`GLM` (a :class:`~fisherlab.Model`).
