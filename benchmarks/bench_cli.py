@@ -3,6 +3,7 @@
     python benchmarks/bench_cli.py                  # 1,000,000 rows x 10 covariates, Poisson
     python benchmarks/bench_cli.py --n 100000 --repeats 1
     python benchmarks/bench_cli.py --json out.json
+    python benchmarks/bench_cli.py --n 3500000 --repeats 1 --report   # + the same fit with --report
 
 Each round runs the real command, ``python -m fisherlab.cli fit DATA.csv --formula ...
 --family poisson --json --timings``, in a fresh process (so JAX compilation is included, as a
@@ -13,6 +14,11 @@ values and ``fl.fit``), ``check`` (identity diagnostics, skipped by default at t
 wall time not in any phase (interpreter, imports, argument parsing, output). The median round
 is reported. A reference row times statsmodels' IRLS ``GLM(...).fit()`` on the same data
 already in memory (no reading), when statsmodels is installed.
+
+``--report`` also runs, in each round, the same command with ``--report FILE.html --force``
+(an HTML report into a temporary directory) and prints both runs side by side. Every run
+prints its peak resident memory: the child process's own maximum RSS from ``os.wait4``
+(exact, not sampled; not measured where ``os.wait4`` is missing, e.g. Windows).
 
 Timings are never asserted; the script exits 0 unless it crashes.
 """
@@ -49,18 +55,42 @@ def make_data(path: Path, n: int, d: int, seed: int) -> str:
     return "y ~ " + " + ".join(names)
 
 
-def run_once(path: Path, formula: str) -> dict[str, Any]:
+def _run(cmd: list[str]) -> tuple[int, str, str, float | None]:
+    """Run ``cmd``; return (exit status, stdout, stderr, the child's peak RSS in MB or None)."""
+    if not hasattr(os, "wait4"):
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        return done.returncode, done.stdout, done.stderr, None
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage, not the sum over children
+        proc.returncode = code = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        # ru_maxrss is in kilobytes on Linux, bytes on macOS
+        peak = usage.ru_maxrss / (2**20 if sys.platform == "darwin" else 2**10)
+        return code, out.read(), err.read(), peak
+
+
+def run_once(path: Path, formula: str, report: Path | None = None) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "fisherlab.cli", "fit", str(path), "--formula", formula]
     cmd += ["--family", "poisson", "--json", "--timings"]
+    if report is not None:
+        cmd += ["--report", str(report), "--force"]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    code, stdout, stderr, peak = _run(cmd)
     wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"fisherlab fit failed ({proc.returncode}): {proc.stderr.strip()}")
-    doc = json.loads(proc.stdout)
+    if code != 0:  # a negative code is a signal: -9 is often the out-of-memory killer
+        memory = f", peak RSS {peak:,.0f} MB" if peak is not None else ""
+        raise RuntimeError(f"fisherlab fit failed ({code}{memory}): {stderr.strip()}")
+    doc = json.loads(stdout)
     phases = dict(doc["timings"])
     phases["start-up"] = wall - sum(phases.values())
-    return {"wall": wall, "phases": phases, "params": doc["params"]}
+    return {"wall": wall, "phases": phases, "params": doc["params"], "peak_rss_mb": peak}
+
+
+def _median_round(rounds: list[dict[str, Any]]) -> tuple[float, dict[str, Any]]:
+    median = statistics.median(r["wall"] for r in rounds)
+    return median, min(rounds, key=lambda r: abs(r["wall"] - median))
 
 
 def statsmodels_reference(path: Path) -> tuple[float, dict[str, float]] | None:
@@ -85,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=3, help="fresh-process rounds (3)")
     parser.add_argument("--json", type=Path, help="write the results to this file")
+    parser.add_argument(
+        "--report", action="store_true", help="also time each round with --report (an HTML report)"
+    )
     args, _unknown = parser.parse_known_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -94,21 +127,53 @@ def main(argv: list[str] | None = None) -> int:
         gen = time.perf_counter() - t0
         size_mb = path.stat().st_size / 1e6
         print(f"data: {args.n:,} rows x {args.d + 1} columns, {size_mb:.0f} MB CSV (written in {gen:.1f} s)")
-        rounds = [run_once(path, formula) for _ in range(args.repeats)]
+        rounds, with_report = [], []
+        for _ in range(args.repeats):  # interleaved, so a burst of load hits both alike
+            rounds.append(run_once(path, formula))
+            if args.report:
+                with_report.append(run_once(path, formula, Path(tmp) / "report.html"))
         ref = statsmodels_reference(path)
 
-    median = statistics.median(r["wall"] for r in rounds)
-    best = min(rounds, key=lambda r: abs(r["wall"] - median))
+    median, best = _median_round(rounds)
+    runs = {"fit": (median, best)}
+    if with_report:
+        runs["fit --report"] = _median_round(with_report)
     phases: dict[str, float] = best["phases"]
-    print(f"\nfisherlab fit, median of {args.repeats} fresh processes: {median:.2f} s end to end\n")
-    print(f"{'phase':<12} {'seconds':>9} {'share':>7}")
-    for name in ("start-up", "read", "design", "fit", "check", "summary", "report"):
-        if name in phases:
-            print(f"{name:<12} {phases[name]:>9.3f} {100 * phases[name] / best['wall']:>6.1f}%")
-    print(f"{'total':<12} {best['wall']:>9.3f} {100.0:>6.1f}%")
+    for label, (wall, chosen) in runs.items():
+        peak = chosen["peak_rss_mb"]
+        memory = f", peak RSS {peak:,.0f} MB" if peak is not None else ""
+        print(
+            f"\nfisherlab {label}, median of {args.repeats} fresh processes: {wall:.2f} s end to end{memory}"
+        )
+    print(f"\n{'phase':<12}" + "".join(f" {label:>14} {'share':>6}" for label in runs))
+    names = ("start-up", "read", "design", "fit", "check", "profile", "summary", "report")
+    for name in names:
+        if any(name in chosen["phases"] for _, chosen in runs.values()):
+            cells = []
+            for _, chosen in runs.values():
+                v = chosen["phases"].get(name)
+                cells.append(
+                    f" {v:>13.3f}s {100 * v / chosen['wall']:>5.1f}%"
+                    if v is not None
+                    else f" {'—':>14} {'':>6}"
+                )
+            print(f"{name:<12}" + "".join(cells))
+    print(
+        f"{'total':<12}" + "".join(f" {chosen['wall']:>13.3f}s {100.0:>5.1f}%" for _, chosen in runs.values())
+    )
+    peaks = [chosen["peak_rss_mb"] for _, chosen in runs.values()]
+    if all(p is not None for p in peaks):
+        print(f"{'peak RSS':<12}" + "".join(f" {p:>12,.0f}MB {'':>6}" for p in peaks))
     result: dict[str, Any] = {
         "benchmark": "bench_cli",
-        "config": {"n": args.n, "d": args.d, "seed": args.seed, "repeats": args.repeats, "csv_mb": size_mb},
+        "config": {
+            "n": args.n,
+            "d": args.d,
+            "seed": args.seed,
+            "repeats": args.repeats,
+            "csv_mb": size_mb,
+            "report": args.report,
+        },
         "machine": {
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
@@ -118,7 +183,16 @@ def main(argv: list[str] | None = None) -> int:
         "median_wall_seconds": median,
         "phases": phases,
         "shares": {k: v / best["wall"] for k, v in phases.items()},
+        "peak_rss_mb": [r["peak_rss_mb"] for r in rounds],
     }
+    if with_report:
+        wall_r, best_r = runs["fit --report"]
+        result["report"] = {
+            "wall_seconds": [r["wall"] for r in with_report],
+            "median_wall_seconds": wall_r,
+            "phases": best_r["phases"],
+            "peak_rss_mb": [r["peak_rss_mb"] for r in with_report],
+        }
     if ref is not None:
         seconds, params = ref
         err = max(abs(params[k] - best["params"][k]) / abs(params[k]) for k in params)

@@ -187,6 +187,86 @@ def test_many_parameters_pick_top_and_skip_profile_contours() -> None:
     assert PROFILE_STROKE not in page
 
 
+# ---------------------------------------------------------------------------- large N
+def _poisson_fit(n: int, k: int, seed: int) -> fl.FitResult:
+    rng = np.random.default_rng(seed)
+    x = np.column_stack([np.ones(n), 0.3 * rng.normal(size=(n, k))])
+    beta = np.concatenate([[0.5], 0.2 * rng.normal(size=k)])
+    y = rng.poisson(np.exp(x @ beta)).astype(float)
+    model = fl.Model(lambda th, x: fl.dist.Poisson(jnp.exp(x @ th["beta"])))
+    res = fl.fit(model, y, x, init={"beta": jnp.zeros(k + 1)})
+    return res.rename(["Intercept", *(f"x{j}" for j in range(1, k + 1))])
+
+
+def _no_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("build_html ran fl.check")
+
+    monkeypatch.setattr(fl.inference, "check", refuse)
+
+
+def _assert_numbers_match(res: fl.FitResult, page: str) -> None:
+    table = res.to_pandas("observed", 0.95)
+    for column in ("estimate", "se", "lower 95%", "upper 95%"):
+        for value in table[column]:
+            assert f"{value:.6g}" in page, column
+    for kind in KINDS:
+        for name, se in res.se(kind).items():
+            assert f"{se:.6g}" in page, (kind, name)
+    assert f"{res.loglik:.10g}" in page
+    assert f"<dd>{res.nobs}</dd>" in page
+
+
+@pytest.fixture(scope="module")
+def poisson50k() -> fl.FitResult:
+    return _poisson_fit(50_000, 3, seed=21)
+
+
+def test_large_n_runs_check_below_the_limit(poisson50k: fl.FitResult) -> None:
+    # N·P² = 8e5 <= 2e7: the identity check runs, and the page shows its numbers
+    page = build_html(poisson50k, profile=False)
+    _assert_numbers_match(poisson50k, page)
+    d = fl.check(poisson50k.model, poisson50k.params, poisson50k.data.y, poisson50k.data.x)
+    assert html.escape(d.verdict) in page
+    assert f"{d.im_test_statistic:.5g}" in page
+    assert page.count("<svg") == 3
+
+
+def test_large_n_skips_check_above_the_limit(
+    poisson50k: fl.FitResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Above the N·P² limit the O(N·P²) check is not run (it took 20 GB at 3.5 million rows); the
+    # page says why, and every other number is the FitResult's.
+    from fisherlab.report import _html
+
+    monkeypatch.setattr(_html, "_CHECK_MAX_SIZE", 1e5)
+    _no_check(monkeypatch)
+    page = build_html(poisson50k, profile=False)
+    assert "Identity diagnostics unavailable: skipped: N·P² = 8e+05 is above 1e+05" in page
+    assert "fisherlab fit --check" in page
+    _assert_numbers_match(poisson50k, page)
+    assert page.count("<svg") == 3
+    given = fl.check(poisson50k.model, poisson50k.params, poisson50k.data.y, poisson50k.data.x)
+    assert f"{given.im_test_statistic:.5g}" in build_html(poisson50k, check=given, profile=False)
+
+
+def test_check_error_is_shown_and_check_not_rerun(
+    challenger: fl.FitResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _no_check(monkeypatch)
+    page = build_html(challenger, check_error=f"skipped: {EVIL}", profile=False)
+    assert f"Identity diagnostics unavailable: skipped: {html.escape(EVIL)}</p>" in page
+    assert "<script" not in page
+
+
+def test_check_skipped_at_the_real_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    res = _poisson_fit(200_000, 10, seed=3)  # N·P² = 2.42e7 > 2e7
+    _no_check(monkeypatch)
+    page = build_html(res, profile=False)
+    assert "skipped: N·P² = 2.42e+07 is above 2e+07" in page
+    _assert_numbers_match(res, page)
+
+
 # ---------------------------------------------------------------------------- profile contours
 PROFILE_RTOL = 1e-6  # Newton stops at a decrement of 1e-5 standard errors: deviance error ~1e-10
 

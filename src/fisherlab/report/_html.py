@@ -37,6 +37,10 @@ _MAX_PAIRED = 4  # parameters in the confidence-region panels (4 → 6 panels)
 _PROFILE_MAX_P = 6  # 2-D profile contours only for this many parameters or fewer
 _PROFILE_CI_MAX_P = 20  # 1-D profile intervals (two root searches per parameter) only up to this P
 _PROFILE_MAX_COST = 0.05  # ... and when one objective evaluation with its Hessian costs under this (s)
+# check=None runs fl.check only up to this N·P²: it keeps every row's score, P × P Hessian and
+# P(P+1)/2 indicators (O(N·P²) time and memory: ~3.5 GB and 25 s at N·P² = 6e7, out of memory on a
+# 23 GB machine at 4.2e8), the same default limit as `fisherlab fit`.
+_CHECK_MAX_SIZE = 2e7
 _ERRORS = (FisherlabError, ValueError, ArithmeticError, NotImplementedError, np.linalg.LinAlgError)
 
 _CSS = """
@@ -142,6 +146,7 @@ def build_html(
     result: FitResult,
     *,
     check: CheckResult | None = None,
+    check_error: str | None = None,
     title: str = "fisherlab report",
     command: str = "",
     source: str = "",
@@ -165,8 +170,9 @@ def build_html(
     (otherwise skipped with a note); the eigen-spectrum of the observed
     information with its condition number; the identity diagnostics of
     :func:`~fisherlab.check` (verdict, information-matrix test, score mean
-    test, eigenvalues of :math:`J^{-1}K`); the fit's notes; and a footer with
-    the command, library versions and the UTC time.
+    test, eigenvalues of :math:`J^{-1}K`; not run for N·P² > 2e7 unless
+    ``check`` is given); the fit's notes; and a footer with the command,
+    library versions and the UTC time.
 
     The page needs no network and no JavaScript: CSS is embedded, figures are
     inline SVG. Every user-supplied string is HTML-escaped.
@@ -175,11 +181,20 @@ def build_html(
     N = 300 once JAX has compiled the kernels; the first page for a model also
     compiles the batched objective of the contours and :func:`~fisherlab.check`'s
     kernels (a few seconds more). The contours stop after a 6 s budget (noted).
+    Beyond the check, memory is O(N·P) (the scores of the empirical information);
+    at N = 3.5 million rows and P = 11 the page adds about 4 s to the fit.
 
     Args:
         result: a :class:`~fisherlab.FitResult` (names may come from ``rename``).
         check: the identity diagnostics; ``None`` runs :func:`~fisherlab.check`
-            on the fit's model, estimate and data (a failure is reported on the page).
+            on the fit's model, estimate and data (a failure is reported on the page)
+            when N·P² ≤ 2e7; above that the check, whose per-row Hessians take O(N·P²)
+            time and memory (gigabytes at millions of rows), is not run and the page
+            says so: pass ``check=fl.check(...)`` to include it anyway.
+        check_error: why the caller has no check (it failed, or was skipped): shown in
+            the diagnostics section instead of running :func:`~fisherlab.check` when
+            ``check`` is ``None`` (the command line passes its own reason, so a check it
+            skipped or saw fail is not run again here).
         title: page title.
         command: the command line that produced the fit, shown in the footer.
         source: name of the data file, shown in the header.
@@ -360,12 +375,19 @@ def build_html(
     sections.append(_section("spectrum", "Identifiability: eigen-spectrum of the observed information", body))
 
     # ---------------------------------------------------------------- diagnostics
-    check_error = None
-    if check is None:
-        try:
-            check = run_check(result.model, result.params, result.data.y, result.data.x)
-        except _ERRORS as exc:
-            check_error = _reason(exc)
+    if check is None and not check_error:
+        size = result.nobs * p**2
+        if size > _CHECK_MAX_SIZE:
+            check_error = (
+                f"skipped: N·P² = {size:.3g} is above {_CHECK_MAX_SIZE:.0e} (fl.check keeps every row's "
+                "P × P Hessian: O(N·P²) time and memory); run fl.check(model, params, y, x) and pass "
+                "check=... to build_html, or fisherlab fit --check, to include it"
+            )
+        else:
+            try:
+                check = run_check(result.model, result.params, result.data.y, result.data.x)
+            except _ERRORS as exc:
+                check_error = _reason(exc)
     if check is not None:
         bad = check.verdict.upper().startswith("MISSPECIFIED") or check.im_test_pvalue < check.alpha
         ratios = " ".join(_num(float(v), ".4g") for v in check.empirical_vs_observed)
