@@ -21,6 +21,9 @@ Y = np.ones(5)
 
 
 def test_hierarchy() -> None:
+    assert issubclass(fl.FisherlabArgumentError, TypeError)
+    assert issubclass(fl.FisherlabArgumentError, fl.FisherlabError)
+    assert issubclass(fl.InvalidOptionError, ValueError)
     assert issubclass(fl.InvalidDataError, ValueError)
     assert issubclass(fl.InvalidParameterError, ValueError)
     assert issubclass(fl.SingularInformationError, ArithmeticError)
@@ -114,13 +117,13 @@ def test_model_contract_violations() -> None:
 
 
 def test_method_validation(linear) -> None:
-    with pytest.raises(ValueError, match="method='bogus'"):
+    with pytest.raises(fl.InvalidOptionError, match="method='bogus'"):
         fl.fisher(linear, GOOD, X, method="bogus")
-    with pytest.raises(ValueError, match="num_samples"):
+    with pytest.raises(fl.InvalidOptionError, match="num_samples"):
         fl.fisher(linear, GOOD, X, method="mc", num_samples=1)
-    with pytest.raises(TypeError, match="Model"):
+    with pytest.raises(fl.FisherlabArgumentError, match=r"fisher: model must be an fl\.Model"):
         fl.fisher(lambda th, x: None, GOOD, X)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="method='bogus'"):
+    with pytest.raises(fl.InvalidOptionError, match="method='bogus'"):
         fl.hessian(lambda th: th["a"] ** 2, {"a": 1.0}, method="bogus")
 
 
@@ -136,5 +139,11 @@ def test_non_finite_information(linear) -> None:
     # p * x = 0 on row 0: the Bernoulli information 1/(p(1-p)) is infinite there.
     with pytest.raises(fl.InvalidParameterError, match="not finite"):
         fl.fisher(probs, {"p": 0.1}, X)
-    with pytest.raises(fl.InvalidParameterError, match="Hessian is not finite"):
+    # f itself undefined at the point: its Hessian means nothing
+    with pytest.raises(fl.InvalidParameterError, match=r"f is -inf at these parameters \(a=0\)"):
         fl.hessian(lambda th: jnp.log(th["a"]), {"a": 0.0})
+    with pytest.raises(fl.InvalidParameterError, match=r"f is nan at these parameters \(a=1\)"):
+        fl.hessian(lambda th: jnp.log(th["a"] - 2.0), {"a": 1.0})  # a finite Hessian, -1/(a-2)^2
+    # f finite, its Hessian not: a^1.5 at 0
+    with pytest.raises(fl.InvalidParameterError, match=r"Hessian is not finite .*entry \[a, a\] is inf"):
+        fl.hessian(lambda th: th["a"] ** 1.5, {"a": 0.0})

@@ -627,8 +627,10 @@ def test_unknown_family_and_link_list_the_valid_ones() -> None:
         models.glm("poisson", fixed={"alpha": 1.0})
     with pytest.raises(fl.ModelError, match="only the extra parameter 'shape'"):
         models.glm("gamma", fixed={"sigma": 1.0})
+    with pytest.raises(fl.ModelError, match=r"positive finite number \(or 0 for the negative binomial"):
+        models.glm("negative_binomial", fixed={"alpha": -1.0})
     with pytest.raises(fl.ModelError, match="positive finite"):
-        models.glm("negative_binomial", fixed={"alpha": 0.0})
+        models.glm("gaussian", fixed={"sigma": 0.0})
 
 
 def test_bad_covariates_and_parameters() -> None:

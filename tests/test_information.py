@@ -83,7 +83,7 @@ def test_iid_model_one_observation_and_n() -> None:
     one = fl.fisher(model, params).matrix
     np.testing.assert_allclose(one, np.diag([0.25, 0.5]), rtol=TIGHT)
     np.testing.assert_allclose(fl.fisher(model, params, n=40).matrix, 40 * one, rtol=TIGHT)
-    with pytest.raises(ValueError, match="positive integer"):
+    with pytest.raises(fl.InvalidOptionError, match=r"n must be an integer >= 1 .*got 0"):
         fl.fisher(model, params, n=0)
 
 

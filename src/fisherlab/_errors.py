@@ -39,9 +39,10 @@ class InvalidDataError(FisherlabError, ValueError):
 
 
 class InvalidOptionError(FisherlabError, ValueError):
-    """An option string that is not one of the valid values (``method="bogus"``).
+    """An option outside its valid values: a string not among them (``method="bogus"``) or a
+    number out of range (``n=0``, ``level=1.5``, ``-1 * F``, ``tol=-1``).
 
-    The message names the argument, the value given and the valid values.
+    The message names the argument, the value given and the valid values or range.
     """
 
 

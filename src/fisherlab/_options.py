@@ -5,6 +5,14 @@ Functions accept the plain strings (``method="exact"``) or the enum members
 :class:`~fisherlab.InvalidOptionError` naming the argument, the value given and the
 valid values. The command line builds its choices and help text from the same enums.
 
+Numeric options are validated here too, with one rule each: :func:`count` (``n=``,
+``num_samples=``), :func:`seed_value`, :func:`probability` (``level=``, ``alpha=``),
+:func:`nonnegative_factor` (``c * F``) and :func:`positive_number` (``F / c``, tolerances).
+A value of the wrong kind (``n=1.5``, ``level="0.9"``, ``seed=True``) raises
+:class:`~fisherlab.FisherlabArgumentError` (a ``TypeError``); a number outside its range
+(``n=0``, ``level=1.5``, ``-1 * F``) raises :class:`~fisherlab.InvalidOptionError` (a
+``ValueError``). Both messages name the argument, the value given and what is valid.
+
 Example:
     >>> import fisherlab as fl
     >>> [k.value for k in fl.CovKind]
@@ -13,14 +21,21 @@ Example:
     Traceback (most recent call last):
     ...
     fisherlab._errors.InvalidOptionError: method='bogus' is not one of ['auto', 'exact', 'mc']
+    >>> from fisherlab._options import probability
+    >>> probability(1.5, "level")
+    Traceback (most recent call last):
+    ...
+    fisherlab._errors.InvalidOptionError: level must be in the open interval (0, 1), e.g. 0.95; got 1.5
 """
 
 from __future__ import annotations
 
 import enum
-from typing import TypeVar
+import math
+import numbers
+from typing import Any, TypeVar
 
-from ._errors import InvalidOptionError
+from ._errors import FisherlabArgumentError, InvalidOptionError
 
 __all__ = [
     "CovKind",
@@ -35,6 +50,11 @@ __all__ = [
     "OptimMethod",
     "Reduction",
     "choose",
+    "count",
+    "nonnegative_factor",
+    "positive_number",
+    "probability",
+    "seed_value",
     "values",
 ]
 
@@ -56,6 +76,104 @@ def choose(options: type[E], value: object, name: str, error: type[Exception] = 
         return options(value)
     except ValueError:
         raise error(f"{name}={value!r} is not one of {values(options)}") from None
+
+
+def _is_real_number(value: Any) -> bool:
+    """A real number: ``int``/``float``, a NumPy/JAX real scalar or 0-d real array; never a bool."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, numbers.Real):
+        return True
+    dtype, shape = getattr(value, "dtype", None), getattr(value, "shape", None)
+    return dtype is not None and shape == () and getattr(dtype, "kind", "") in "iuf"
+
+
+def _is_integer(value: Any) -> bool:
+    """An integer: ``int``, a NumPy integer, or a 0-d integer array; never a bool."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, numbers.Integral):
+        return True
+    dtype, shape = getattr(value, "dtype", None), getattr(value, "shape", None)
+    return dtype is not None and shape == () and getattr(dtype, "kind", "") in "iu"
+
+
+def count(value: Any, name: str, minimum: int = 1, what: str = "") -> int:
+    """``value`` as an ``int`` at least ``minimum`` (``n=``, ``num_samples=``, a number of draws).
+
+    Raises:
+        FisherlabArgumentError: not an integer (a float such as ``1.5`` or ``2.0``, a bool, a string).
+        InvalidOptionError: an integer below ``minimum``.
+    """
+    meaning = f" ({what})" if what else ""
+    if not _is_integer(value):
+        raise FisherlabArgumentError(
+            f"{name} must be an integer >= {minimum}{meaning}, got {value!r} of type {type(value).__name__}"
+        )
+    if int(value) < minimum:
+        raise InvalidOptionError(f"{name} must be an integer >= {minimum}{meaning}, got {int(value)}")
+    return int(value)
+
+
+def seed_value(value: Any, name: str = "seed") -> int:
+    """A random seed: an ``int`` >= 0 (the same rule for JAX keys and NumPy generators).
+
+    Raises:
+        FisherlabArgumentError: not an integer.
+        InvalidOptionError: a negative integer.
+    """
+    return count(value, name, minimum=0, what="a random seed")
+
+
+def probability(value: Any, name: str, example: float = 0.95) -> float:
+    """A level or significance in the open interval (0, 1), as a ``float``.
+
+    Raises:
+        FisherlabArgumentError: not a real number (a string, a bool, a complex number, an array).
+        InvalidOptionError: NaN, or a number outside (0, 1) (0 and 1 excluded).
+    """
+    if not _is_real_number(value):
+        raise FisherlabArgumentError(
+            f"{name} must be a number in (0, 1), e.g. {example}; got {value!r} of type {type(value).__name__}"
+        )
+    level = float(value)
+    if not 0.0 < level < 1.0:
+        raise InvalidOptionError(f"{name} must be in the open interval (0, 1), e.g. {example}; got {level!r}")
+    return level
+
+
+def nonnegative_factor(value: Any, name: str) -> float:
+    """A finite real number >= 0 as a ``float`` (a scale factor such as ``n`` repetitions).
+
+    Raises:
+        FisherlabArgumentError: not a real number (a bool, a complex number, a string, an array).
+        InvalidOptionError: a negative, infinite or NaN number.
+    """
+    if not _is_real_number(value):
+        raise FisherlabArgumentError(
+            f"{name} must be a finite real number >= 0, got {value!r} of type {type(value).__name__}"
+        )
+    factor = float(value)
+    if not (math.isfinite(factor) and factor >= 0.0):
+        raise InvalidOptionError(f"{name} must be a finite real number >= 0, got {factor!r}")
+    return factor
+
+
+def positive_number(value: Any, name: str) -> float:
+    """A finite real number > 0 as a ``float`` (a tolerance, a divisor, a width).
+
+    Raises:
+        FisherlabArgumentError: not a real number.
+        InvalidOptionError: zero, negative, infinite or NaN.
+    """
+    if not _is_real_number(value):
+        raise FisherlabArgumentError(
+            f"{name} must be a finite real number > 0, got {value!r} of type {type(value).__name__}"
+        )
+    number = float(value)
+    if not (math.isfinite(number) and number > 0.0):
+        raise InvalidOptionError(f"{name} must be a finite real number > 0, got {number!r}")
+    return number
 
 
 class GradientMethod(str, enum.Enum):

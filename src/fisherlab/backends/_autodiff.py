@@ -44,6 +44,11 @@ def _observed_kernel(model: Any) -> Callable[..., Any]:
     return kernel
 
 
+def _flat_dtype(params: Any) -> Any:
+    """The dtype of the flattened parameters (float32 for float32 parameters: tangents must match)."""
+    return jnp.result_type(*jax.tree_util.tree_leaves(params))
+
+
 class AutodiffBackend(Backend):
     """Derivatives by JAX (``derivatives="autodiff"``); see the module docstring."""
 
@@ -108,11 +113,11 @@ class AutodiffBackend(Backend):
 
     def eta_jvp(self, params: Any, x: Any, v: np.ndarray, eta: Callable[[Any], Any]) -> np.ndarray:
         kernel = self._kernel(("eta_jvp", eta), lambda m: fisher_kernels.eta_jvp_kernel(m, eta))
-        return np.asarray(run(kernel, params, x, jnp.asarray(v, dtype=jnp.float64)))
+        return np.asarray(run(kernel, params, x, jnp.asarray(v, dtype=_flat_dtype(params))))
 
     def eta_vjp(self, params: Any, x: Any, w: np.ndarray, eta: Callable[[Any], Any]) -> np.ndarray:
         kernel = self._kernel(("eta_vjp", eta), lambda m: fisher_kernels.eta_vjp_kernel(m, eta))
-        return np.asarray(run(kernel, params, x, jnp.asarray(w, dtype=jnp.float64)))
+        return np.asarray(run(kernel, params, x, jnp.asarray(w, dtype=_flat_dtype(params))))
 
     def eta_gram(self, params: Any, x: Any, family: Callable[[Any], tuple[Any, Any]]) -> Derivative:
         kernel = self._kernel(("eta_gram", family), lambda m: fisher_kernels.eta_gram_kernel(m, family))

@@ -30,10 +30,10 @@ from jax.flatten_util import ravel_pytree
 
 from .._errors import MethodUnavailableError
 from ..data._blocks import sum_over_blocks
+from ..data._prepare import as_observations
 from ..dist._quadrature import tanh_sinh_nodes
-from ..model._model import Model, validity
+from ..model._model import Model, call_user, validity
 from ._chain_rule import weighted_gram
-from ._validity import as_float
 
 __all__ = [
     "eta_gram_kernel",
@@ -203,7 +203,7 @@ def mc_kernel(model: Model, num_samples: int) -> Kernel:
         def draw(key: jax.Array) -> Any:
             if model.kind == "loglik":
                 assert model.sampler is not None
-                return as_float(model.sampler(params, x, key))
+                return as_observations(call_user(model.sampler, "the sampler", params, x, key))
 
             def one(k: jax.Array, x_row: Any) -> jax.Array:
                 d = model.distribution(params, x_row)
@@ -211,8 +211,8 @@ def mc_kernel(model: Model, num_samples: int) -> Kernel:
                 return y[0] if (x_row is not None and d.batch_shape) else y
 
             if x is None:
-                return as_float(one(key, None))[None]
-            return as_float(jax.vmap(one)(jax.random.split(key, n_rows), x))
+                return as_observations(one(key, None))[None]
+            return as_observations(jax.vmap(one)(jax.random.split(key, n_rows), x))
 
         def total(key: jax.Array) -> jax.Array:
             g = jax.vmap(jax.grad(row_ll), in_axes=axes)(flat, draw(key), x)

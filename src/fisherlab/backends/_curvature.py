@@ -40,9 +40,8 @@ def _is_float(leaf: Any) -> bool:
 def _eta(model: Model, params_of: Callable[[jax.Array], Any]) -> Callable[[jax.Array, Any], jax.Array]:
     def eta(f: jax.Array, x_row: Any) -> jax.Array:
         leaves = jax.tree_util.tree_leaves(model.distribution(params_of(f), x_row))
-        return jnp.concatenate(
-            [jnp.ravel(jnp.asarray(leaf, dtype=jnp.float64)) for leaf in leaves if _is_float(leaf)]
-        )
+        # the leaves' own (promoted) dtype: float32 parameters and data stay float32
+        return jnp.concatenate([jnp.ravel(jnp.asarray(leaf)) for leaf in leaves if _is_float(leaf)])
 
     return eta
 

@@ -43,7 +43,8 @@ import numpyro.distributions as nd
 
 from .. import numeric as engine
 from .._errors import FisherlabError, ModelError, NumericAccuracyWarning
-from ..data._prepare import Data
+from ..data._prepare import Data, as_observations
+from ..model._model import call_user, observation_for
 from ._base import Backend, Derivative, LogPosterior, MonteCarloMoments, RowCurvature
 from ._chain_rule import gram_error_bound, weighted_gram
 from ._numeric_objective import NumericLogPosterior
@@ -97,7 +98,7 @@ class _DrawRows:
         d = self.at_point.get(key)
         if d is None:
             d = self.at_point[key] = self.problem.distribution(v)
-        lp = np.asarray(d.log_prob(self.ys), dtype=np.float64)
+        lp = np.asarray(d.log_prob(observation_for(d, self.ys)), dtype=np.float64)
         return lp.reshape(self.ys.shape[0], self.problem.n, -1).sum(axis=2).ravel()
 
 
@@ -258,12 +259,16 @@ class NumericBackend(Backend):
         """``num_samples`` data sets at theta, stacked on a leading axis."""
         key = jax.random.PRNGKey(seed)
         if self.model.kind == "distribution":
-            return np.asarray(d0.sample(key, (num_samples,)), dtype=np.float64)
-        assert self.model.sampler is not None
+            return np.asarray(as_observations(d0.sample(key, (num_samples,))))
+        sampler = self.model.sampler
+        assert sampler is not None
         params = problem.params(problem.flat)
         keys = jax.random.split(key, num_samples)
         return np.stack(
-            [np.asarray(self.model.sampler(params, problem.x, k), dtype=np.float64) for k in keys]
+            [
+                np.asarray(as_observations(call_user(sampler, "the sampler", params, problem.x, k)))
+                for k in keys
+            ]
         )
 
     def mc_score_outer(self, params: Any, x: Any, num_samples: int, seed: int) -> MonteCarloMoments:

@@ -35,7 +35,7 @@ from numpyro.distributions.distribution import validation_enabled
 
 from .._errors import FisherlabError, ModelError
 from ..data._prepare import Data
-from ..model._model import Model, validity
+from ..model._model import Model, observation_for, validity
 from ..model._state import CacheView
 from ..params._pytree import ParamCodec
 from ._validity import check_finite, raise_invalid
@@ -206,7 +206,7 @@ class Problem:
         with np.errstate(all="ignore"), warnings.catch_warnings():
             # y outside the support is reported by the flags below, naming the row
             warnings.filterwarnings("ignore", message="Out-of-support values", category=UserWarning)
-            lp = np.asarray(d.log_prob(self.y), dtype=np.float64)
+            lp = np.asarray(d.log_prob(observation_for(d, self.y)), dtype=np.float64)
         if lp.ndim == 0 or lp.shape[0] != self.n:
             raise ModelError(
                 f"the distribution's log_prob of y has shape {lp.shape}, "

@@ -15,9 +15,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from .._errors import ModelError
 from .._options import Derivatives
 from ..data._prepare import Data, prepare_data
-from ..model._model import Model
+from ..model._model import Model, require_model
 from ..params._pytree import as_params
 from ._autodiff import AutodiffBackend
 from ._base import Backend
@@ -33,7 +34,13 @@ _BACKENDS: dict[Derivatives, type[Backend]] = {
 
 
 def _untraceable(exc: BaseException) -> bool:
-    """Whether an exception says that the function cannot be traced by JAX."""
+    """Whether an exception says that the function cannot be traced by JAX.
+
+    A failure inside the user's function arrives as a :class:`~fisherlab.ModelError` whose
+    ``__cause__`` is JAX's own exception (:func:`~fisherlab.model.call_user`): that is read.
+    """
+    if isinstance(exc, ModelError) and exc.__cause__ is not None:
+        exc = exc.__cause__
     if isinstance(exc, (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError)):
         return True
     if isinstance(exc, (jax.errors.TracerIntegerConversionError, jax.errors.TracerBoolConversionError)):
@@ -61,9 +68,10 @@ def _probe(model: Model, params: Any, data: Data) -> Derivatives:
     except Exception as exc:  # anything else is reported by the autodiff path
         if not _untraceable(exc):
             return Derivatives.AUTODIFF
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        cause = exc.__cause__ if isinstance(exc, ModelError) and exc.__cause__ is not None else exc
+        first = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
         warnings.warn(
-            f"fisherlab: the model function cannot be traced by JAX ({type(exc).__name__}: {first}); "
+            f"fisherlab: the model function cannot be traced by JAX ({type(cause).__name__}: {first}); "
             "using numeric derivatives (finite differences with error estimates) instead. "
             'Pass derivatives="numeric" to fl.Model / fl.Model.from_loglik to silence this warning, '
             "or write the function with jax.numpy for exact derivatives.",
@@ -92,16 +100,15 @@ def backend_for(model: Any, params: Any, y: Any = None, x: Any = None) -> Backen
     """The derivative backend of ``model``, decided on its first use and kept on the model.
 
     Args:
-        model: a :class:`~fisherlab.Model` (anything else raises ``TypeError``).
+        model: a :class:`~fisherlab.Model`.
         params, y, x: the call's arguments, used only when ``derivatives="auto"`` has to be
             probed (``y`` may be ``None``: the expected Fisher).
 
     Raises:
-        TypeError: ``model`` is not a :class:`~fisherlab.Model`.
+        FisherlabArgumentError: ``model`` is not a :class:`~fisherlab.Model` (a ``TypeError``).
         InvalidDataError: bad data met while probing, as the computation itself would raise.
     """
-    if not isinstance(model, Model):
-        raise TypeError(f"expected a fisherlab Model as first argument, got {type(model).__name__}")
+    model = require_model(model, "backend_for")
     state = model.state
     if state.backend is not None:
         return state.backend  # type: ignore[no-any-return]

@@ -5,8 +5,11 @@ distribution parameter inside its support, each ``y`` inside the distribution's 
 :func:`fisherlab.model._model.validity`); :func:`raise_invalid` turns the first failing row
 into an error that names it. Under autodiff the flags are data the jit-compiled kernel
 returns, so the checks cannot vanish under ``jit``. :func:`check_finite` names the first
-row whose value is not finite; :func:`run` turns a tracing failure of the user's function
-into a :class:`~fisherlab.ModelError` that says how to write it.
+row whose value is not finite. A failure inside the user's function is already a
+:class:`~fisherlab.ModelError` that says how to write it (:func:`~fisherlab.model.call_user`);
+:func:`run` turns any other failure of a compiled computation (a distribution that cannot
+evaluate the data as given) into a :class:`~fisherlab.ModelError` that does not blame the
+function.
 """
 
 from __future__ import annotations
@@ -15,14 +18,13 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from numpyro.distributions.distribution import validation_enabled
 
-from .._errors import InvalidDataError, InvalidParameterError, ModelError
+from .._errors import FisherlabError, InvalidDataError, InvalidParameterError, ModelError
 from ..model._model import Model
 
-__all__ = ["as_float", "check_finite", "eager_distribution", "raise_invalid", "row_slice", "run"]
+__all__ = ["check_finite", "eager_distribution", "raise_invalid", "row_slice", "run"]
 
 
 def row_slice(tree: Any, i: int) -> Any:
@@ -30,28 +32,34 @@ def row_slice(tree: Any, i: int) -> Any:
     return None if tree is None else jax.tree_util.tree_map(lambda a: a[i], tree)
 
 
-def _trace_error(exc: Exception) -> ModelError:
-    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return ModelError(
-        f"the model function failed on one row of data ({type(exc).__name__}: {first_line}). fisherlab "
-        "calls it once per row, with that row's x given a leading axis of length 1, under "
-        "jax.vmap and jax.grad: write it with jax.numpy (no float()/np.asarray() on parameters)"
-    )
+def _describe(args: tuple[Any, ...]) -> str:
+    """Dtypes and shapes of a kernel's array arguments (parameters, y, x), for a message."""
+    parts = []
+    for leaf in jax.tree_util.tree_leaves(args):
+        if hasattr(leaf, "dtype") and hasattr(leaf, "shape"):
+            parts.append(f"{leaf.dtype}{list(leaf.shape)}")
+    return ", ".join(parts[:8]) + (", ..." if len(parts) > 8 else "")
 
 
 def run(kernel: Callable[..., Any], *args: Any) -> Any:
-    """Call a kernel, turning tracing failures of the user's function into :class:`ModelError`."""
+    """Call a compiled kernel; a failure that is not fisherlab's own becomes a :class:`ModelError`.
+
+    The user's function reports its own failures (:func:`~fisherlab.model.call_user`); what
+    reaches here was raised after it returned: the distribution could not evaluate the
+    data as given (a dtype or shape it does not accept), so the message says that.
+    """
     try:
         return kernel(*args)
-    except (ModelError, InvalidDataError, InvalidParameterError):
+    except FisherlabError:
         raise
-    except (
-        TypeError,
-        IndexError,
-        jax.errors.JAXTypeError,
-        jax.errors.ConcretizationTypeError,
-    ) as exc:
-        raise _trace_error(exc) from exc
+    except (TypeError, IndexError, ValueError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ModelError(
+            f"the computation failed after the model function returned ({type(exc).__name__}: "
+            f"{first_line}): the distribution it returned could not evaluate the data as given "
+            f"(arguments: {_describe(args)}); check the dtype and shape of y against the family "
+            "(one row of y is one draw; class labels are integers 0..K-1)"
+        ) from exc
 
 
 def eager_distribution(model: Model, params: Any, x_row: Any) -> Any:
@@ -117,8 +125,3 @@ def check_finite(what: str, values: Any, has_rows: bool = True) -> None:
         f"the {what} is not finite{where}: the parameters make this observation impossible "
         "or sit on the boundary of the support; move the parameters inside it"
     )
-
-
-def as_float(tree: Any) -> Any:
-    """Cast every leaf to float64 (samples of discrete families come back as integers)."""
-    return jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype=jnp.float64), tree)

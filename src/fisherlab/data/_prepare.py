@@ -1,9 +1,14 @@
 """Validation of observations and covariates before any computation.
 
 Data are checked on the host, with NumPy, before they reach a compiled kernel,
-so the checks never vanish under ``jit``: every leaf must be numeric and
+so the checks never vanish under ``jit``: every leaf must be real, numeric and
 finite and every leaf of ``y`` and ``x`` must share the leading axis N. The
 error names the field (``y``, ``x['dose']``, ``x[:, 2]``) and the first bad row.
+
+Dtypes are kept (:func:`data_dtype`): a floating leaf keeps its precision (float32 data
+with float32 parameters compute in float32), integer leaves stay integers (class labels
+and counts, group indices in ``x``) as the canonical JAX integer (int64), and booleans
+become integers 0/1. Complex data are refused.
 """
 
 from __future__ import annotations
@@ -11,17 +16,37 @@ from __future__ import annotations
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
 from .._errors import InvalidDataError
 from ..params._pytree import path_name
 
-__all__ = ["Data", "prepare_data"]
+__all__ = ["Data", "as_observations", "data_dtype", "prepare_data"]
+
+
+def data_dtype(dtype: Any) -> np.dtype:
+    """The dtype fisherlab keeps for a data leaf of ``dtype``.
+
+    Floating dtypes are kept (``float32`` stays ``float32``); integers (signed or unsigned)
+    and booleans become the canonical JAX integer (``int64`` under fisherlab's x64 mode:
+    unsigned arithmetic would wrap, ``Categorical`` needs integer labels, ``bool`` is not
+    accepted by every ``log_prob``).
+    """
+    if jnp.issubdtype(dtype, jnp.floating):
+        return np.dtype(dtype)
+    return np.dtype(jax.dtypes.canonicalize_dtype(np.int64))
+
+
+def as_observations(tree: Any) -> Any:
+    """Draws of ``y`` (traced or not) in the dtypes :func:`data_dtype` gives, e.g. from ``sample``."""
+    return jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype=data_dtype(jnp.result_type(a))), tree)
 
 
 class Data:
-    """Validated observations ``y`` and covariates ``x`` (pytrees of float64 arrays), N rows."""
+    """Validated observations ``y`` and covariates ``x`` (pytrees of JAX arrays, dtypes by
+    :func:`data_dtype`), N rows."""
 
     __slots__ = ("n", "x", "y")
 
@@ -53,25 +78,36 @@ def _check_leaf(field: str, leaf: Any) -> np.ndarray:
         arr = np.asarray(leaf)
     except Exception as exc:  # ragged lists and the like
         raise InvalidDataError(f"{field} cannot be read as an array: {exc}") from exc
-    if arr.dtype == bool:
-        arr = arr.astype(np.float64)
-    if not np.issubdtype(arr.dtype, np.number):
+    if arr.ndim == 0:
+        raise InvalidDataError(f"{field} is a scalar; observations need a leading axis of rows")
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        imag = np.argwhere(arr.imag != 0)
+        bad = imag[0] if imag.size else np.zeros(arr.ndim, dtype=int)
+        raise InvalidDataError(
+            f"{field} {_where(arr, bad)} is complex ({arr[tuple(bad)]}; dtype {arr.dtype}): fisherlab works "
+            "with real data; pass the real part (or the real and imaginary parts as two fields)"
+        )
+    if not (arr.dtype == np.bool_ or jnp.issubdtype(arr.dtype, jnp.number)):
         raise InvalidDataError(
             f"{field} is not numeric (dtype {arr.dtype}); encode categories as numbers first"
         )
-    if arr.ndim == 0:
-        raise InvalidDataError(f"{field} is a scalar; observations need a leading axis of rows")
-    arr = np.asarray(arr, dtype=np.float64)  # no copy when it already is float64
+    arr = np.asarray(arr, dtype=data_dtype(arr.dtype))  # no copy when the dtype is kept
+    if not jnp.issubdtype(arr.dtype, jnp.floating):
+        return arr  # integers are finite
     finite = np.isfinite(arr)
     if not finite.all():
         bad = np.argwhere(~finite)[0]
-        row = int(bad[0])
-        where = f"row {row}" + (f", column {tuple(int(b) for b in bad[1:])}" if arr.ndim > 1 else "")
         raise InvalidDataError(
-            f"{field} {where} is {arr[tuple(bad)]}: data must be finite; drop or impute "
+            f"{field} {_where(arr, bad)} is {arr[tuple(bad)]}: data must be finite; drop or impute "
             "missing values before calling fisherlab"
         )
     return arr
+
+
+def _where(arr: np.ndarray, index: np.ndarray) -> str:
+    """``"row 3"`` or ``"row 3, column (2,)"`` for an element of a data leaf."""
+    row = int(index[0])
+    return f"row {row}" + (f", column {tuple(int(b) for b in index[1:])}" if arr.ndim > 1 else "")
 
 
 def _to_device(arr: np.ndarray) -> jax.Array:
@@ -83,7 +119,7 @@ def _to_device(arr: np.ndarray) -> jax.Array:
     """
     raw = np.empty(arr.nbytes + 64, dtype=np.uint8)
     offset = (-raw.ctypes.data) % 64
-    out = raw[offset : offset + arr.nbytes].view(np.float64).reshape(arr.shape)
+    out = raw[offset : offset + arr.nbytes].view(arr.dtype).reshape(arr.shape)
     np.copyto(out, arr)
     return jax.device_put(out)
 
@@ -94,11 +130,28 @@ def _leaves(prefix: str, tree: Any) -> list[tuple[str, np.ndarray]]:
 
 
 def prepare_data(y: Any, x: Any = None, *, require_y: bool = True) -> Data:
-    """Check ``y`` and ``x`` and convert them to float64 JAX arrays.
+    """Check ``y`` and ``x`` and convert them to JAX arrays, keeping their dtypes.
+
+    Dtypes (:func:`data_dtype`): floating leaves keep their precision (float32 stays float32:
+    with float32 parameters too, the model function sees float32 and the results are
+    computed in float32; with float64 parameters JAX promotes to float64), integer leaves
+    stay integers (int64: class labels for ``Categorical``, counts, group indices used to
+    index parameters in ``x``), booleans become integers 0/1.
 
     Raises:
-        InvalidDataError: a non-numeric or non-finite value (first bad row and
+        InvalidDataError: a non-numeric, complex or non-finite value (first bad row and
             field named), leaves whose row counts disagree, or no rows.
+
+    Example:
+        >>> import numpy as np
+        >>> from fisherlab.data import prepare_data
+        >>> d = prepare_data(np.array([0, 2, 1]), np.ones(3, dtype=np.float32))
+        >>> str(d.y.dtype), str(d.x.dtype), d.n
+        ('int64', 'float32', 3)
+        >>> prepare_data(np.array([1.0, 2 + 1j]))
+        Traceback (most recent call last):
+        ...
+        fisherlab._errors.InvalidDataError: y row 1 is complex ((2+1j); dtype complex128): fisherlab works ...
     """
     y, x = _to_tree(y), _to_tree(x)
     if y is None and require_y:

@@ -34,7 +34,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -42,6 +42,7 @@ import numpy as np
 import numpyro.distributions as nd
 from jax.scipy.special import gammaln, i0e, i1e, polygamma
 
+from .._errors import FisherlabArgumentError, MethodUnavailableError
 from ._families import InverseGaussian
 
 __all__ = [
@@ -75,14 +76,19 @@ def _trigamma(a: jax.Array) -> jax.Array:
     return polygamma(1, a)
 
 
+def _floating(v: Any) -> jax.Array:
+    """``v`` as a floating array of its own precision (float32 parameters give float32 entries)."""
+    return jnp.asarray(v, dtype=jnp.result_type(float, v))
+
+
 def _stack(*values: jax.Array) -> jax.Array:
-    arrays = jnp.broadcast_arrays(*[jnp.asarray(v, dtype=jnp.float64) for v in values])
+    arrays = jnp.broadcast_arrays(*[_floating(v) for v in values])
     return jnp.stack(arrays, axis=-1)
 
 
 def _matrix(rows: list[list[jax.Array | float]]) -> jax.Array:
     """Build a ``(..., k, k)`` matrix from a nested list of broadcastable entries."""
-    flat = [jnp.asarray(v, dtype=jnp.float64) for row in rows for v in row]
+    flat = [_floating(v) for row in rows for v in row]
     flat = list(jnp.broadcast_arrays(*flat))
     k = len(rows)
     return jnp.stack(flat, axis=-1).reshape((*flat[0].shape, k, k))
@@ -96,7 +102,10 @@ def _diag(*entries: jax.Array) -> jax.Array:
 @functools.singledispatch
 def _entry(d: nd.Distribution) -> FamilyFisher:
     """The registered closed form for ``type(d)`` (see :func:`family_fisher`)."""
-    raise NotImplementedError(f"no closed-form Fisher information is registered for {type(d).__name__}")
+    raise MethodUnavailableError(
+        f"no closed-form Fisher information is registered for {type(d).__name__}; register one with "
+        "fl.dist.register_fisher, or let fl.fisher use summation, quadrature or Monte-Carlo"
+    )
 
 
 def register_fisher(
@@ -107,7 +116,15 @@ def register_fisher(
     The decorated function takes a distribution instance and returns a
     :class:`FamilyFisher`. Subclasses inherit the entry unless they register
     their own.
+
+    Raises:
+        FisherlabArgumentError: ``cls`` is not a class.
     """
+    if not isinstance(cls, type):
+        raise FisherlabArgumentError(
+            f"register_fisher needs a distribution class (e.g. numpyro.distributions.Normal), got "
+            f"{type(cls).__name__} {cls!r:.40}"
+        )
     return _entry.register(cls)
 
 
@@ -122,9 +139,9 @@ def family_fisher(d: nd.Distribution) -> FamilyFisher:
         the information matrix per batch element.
 
     Raises:
-        NotImplementedError: no closed form is registered for ``type(d)``;
-            :func:`fisherlab.fisher` then falls back to exact summation,
-            quadrature or Monte-Carlo.
+        MethodUnavailableError: no closed form is registered for ``type(d)`` (a
+            ``NotImplementedError``); :func:`fisherlab.fisher` then falls back to exact
+            summation, quadrature or Monte-Carlo.
 
     Example:
         >>> import fisherlab as fl

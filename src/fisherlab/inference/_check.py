@@ -45,12 +45,12 @@ import scipy.linalg
 import scipy.stats
 
 from .._errors import InvalidDataError, MethodUnavailableError
-from .._options import FisherMethod, IMTestVariant, choose
+from .._options import FisherMethod, IMTestVariant, choose, probability
 from ..backends import backend_for, check_finite
 from ..data._prepare import prepare_data
 from ..information._fisher import fisher
 from ..information._matrix import InfoMatrix, _combination
-from ..model._model import Model
+from ..model._model import Model, require_model
 from ..params._pytree import as_params, param_names
 
 __all__ = ["CheckResult", "check"]
@@ -316,7 +316,10 @@ def check(
             parameter, as the Laplace location); the direction is named.
         MethodUnavailableError: no indicator is left (the information-matrix
             equality holds identically for this model: nothing to test).
-        ValueError: an unknown ``variant`` or ``fisher_method``, or ``alpha`` outside (0, 1).
+        InvalidOptionError: an unknown ``variant`` or ``fisher_method``, or ``alpha``
+            outside (0, 1) or NaN.
+        FisherlabArgumentError: ``model`` is not an ``fl.Model``; ``alpha`` not a number;
+            a complex, bool or non-numeric parameter.
 
     Example:
         Counts from a Poisson model, at the MLE (the sample mean):
@@ -334,13 +337,11 @@ def check(
         >>> bad.verdict.split(":")[0], bool(bad.im_test_pvalue < 1e-6)
         ('MISSPECIFIED', True)
     """
-    if not isinstance(model, Model):
-        raise TypeError(f"check: expected a fisherlab Model as first argument, got {type(model).__name__}")
+    require_model(model, "check")
     choice = choose(IMTestVariant, variant, "check: variant")
     if fisher_method != "none":
         choose(FisherMethod, fisher_method, "check: fisher_method")
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 < alpha < 1.0:
-        raise ValueError(f"check: alpha must be a significance level in (0, 1), got {alpha!r}")
+    alpha = probability(alpha, "check: alpha (the significance level)", 0.05)
     backend = backend_for(model, params, y, x)
     params = as_params(params)
     names = param_names(params)

@@ -32,12 +32,12 @@ import numpyro.distributions as nd
 import scipy.optimize
 
 from .._errors import EstimateAtInfinityError, NotConvergedError, SingularInformationError
-from .._options import OptimMethod, choose
+from .._options import OptimMethod, choose, count, positive_number
 from ..backends import Backend, backend_for
 from ..data._prepare import Data, prepare_data
 from ..information._data_terms import loglik
 from ..information._matrix import InfoMatrix
-from ..model._model import Model
+from ..model._model import Model, require_model
 from ..params._constraints import Reparam
 from ..params._prior import as_prior
 from ..params._pytree import as_params, param_names
@@ -173,6 +173,11 @@ def fit(
             definite (the offending direction is named).
         InvalidParameterError: ``init`` outside a constraint, the prior's support,
             or a distribution's support.
+        InvalidDataError: NaN/inf or mismatched data (row and field named), or data whose
+            derivatives overflow float64 (row and covariate named).
+        InvalidOptionError: an unknown ``method``, ``tol`` not a finite number > 0,
+            ``max_iter`` not an integer >= 1.
+        FisherlabArgumentError: ``model`` is not an ``fl.Model``; an argument of the wrong type.
         ModelError: a prior that does not cover every parameter.
 
     Example:
@@ -183,9 +188,10 @@ def fit(
         >>> round(float(res.params["rate"]), 10), round(res.se()["rate"], 6)   # mean, sqrt(mean / N)
         (3.5, 0.935414)
     """
-    if not isinstance(model, Model):
-        raise TypeError(f"expected a fisherlab Model as first argument, got {type(model).__name__}")
+    model = require_model(model, "fit")
     choice = choose(OptimMethod, method, "method")
+    tol = positive_number(tol, "tol")
+    max_iter = count(max_iter, "max_iter", 1, "optimiser iterations")
     backend = backend_for(model, init, y, x)
     params0 = as_params(init)
     data = prepare_data(y, x)

@@ -22,6 +22,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from .._errors import MethodUnavailableError
+from .._options import count, seed_value
 from ..information._matrix import Covariance
 
 if TYPE_CHECKING:
@@ -55,9 +56,14 @@ class LaplaceApproximation:
         return float(self._result.loglik + self._result.logprior + 0.5 * p * np.log(2 * np.pi) - 0.5 * logdet)
 
     def sample(self, n: int, seed: int = 0) -> Any:
-        """``n`` draws from the approximation, a pytree like ``mean`` with a leading axis ``n``."""
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"n must be a positive integer, got {n!r}")
+        """``n`` draws from the approximation, a pytree like ``mean`` with a leading axis ``n``.
+
+        Raises:
+            FisherlabArgumentError: ``n`` or ``seed`` not an integer.
+            InvalidOptionError: ``n < 1`` or ``seed < 0``.
+        """
+        n = count(n, "n", 1, "the number of draws")
+        seed = seed_value(seed)
         flat, unravel = ravel_pytree(self.mean)
         draws = np.random.default_rng(seed).multivariate_normal(
             np.asarray(flat), self.cov.matrix, size=int(n), method="cholesky"

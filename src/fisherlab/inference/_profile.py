@@ -34,7 +34,7 @@ import pandas as pd
 import scipy.optimize
 import scipy.stats
 
-from .._errors import MethodUnavailableError, NotConvergedError
+from .._errors import FisherlabError, MethodUnavailableError, NotConvergedError
 from ._newton import newton
 
 if TYPE_CHECKING:
@@ -145,6 +145,8 @@ def profile_intervals(result: FitResult, level: float) -> pd.DataFrame:
             try:
                 ends.append(_end(profile, float(u_hat[j]), f0, sign * z * se_u[j], target))
             except ValueError as exc:  # brentq without a sign change
+                if isinstance(exc, FisherlabError):
+                    raise
                 raise NotConvergedError(
                     f"profile likelihood of {result.reparam.names_u[j]} could not be bracketed ({exc}); "
                     "use method='wald'"

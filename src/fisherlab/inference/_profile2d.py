@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
+from .._errors import InvalidOptionError
+from .._options import count, positive_number
 from ._newton import newton_batch
 
 if TYPE_CHECKING:
@@ -114,6 +116,10 @@ def profile_grid(
         one-to-one to the fitting scale (:meth:`~fisherlab.FitResult.elementwise_transforms`
         is empty) or the deadline passed.
 
+    Raises:
+        InvalidOptionError: ``a``/``b`` out of range or equal, ``n < 2``, ``half_width`` not > 0.
+        FisherlabArgumentError: ``a``, ``b`` or ``n`` not integers, ``half_width`` not a number.
+
     Example:
         >>> import fisherlab as fl, jax.numpy as jnp, numpy as np
         >>> from fisherlab.inference import profile_grid
@@ -132,6 +138,16 @@ def profile_grid(
         Wilks, S. S. (1938). The large-sample distribution of the likelihood ratio for testing
         composite hypotheses. *Ann. Math. Statist.* 9(1), 60-62.
     """
+    p = len(result.names)
+    a = count(a, "profile_grid: a (a parameter index)", 0)
+    b = count(b, "profile_grid: b (a parameter index)", 0)
+    if a >= p or b >= p or a == b:
+        raise InvalidOptionError(
+            f"profile_grid: a={a} and b={b} must be two different indices into the {p} parameters "
+            f"{result.names}"
+        )
+    n = count(n, "profile_grid: n (grid points per axis)", 2)
+    positive_number(half_width, "profile_grid: half_width")
     aligned = result.elementwise_transforms()
     if not aligned:
         return None

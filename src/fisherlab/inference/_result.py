@@ -29,7 +29,14 @@ import pandas as pd
 import scipy.stats
 from jax.flatten_util import ravel_pytree
 
-from .._options import CovKind, CovScale, IntervalMethod, choose
+from .._errors import (
+    FisherlabArgumentError,
+    FisherlabError,
+    InvalidOptionError,
+    InvalidParameterError,
+    SingularInformationError,
+)
+from .._options import CovKind, CovScale, IntervalMethod, choose, probability
 from ..data._prepare import Data
 from ..information._data_terms import empirical_fisher, loglik, observed_information
 from ..information._fisher import fisher
@@ -64,9 +71,17 @@ def _check_kind(kind: str, allowed: type[enum.Enum]) -> Any:
 
 
 def _check_level(level: float) -> float:
-    if not (isinstance(level, (float, int)) and 0.0 < float(level) < 1.0):
-        raise ValueError(f"level must be in (0, 1), e.g. 0.95; got {level!r}")
-    return float(level)
+    return probability(level, "level (the coverage)")
+
+
+def _estimate_text(names: list[str], flat: np.ndarray, limit: int = 8) -> str:
+    """``{a=1.0, b=-2.0, ...}``: the estimate, for a message."""
+    parts = [f"{n}={v:.6g}" for n, v in zip(names[:limit], flat[:limit].tolist(), strict=False)]
+    return "{" + ", ".join(parts) + (", ..." if len(names) > limit else "") + "}"
+
+
+def _function_name(fn: Any) -> str:
+    return str(getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__)
 
 
 class Summary:
@@ -156,11 +171,19 @@ class FitResult:
         ``params`` keeps its structure.
 
         Raises:
-            ValueError: wrong number of names, or duplicates.
+            InvalidParameterError: wrong number of names, or duplicates.
+            FisherlabArgumentError: ``names`` is a single string, not a list.
         """
+        if isinstance(names, str):
+            raise FisherlabArgumentError(
+                f"rename needs a list of {len(self.names)} names, got the string {names!r}"
+            )
         names = [str(n) for n in names]
         if len(names) != len(self.names) or len(set(names)) != len(names):
-            raise ValueError(f"rename needs {len(self.names)} distinct names, got {names}")
+            raise InvalidParameterError(
+                f"rename needs {len(self.names)} distinct names (one per parameter of {self.names}), "
+                f"got {names}"
+            )
         twin = copy.copy(self)
         twin.names = names
         twin._info = {
@@ -186,10 +209,17 @@ class FitResult:
         ``observed`` and ``expected`` include the prior's curvature
         :math:`-\\nabla^2\\log p(\\theta)` when the fit had a prior (posterior
         precision); ``empirical`` is the data's outer product of scores only.
+
+        Raises:
+            InvalidOptionError: ``kind`` not one of ``"observed"``, ``"expected"``,
+                ``"empirical"`` (``"sandwich"`` is a covariance: :meth:`cov`).
         """
         choice = _check_kind(kind, CovKind)
         if choice is CovKind.SANDWICH:
-            raise ValueError("the sandwich is a covariance, not an information: use cov('sandwich')")
+            raise InvalidOptionError(
+                "kind='sandwich': the sandwich is a covariance, not an information: use "
+                "cov('sandwich'); information kinds are ['observed', 'expected', 'empirical']"
+            )
         if choice.value not in self._info:
             y, x, p = self.data.y, self.data.x, self.params
             if choice is CovKind.OBSERVED:
@@ -223,6 +253,7 @@ class FitResult:
         Raises:
             SingularInformationError: the information is singular or indefinite,
                 naming the unidentified parameter combination.
+            InvalidOptionError: ``kind`` or ``scale`` not one of their values.
         """
         choice = _check_kind(kind, CovKind)
         scale = choose(CovScale, scale, "scale").value
@@ -256,7 +287,12 @@ class FitResult:
         return Covariance(cov, self.names, method=choice.value, error=error)
 
     def se(self, kind: str = "observed") -> dict[str, float]:
-        """Standard errors, name -> float."""
+        """Standard errors, name -> float.
+
+        Raises:
+            InvalidOptionError: ``kind`` not one of its values.
+            SingularInformationError: as :meth:`cov`.
+        """
         return self.cov(kind).se()
 
     # ------------------------------------------------------------------ intervals
@@ -315,8 +351,15 @@ class FitResult:
                 never leaves the support) or ``"profile"`` (likelihood-ratio:
                 :math:`\\{\\psi: 2[\\ell(\\hat\\theta) - \\ell_p(\\psi)] \\le \\chi^2_{1,\\text{level}}\\}`,
                 re-optimising the other parameters; asymmetric where the likelihood is).
+
+        Raises:
+            InvalidOptionError: ``level`` outside (0, 1) or NaN; ``kind`` or ``method`` not one
+                of their values.
+            FisherlabArgumentError: ``level`` not a number (a string, a bool).
+            SingularInformationError: as :meth:`cov`.
         """
         level = _check_level(level)
+        _check_kind(kind, CovKind)
         choice = choose(IntervalMethod, method, "method")
         if choice is IntervalMethod.PROFILE:
             from ._profile import profile_intervals
@@ -338,7 +381,12 @@ class FitResult:
 
     # ------------------------------------------------------------------ tables
     def to_pandas(self, kind: str = "observed", level: float = 0.95) -> pd.DataFrame:
-        """Estimate, se, z, p-value (two-sided Wald test of 0) and confidence interval per parameter."""
+        """Estimate, se, z, p-value (two-sided Wald test of 0) and confidence interval per parameter.
+
+        Raises:
+            InvalidOptionError, FisherlabArgumentError: a bad ``kind`` or ``level`` (as :meth:`conf_int`).
+        """
+        _check_level(level)
         theta = self.flat_params
         se = np.sqrt(np.diag(self.cov(kind).matrix))
         z = theta / se
@@ -358,7 +406,13 @@ class FitResult:
         )
 
     def summary(self, kind: str = "observed", level: float = 0.95) -> Summary:
-        """The summary table (:class:`Summary`: ``str()`` for text, Rich renders it as a table)."""
+        """The summary table (:class:`Summary`: ``str()`` for text, Rich renders it as a table).
+
+        Raises:
+            InvalidOptionError, FisherlabArgumentError: a bad ``kind`` or ``level`` (as :meth:`conf_int`).
+        """
+        _check_level(level)
+        _check_kind(kind, CovKind)
         header = [
             f"fisherlab fit: {'MAP' if self.prior is not None else 'maximum likelihood'}, N = {self.nobs}",
             f"log-likelihood {self.loglik:.6g}, converged in {self.n_iter} iterations "
@@ -373,21 +427,105 @@ class FitResult:
     def derived(self, fn: Callable[[Any], Any], kind: str = "observed") -> Derived:
         """Delta method: estimate and standard error of ``fn(params)``.
 
-        :math:`\\operatorname{Cov}[g(\\hat\\theta)] \\approx \\nabla g\\,\\Sigma\\,\\nabla g^\\top`
+        :math:`\\operatorname{Cov}[g(\\hat\\theta)] \\approx \\nabla g\\, \\Sigma\\, \\nabla g^\\top`
         with :math:`\\nabla g` by autodiff and :math:`\\Sigma` = :meth:`cov` (``kind``).
 
+        Args:
+            fn: ``fn(params) -> scalar or array``, written with ``jax.numpy`` (it is
+                differentiated by JAX), defined and differentiable at the estimate.
+            kind: the covariance kind of :meth:`cov`.
+
+        Raises:
+            InvalidParameterError: ``fn`` is not finite at the estimate (undefined there: the log
+                of a negative parameter), or its gradient is not (not differentiable there:
+                ``sqrt`` at 0); the function, the output and the estimate are named.
+            FisherlabArgumentError: ``fn`` is not callable, cannot be traced by JAX, or returns
+                a complex or non-numeric value.
+            InvalidOptionError: ``kind`` not one of its values.
+            SingularInformationError: as :meth:`cov`.
+
         Example:
-            ``res.derived(lambda th: th["a"] / th["b"])`` for a ratio.
+            >>> import fisherlab as fl, numpy as np, jax.numpy as jnp
+            >>> m = fl.Model(lambda th, x: fl.dist.Poisson(th["rate"]), constraints={"rate": "positive"})
+            >>> res = fl.fit(m, np.array([2.0, 4.0, 3.0, 5.0]), init={"rate": 1.0})
+            >>> d = res.derived(lambda th: jnp.log(th["rate"]))   # se = se(rate) / rate
+            >>> round(d.estimate, 6), round(d.se, 6), round(res.se()["rate"] / 3.5, 6)
+            (1.252763, 0.267261, 0.267261)
+            >>> res.derived(lambda th: jnp.log(-th["rate"]))
+            Traceback (most recent call last):
+            ...
+            fisherlab._errors.InvalidParameterError: derived: fn (...) is nan at the estimate {rate=3.5}: ...
         """
+        if not callable(fn):
+            raise FisherlabArgumentError(
+                "derived: fn must be a function fn(params) -> number or array, got "
+                f"{type(fn).__name__} {fn!r:.40}"
+            )
+        cov_kind = _check_kind(kind, CovKind)
+        label = _function_name(fn)
         flat, unravel = ravel_pytree(self.params)
-        value = jnp.asarray(fn(unravel(flat)), dtype=jnp.float64)
-        jac = np.asarray(
-            jax.jacobian(lambda v: jnp.ravel(jnp.asarray(fn(unravel(v)), dtype=jnp.float64)))(flat)
+        theta = np.asarray(flat, dtype=np.float64)
+        at = _estimate_text(self.names, theta)
+
+        def g(v: jax.Array) -> jax.Array:
+            return jnp.ravel(jnp.asarray(fn(unravel(v))))
+
+        try:
+            shape = jax.eval_shape(lambda v: jnp.asarray(fn(unravel(v))), flat)
+        except FisherlabError:
+            raise
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise FisherlabArgumentError(
+                f"derived: fn ({label}) failed when traced by JAX ({type(exc).__name__}: {first}); "
+                "it is differentiated by JAX: write it with jax.numpy"
+            ) from exc
+        if not (jnp.issubdtype(shape.dtype, jnp.floating) or jnp.issubdtype(shape.dtype, jnp.integer)):
+            raise FisherlabArgumentError(
+                f"derived: fn ({label}) returns dtype {shape.dtype}; it must return real numbers"
+            )
+        out_shape = tuple(shape.shape)
+
+        def output(i: int) -> str:
+            if not out_shape:
+                return ""
+            return f" (output {list(int(k) for k in np.unravel_index(i, out_shape))})"
+
+        value = np.asarray(g(flat), dtype=np.float64)
+        bad = np.flatnonzero(~np.isfinite(value))
+        if bad.size:
+            i = int(bad[0])
+            raise InvalidParameterError(
+                f"derived: fn ({label}) is {value[i]}{output(i)} at the estimate {at}: it is undefined "
+                "there (a log or square root of a negative number?); the delta method needs a function "
+                "that is finite and differentiable at the estimate"
+            )
+        jac = np.asarray(jax.jacobian(g)(flat), dtype=np.float64).reshape(value.size, theta.size)
+        bad_jac = np.argwhere(~np.isfinite(jac))
+        if bad_jac.size:
+            i, j = (int(k) for k in bad_jac[0])
+            raise InvalidParameterError(
+                f"derived: the gradient of fn ({label}){output(i)} with respect to {self.names[j]} is "
+                f"{jac[i, j]} at the estimate {at}: fn is not differentiable there (a square root or "
+                "absolute value at 0?); the delta method needs a finite gradient"
+            )
+        sigma = self.cov(cov_kind.value).matrix
+        cov = jac @ sigma @ jac.T
+        variance = np.diag(cov).copy()
+        # J Sigma J^T is positive semidefinite: a negative diagonal is rounding, bounded by
+        # eps * P * (|J| |Sigma| |J|^T)
+        rounding = (
+            8 * np.finfo(np.float64).eps * theta.size * np.diag(np.abs(jac) @ np.abs(sigma) @ np.abs(jac).T)
         )
-        cov = jac @ self.cov(kind).matrix @ jac.T
-        se = np.sqrt(np.diag(cov)).reshape(value.shape)
-        estimate: Any = float(value) if value.shape == () else np.asarray(value)
-        return Derived(estimate, float(se) if value.shape == () else se, cov)
+        if np.any(variance < -rounding):
+            i = int(np.flatnonzero(variance < -rounding)[0])
+            raise SingularInformationError(
+                f"derived: the delta-method variance of fn ({label}){output(i)} is negative "
+                f"({variance[i]:.3g}): the {cov_kind.value} covariance is not positive semidefinite"
+            )
+        se = np.sqrt(np.maximum(variance, 0.0)).reshape(out_shape)
+        estimate: Any = float(value[0]) if out_shape == () else value.reshape(out_shape)
+        return Derived(estimate, float(se) if out_shape == () else se, cov)
 
     def laplace(self) -> LaplaceApproximation:
         """Gaussian (Laplace) approximation of the posterior at the estimate, with evidence."""

@@ -23,7 +23,7 @@ import numpy as np
 from .._options import Reduction, choose
 from ..backends import Derivative, backend_for
 from ..data._prepare import prepare_data
-from ..model._model import Model
+from ..model._model import Model, require_model
 from ..params._pytree import as_params, param_names
 from ._fisher import fisher as fisher
 from ._matrix import InfoMatrix
@@ -37,8 +37,9 @@ def reduction_factor(reduction: str, n: int) -> float:
     return 1.0 if choice is Reduction.SUM else 1.0 / n
 
 
-def _prepare(model: Any, params: Any, y: Any, x: Any) -> tuple[Any, Any, Any]:
-    """The model's backend, the checked parameters and the checked data."""
+def _prepare(where: str, model: Any, params: Any, y: Any, x: Any) -> tuple[Any, Any, Any]:
+    """The model's backend, the checked parameters and the checked data (``where``: the caller)."""
+    require_model(model, where)
     backend = backend_for(model, params, y, x)
     return backend, as_params(params), prepare_data(y, x)
 
@@ -53,19 +54,27 @@ def loglik(model: Model, params: Any, y: Any, x: Any = None) -> np.ndarray:
 
     Args:
         model: a :class:`~fisherlab.Model`.
-        params: parameter pytree.
-        y: observations, leading axis N (array, pytree or pandas object).
+        params: parameter pytree of real numbers. Floating leaves keep their dtype
+            (:func:`~fisherlab.params.as_params`); integers become float64.
+        y: observations, leading axis N (array, pytree or pandas object). Dtypes are
+            kept (:func:`~fisherlab.data.prepare_data`): float32 stays float32, integer
+            labels and counts stay integers.
         x: covariates with leading axis N, or ``None``.
 
     Returns:
-        ``numpy`` array ``(N,)``. An observation that is impossible under the
+        ``numpy`` array ``(N,)`` in the computation's dtype (float32 for float32 parameters
+        and data, else float64). An observation that is impossible under the
         parameters gives ``-inf`` (a correct value); NaN never comes back.
 
     Raises:
-        InvalidDataError: NaN/inf or mismatched rows in ``y``/``x``, ``y`` outside
-            the support (row and field named).
+        FisherlabArgumentError: ``model`` is not an ``fl.Model``; a parameter that is
+            complex, a bool, ``None`` or not numeric (the parameter is named).
+        InvalidDataError: NaN/inf, complex values or mismatched rows in ``y``/``x``, ``y``
+            outside the support, e.g. a class label outside 0..K-1 (row and field named).
         InvalidParameterError: parameters giving an invalid distribution
-            (row and distribution parameter named).
+            (row and distribution parameter named); non-finite or empty parameters.
+        ModelError: the model function failed (it is named as the culprit only when the
+            failure happened inside it).
 
     Example:
         >>> import fisherlab as fl, numpy as np
@@ -73,7 +82,7 @@ def loglik(model: Model, params: Any, y: Any, x: Any = None) -> np.ndarray:
         >>> fl.loglik(m, {"rate": 2.0}, np.array([0, 3])).round(4).tolist()
         [-2.0, -1.7123]
     """
-    backend, params, data = _prepare(model, params, y, x)
+    backend, params, data = _prepare("loglik", model, params, y, x)
     return backend.loglik(params, data)
 
 
@@ -85,8 +94,8 @@ def score(model: Model, params: Any, y: Any, x: Any = None) -> np.ndarray:
         Under the model, :math:`\mathbb{E}[s_i] = 0` at the true parameters.
 
     Raises:
-        InvalidDataError, InvalidParameterError: as :func:`loglik`; also a
-            non-finite score (row named).
+        FisherlabArgumentError, InvalidDataError, InvalidParameterError, ModelError: as
+            :func:`loglik`; also a non-finite score (row named).
 
     Example:
         >>> import fisherlab as fl, numpy as np
@@ -94,7 +103,7 @@ def score(model: Model, params: Any, y: Any, x: Any = None) -> np.ndarray:
         >>> fl.score(m, {"mu": 0.5}, np.array([0.0, 2.0])).tolist()   # y - mu
         [[-0.5], [1.5]]
     """
-    backend, params, data = _prepare(model, params, y, x)
+    backend, params, data = _prepare("score", model, params, y, x)
     return backend.scores(params, data).value
 
 
@@ -111,6 +120,11 @@ def empirical_fisher(
     Args:
         reduction: ``"sum"`` (total over rows, the default) or ``"mean"``.
 
+    Raises:
+        InvalidOptionError: ``reduction`` not ``"sum"`` or ``"mean"``.
+        FisherlabArgumentError, InvalidDataError, InvalidParameterError, ModelError: as
+            :func:`loglik`; also a non-finite score (row named).
+
     Example:
         >>> import fisherlab as fl, numpy as np
         >>> m = fl.Model(lambda th, x: fl.dist.Normal(th["mu"], 1.0))
@@ -118,7 +132,7 @@ def empirical_fisher(
         [[5.0]]
     """
     reduction_factor(reduction, 1)  # reject a bad option before any work
-    backend, params, data = _prepare(model, params, y, x)
+    backend, params, data = _prepare("empirical_fisher", model, params, y, x)
     gram = backend.score_gram(params, data)
     return _info(gram, param_names(params), "empirical", reduction_factor(reduction, data.n))
 
@@ -132,6 +146,11 @@ def observed_information(
     At the maximum-likelihood estimate :math:`J(\hat\theta)^{-1}` is the usual
     covariance estimate; its expectation under the model is the Fisher.
 
+    Raises:
+        InvalidOptionError: ``reduction`` not ``"sum"`` or ``"mean"``.
+        FisherlabArgumentError, InvalidDataError, InvalidParameterError, ModelError: as
+            :func:`loglik`; also a non-finite Hessian.
+
     Example:
         >>> import fisherlab as fl, numpy as np
         >>> m = fl.Model(lambda th, x: fl.dist.Poisson(th["rate"]))
@@ -139,6 +158,6 @@ def observed_information(
         [[1.0]]
     """
     reduction_factor(reduction, 1)  # reject a bad option before any work
-    backend, params, data = _prepare(model, params, y, x)
+    backend, params, data = _prepare("observed_information", model, params, y, x)
     neg = backend.negative_hessian(params, data)
     return _info(neg, param_names(params), "observed", reduction_factor(reduction, data.n))

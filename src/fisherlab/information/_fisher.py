@@ -40,12 +40,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._errors import MethodUnavailableError, NotConvergedError
-from .._options import FisherMethod, choose
+from .._options import FisherMethod, choose, count, seed_value
 from ..backends import Backend, Derivative, backend_for
 from ..backends._validity import check_finite
 from ..data._prepare import prepare_data
 from ..dist._registry import family_fisher, has_closed_form
-from ..model._model import Model
+from ..model._model import Model, require_model
 from ..params._pytree import as_params, param_names, tree_signature
 from ._matrix import InfoMatrix
 
@@ -137,12 +137,12 @@ def fisher(
         params: parameter pytree :math:`\theta`.
         x: covariates (the design), leading axis N; ``None`` for an iid model,
             which gives the information of ONE observation.
-        n: multiplies the result: ``n`` iid observations (or ``n`` repeats of x).
+        n: multiplies the result: ``n`` iid observations (or ``n`` repeats of x), an integer >= 1.
         method: ``"exact"`` (closed form through the chain rule, exact summation
             or quadrature), ``"mc"`` (Monte-Carlo) or ``"auto"`` (exact when it
             exists, else Monte-Carlo).
-        num_samples: Monte-Carlo draws of the whole data set (``method="mc"``).
-        seed: Monte-Carlo seed.
+        num_samples: Monte-Carlo draws of the whole data set (``method="mc"``), an integer >= 2.
+        seed: Monte-Carlo seed, an integer >= 0.
 
     Returns:
         :class:`~fisherlab.InfoMatrix` with ``.method`` telling the route taken;
@@ -150,10 +150,14 @@ def fisher(
         the quadrature error estimate (``"quadrature"``).
 
     Raises:
+        FisherlabArgumentError: ``model`` is not an ``fl.Model``; ``n``, ``num_samples`` or
+            ``seed`` not an integer (``n=1.5``); a complex, bool or non-numeric parameter.
+        InvalidOptionError: ``method`` not one of its values; ``n < 1``, ``num_samples < 2``
+            or ``seed < 0``.
         MethodUnavailableError: ``method="exact"`` for a model without one.
         InvalidParameterError: parameters outside a distribution's support
-            (row and parameter named).
-        InvalidDataError: NaN/inf or mismatched rows in ``x``.
+            (row and parameter named), non-finite or empty parameters.
+        InvalidDataError: NaN/inf, complex values or mismatched rows in ``x``.
 
     Example:
         Logistic regression, :math:`F = X^\top \mathrm{diag}(p(1-p)) X`:
@@ -168,11 +172,11 @@ def fisher(
         ...           {"a": 2.0, "b": 1.0}, n=10).matrix.round(4).tolist()
         [[6.4493, -10.0], [-10.0, 20.0]]
     """
+    require_model(model, "fisher")
     choice = choose(FisherMethod, method, "method")
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive integer (number of iid observations), got {n!r}")
-    if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 2:
-        raise ValueError(f"num_samples must be an integer >= 2, got {num_samples!r}")
+    n = count(n, "n", 1, "the number of iid observations, or repeats of x")
+    num_samples = count(num_samples, "num_samples", 2, "Monte-Carlo draws of the data set")
+    seed = seed_value(seed)
     backend = backend_for(model, params, None, x)
     params = as_params(params)
     x = prepare_data(None, x, require_y=False).x

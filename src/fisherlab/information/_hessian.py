@@ -13,10 +13,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from .. import numeric as _numeric
-from .._errors import InvalidParameterError
+from .._errors import FisherlabArgumentError, FisherlabError, InvalidOptionError, InvalidParameterError
 from .._options import HessianMethod, choose
 from ..params._pytree import as_params, flatten_params, param_names
 from ._matrix import LabelledMatrix
@@ -29,18 +30,72 @@ def _per_parameter(value: Any, names: list[str], what: str, default: float) -> n
     if value is None:
         return None
     if not isinstance(value, Mapping):
-        return np.broadcast_to(np.asarray(value, dtype=np.float64), (len(names),)).copy()
+        return np.full(len(names), _real(value, what))
     leaf_of = {n: n.split("[", 1)[0] for n in names}
     unknown = [k for k in value if k not in leaf_of and k not in set(leaf_of.values())]
     if unknown:
-        raise ValueError(f"{what} names unknown parameter(s) {unknown}; known: {names}")
+        raise InvalidParameterError(f"{what} names unknown parameter(s) {unknown}; known: {names}")
     out = np.full(len(names), default)
     for i, n in enumerate(names):
         if n in value:
-            out[i] = float(value[n])
+            out[i] = _real(value[n], f"{what}[{n!r}]")
         elif leaf_of[n] in value:
-            out[i] = float(np.ravel(np.asarray(value[leaf_of[n]], dtype=np.float64))[0])
+            out[i] = _real(value[leaf_of[n]], f"{what}[{leaf_of[n]!r}]")
     return out
+
+
+def _point(names: list[str], flat: np.ndarray, limit: int = 8) -> str:
+    parts = [f"{n}={v:.6g}" for n, v in zip(names[:limit], flat[:limit].tolist(), strict=False)]
+    return ", ".join(parts) + (", ..." if len(names) > limit else "")
+
+
+def _real(value: Any, what: str) -> float:
+    """A real number (a bound may be infinite, a step may not be NaN: the engine checks ranges)."""
+    if isinstance(value, bool) or not (
+        isinstance(value, (int, float, np.integer, np.floating))
+        or (np.ndim(value) == 0 and np.asarray(value).dtype.kind in "iuf")
+    ):
+        raise FisherlabArgumentError(
+            f"{what} must be a real number or a mapping name -> number, got {value!r} "
+            f"of type {type(value).__name__}"
+        )
+    number = float(value)
+    if np.isnan(number):
+        raise InvalidOptionError(f"{what} is NaN; give a number")
+    return number
+
+
+def _scalar_output(f: Callable[[Any], Any], params: Any) -> None:
+    """Check that ``f(params)`` is a real scalar, by tracing it once (``jax.eval_shape``).
+
+    Raises:
+        FisherlabArgumentError: ``f`` cannot be traced by JAX, or returns a non-scalar or a
+            complex value (what it returns is named).
+    """
+    try:
+        out = jax.eval_shape(f, params)
+    except FisherlabError:
+        raise
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise FisherlabArgumentError(
+            f"hessian: f failed when traced by JAX ({type(exc).__name__}: {first}); with "
+            'method="autodiff" write f with jax.numpy, or pass method="numeric" for a function '
+            "that calls NumPy, SciPy or an external program"
+        ) from exc
+    leaves = jax.tree_util.tree_leaves(out)
+    shape = getattr(out, "shape", None)
+    if len(leaves) != 1 or shape is None or shape != ():
+        what = f"shape {tuple(shape)}" if shape is not None else type(out).__name__
+        raise FisherlabArgumentError(
+            f"hessian: f must return a real scalar, got {what}; sum or select the output you "
+            "want the Hessian of (e.g. lambda th: jnp.sum(g(th)))"
+        )
+    if not jnp.issubdtype(out.dtype, jnp.floating) and not jnp.issubdtype(out.dtype, jnp.integer):
+        raise FisherlabArgumentError(
+            f"hessian: f must return a real scalar, got dtype {out.dtype}; fisherlab works with "
+            "real functions"
+        )
 
 
 def hessian(
@@ -84,7 +139,13 @@ def hessian(
         ``evaluations`` the number of calls of ``f``.
 
     Raises:
-        InvalidParameterError: the Hessian is not finite at ``params`` (autodiff).
+        FisherlabArgumentError: ``f`` is not callable, returns a non-scalar or complex value,
+            or (autodiff) cannot be traced by JAX; a parameter that is complex, a bool or not
+            numeric; ``step``/``lower``/``upper`` that are not numbers.
+        InvalidOptionError: ``method`` not one of its values; ``step``, ``lower``, ``upper``
+            or ``executor`` given with ``method="autodiff"``.
+        InvalidParameterError: ``f`` or its Hessian is not finite at ``params`` (autodiff); NaN/inf or
+            empty parameters; ``step``/``lower``/``upper`` naming unknown parameters.
         NumericDerivativeError: ``f`` raised (the exception is chained, the message names the
             parameter values) or was not finite at a perturbed point even with smaller steps.
 
@@ -112,18 +173,44 @@ def hessian(
         (True, 25)
     """
     choice = choose(HessianMethod, method, "method")
+    if not callable(f):
+        raise FisherlabArgumentError(
+            f"hessian: f must be a function f(params) -> scalar, got {type(f).__name__} {f!r:.40}"
+        )
     params = as_params(params)
     names = param_names(params)
     if choice is HessianMethod.NUMERIC:
         return _numeric_hessian(f, params, names, step, lower, upper, executor, workers)
-    if step is not None or lower is not None or upper is not None or executor is not None:
-        raise ValueError('step, lower, upper and executor apply to method="numeric" only')
+    given = [
+        k
+        for k, v in (("step", step), ("lower", lower), ("upper", upper), ("executor", executor))
+        if v is not None
+    ]
+    if given:
+        raise InvalidOptionError(
+            f'{", ".join(given)} {"applies" if len(given) == 1 else "apply"} to method="numeric" only '
+            "(finite differences); "
+            'method="autodiff" is exact and takes none: drop them or pass method="numeric"'
+        )
+    _scalar_output(f, params)
     flat, unravel = flatten_params(params)
-    h = np.asarray(jax.jit(jax.hessian(lambda v: f(unravel(v))))(flat))
-    if h.shape != (flat.size, flat.size):
-        raise ValueError(f"f must return a scalar; its Hessian has shape {h.shape}")
+
+    def value_and_hessian(v: jax.Array) -> tuple[jax.Array, jax.Array]:
+        return f(unravel(v)), jax.hessian(lambda w: f(unravel(w)))(v)
+
+    value, h = (np.asarray(a) for a in jax.jit(value_and_hessian)(flat))
+    if not np.isfinite(value):
+        raise InvalidParameterError(
+            f"f is {value} at these parameters ({_point(names, np.asarray(flat))}): it is undefined there "
+            "(a log or square root of a negative number?), so its Hessian means nothing; evaluate it "
+            "where f is finite"
+        )
     if not np.all(np.isfinite(h)):
-        raise InvalidParameterError("the Hessian is not finite at these parameters; f may be undefined there")
+        bad = np.argwhere(~np.isfinite(h))[0]
+        raise InvalidParameterError(
+            f"the Hessian is not finite at these parameters (entry [{names[bad[0]]}, {names[bad[1]]}] is "
+            f"{h[tuple(bad)]}); f may be undefined there or not twice differentiable"
+        )
     return LabelledMatrix(h, names, method="hessian")
 
 

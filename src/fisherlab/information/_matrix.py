@@ -11,6 +11,15 @@ Inversion uses a Cholesky factorisation of the diagonally scaled matrix
 each parameter. A singular or indefinite matrix raises
 :class:`~fisherlab.SingularInformationError` naming the offending direction as a
 parameter combination; nothing is clipped or regularised silently.
+
+Bad input raises fisherlab errors that name what was given: a matrix that is not a real,
+finite, square array (:class:`~fisherlab.InvalidDataError`, or
+:class:`~fisherlab.FisherlabArgumentError` for a non-numeric or complex one), names that
+are unknown, repeated or of the wrong count (:class:`~fisherlab.InvalidParameterError`),
+an operand that is not an information matrix or a scale factor that is not a finite real
+number >= 0 (:class:`~fisherlab.FisherlabArgumentError` /
+:class:`~fisherlab.InvalidOptionError`): an information matrix stays positive semidefinite
+under its algebra (``F + G``, ``c * F``, ``F / c``; there is no ``F - G``).
 """
 
 from __future__ import annotations
@@ -21,7 +30,13 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from .._errors import SingularInformationError
+from .._errors import (
+    FisherlabArgumentError,
+    InvalidDataError,
+    InvalidParameterError,
+    SingularInformationError,
+)
+from .._options import nonnegative_factor, positive_number
 
 __all__ = ["Covariance", "Eigen", "InfoMatrix", "LabelledMatrix"]
 
@@ -71,6 +86,9 @@ class LabelledMatrix:
 
     __slots__ = ("error", "evaluations", "matrix", "method", "names")
 
+    # numpy defers to our operators (``2.0 * F`` with a NumPy scalar, ``np.ones(3) + F``)
+    __array_ufunc__ = None
+
     def __init__(
         self,
         matrix: Any,
@@ -80,16 +98,33 @@ class LabelledMatrix:
         method: str = "",
         evaluations: int | None = None,
     ) -> None:
-        m = np.array(matrix, dtype=np.float64)
-        if m.ndim != 2 or m.shape[0] != m.shape[1]:
-            raise ValueError(f"expected a square matrix, got shape {m.shape}")
+        what = type(self).__name__
+        m = _real_array(matrix, f"{what} matrix")
+        if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] == 0:
+            raise InvalidDataError(f"{what} needs a non-empty square matrix (P, P), got shape {m.shape}")
+        if isinstance(names, str) or not isinstance(names, Sequence):
+            raise FisherlabArgumentError(
+                f"{what} names must be a list of parameter names, got {type(names).__name__} {names!r:.60}"
+            )
         if len(names) != m.shape[0]:
-            raise ValueError(f"{len(names)} names for a {m.shape[0]}x{m.shape[0]} matrix")
-        if len(set(names)) != len(names):
-            raise ValueError(f"parameter names must be unique, got {list(names)}")
+            raise InvalidParameterError(
+                f"{what}: {len(names)} names {list(names)} for a {m.shape[0]}x{m.shape[0]} matrix; "
+                "give one name per row"
+            )
+        _check_unique(list(names), f"{what} names")
+        bad = np.argwhere(~np.isfinite(m))
+        if bad.size:
+            i, j = (int(v) for v in bad[0])
+            raise InvalidDataError(
+                f"{what} entry [{names[i]}, {names[j]}] is {m[i, j]}: an information or covariance "
+                "matrix must be finite"
+            )
         self.matrix: np.ndarray = 0.5 * (m + m.T)
         self.names: list[str] = list(names)
-        self.error: np.ndarray | None = None if error is None else np.asarray(error, dtype=np.float64)
+        err = None if error is None else _real_array(error, f"{what} error")
+        if err is not None and err.shape != m.shape:
+            raise InvalidDataError(f"{what} error has shape {err.shape}, the matrix {m.shape}")
+        self.error: np.ndarray | None = err
         self.method: str = method
         self.evaluations: int | None = evaluations
 
@@ -97,13 +132,21 @@ class LabelledMatrix:
         """The matrix as a DataFrame indexed and columned by parameter name."""
         return pd.DataFrame(self.matrix, index=self.names, columns=self.names)
 
-    def index(self, names: Iterable[str]) -> np.ndarray:
-        """Positions of ``names`` in :attr:`names`; unknown names raise ``KeyError``."""
+    def index(self, names: Iterable[str] | str) -> np.ndarray:
+        """Positions of ``names`` (a list of names, or one name) in :attr:`names`.
+
+        Raises:
+            InvalidParameterError: a name that is not in :attr:`names` (the unknown and the
+                known names are listed), or a name given twice.
+            FisherlabArgumentError: ``names`` is not a name or an iterable of names.
+        """
+        wanted = _name_list(names, "names")
+        _check_unique(wanted, "names")
         lookup = {n: i for i, n in enumerate(self.names)}
-        missing = [n for n in names if n not in lookup]
+        missing = [n for n in wanted if n not in lookup]
         if missing:
-            raise KeyError(f"unknown parameter name(s) {missing}; known: {self.names}")
-        return np.array([lookup[n] for n in names], dtype=int)
+            raise InvalidParameterError(f"unknown parameter name(s) {missing}; known: {self.names}")
+        return np.array([lookup[n] for n in wanted], dtype=int)
 
     def eig(self) -> Eigen:
         """Eigen-decomposition (``numpy.linalg.eigh``), eigenvalues ascending."""
@@ -116,6 +159,44 @@ class LabelledMatrix:
     def __repr__(self) -> str:
         body = self.to_pandas().to_string(float_format=lambda v: f"{v:.6g}")
         return f"{type(self).__name__}({self.method or 'matrix'}, P={len(self.names)})\n{body}"
+
+
+def _real_array(value: Any, what: str) -> np.ndarray:
+    """``value`` as a float64 array; non-numeric, boolean or complex input is refused."""
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # ragged lists and the like
+        raise FisherlabArgumentError(f"{what} cannot be read as an array: {exc}") from exc
+    if arr.dtype.kind not in "iuf":
+        raise FisherlabArgumentError(
+            f"{what} must hold real numbers, got dtype {arr.dtype} ({type(value).__name__})"
+        )
+    return np.array(arr, dtype=np.float64)
+
+
+def _name_list(names: Any, what: str) -> list[str]:
+    """A list of names from one name (a ``str``) or an iterable of names."""
+    if isinstance(names, str):
+        return [names]
+    try:
+        return list(names)
+    except TypeError:
+        raise FisherlabArgumentError(
+            f"{what} must be a parameter name or a list of them, got {type(names).__name__} {names!r:.60}"
+        ) from None
+
+
+def _check_unique(names: list[str], what: str) -> None:
+    if len(set(names)) == len(names):
+        return
+    seen: set[str] = set()
+    repeated = []
+    for n in names:
+        if n in seen:
+            repeated.append(n)
+        seen.add(n)
+    if repeated:
+        raise InvalidParameterError(f"{what} repeat {sorted(set(repeated))}: each name must appear once")
 
 
 class Covariance(LabelledMatrix):
@@ -131,13 +212,34 @@ class Covariance(LabelledMatrix):
 
     __slots__ = ()
 
+    def _variances(self, positive: bool) -> np.ndarray:
+        """The diagonal; a negative (or, with ``positive``, zero) variance raises, naming it."""
+        var = np.diag(self.matrix)
+        bad = np.flatnonzero(var <= 0 if positive else var < 0)
+        if bad.size:
+            i = int(bad[0])
+            raise InvalidDataError(
+                f"the variance of {self.names[i]} is {var[i]:.6g}: a covariance needs "
+                f"{'positive' if positive else 'non-negative'} variances"
+                + (" for correlations" if positive else "")
+            )
+        return var
+
     def se(self) -> dict[str, float]:
-        """Standard errors ``sqrt(diag(cov))``, name -> float."""
-        return dict(zip(self.names, np.sqrt(np.diag(self.matrix)).tolist(), strict=True))
+        """Standard errors ``sqrt(diag(cov))``, name -> float.
+
+        Raises:
+            InvalidDataError: a negative variance on the diagonal (the parameter is named).
+        """
+        return dict(zip(self.names, np.sqrt(self._variances(False)).tolist(), strict=True))
 
     def corr(self) -> pd.DataFrame:
-        """Correlation matrix as a DataFrame."""
-        s = np.sqrt(np.diag(self.matrix))
+        """Correlation matrix as a DataFrame.
+
+        Raises:
+            InvalidDataError: a variance that is not positive (the parameter is named).
+        """
+        s = np.sqrt(self._variances(True))
         return pd.DataFrame(self.matrix / np.outer(s, s), index=self.names, columns=self.names)
 
 
@@ -162,6 +264,20 @@ class InfoMatrix(LabelledMatrix):
         [[2.666666666666667]]
         >>> F.fix(["b"]).matrix.tolist()
         [[4.0]]
+
+        Information algebra keeps a positive semidefinite matrix: independent experiments
+        add, a finite scale factor ``c >= 0`` repeats one; nothing else is accepted.
+
+        >>> (F + F).matrix.tolist() == (2 * F).matrix.tolist() == (F / 0.5).matrix.tolist()
+        True
+        >>> -1 * F
+        Traceback (most recent call last):
+        ...
+        fisherlab._errors.InvalidOptionError: the scale factor c of c * F must be ... >= 0, got -1.0
+        >>> F.marginalize(["c"])
+        Traceback (most recent call last):
+        ...
+        fisherlab._errors.InvalidParameterError: unknown parameter name(s) ['c']; known: ['a', 'b']
     """
 
     __slots__ = ()
@@ -233,7 +349,10 @@ class InfoMatrix(LabelledMatrix):
             SingularInformationError: the matrix is singular, numerically singular
                 (scaled condition number above 1e12) or indefinite; the message
                 names the direction, e.g. ``"0.894·b - 0.447·a is not identified"``.
+            FisherlabArgumentError: ``pinv`` is not a bool.
         """
+        if not isinstance(pinv, (bool, np.bool_)):
+            raise FisherlabArgumentError(f"pinv must be True or False, got {pinv!r}")
         if pinv:
             inv = np.linalg.pinv(self.matrix, rcond=1.0 / SINGULAR_CONDITION, hermitian=True)
             return Covariance(inv, self.names, method=f"pinv({self.method})")
@@ -248,14 +367,26 @@ class InfoMatrix(LabelledMatrix):
         return self.cov().se()
 
     # ------------------------------------------------------------------ forecast algebra
-    def marginalize(self, names: Iterable[str]) -> InfoMatrix:
+    def marginalize(self, names: Iterable[str] | str) -> InfoMatrix:
         r"""Information about ``names`` with every other parameter marginalised (unknown).
 
         The Schur complement :math:`A_{kk} - A_{ko} A_{oo}^{-1} A_{ok}`, equal to
         :math:`((A^{-1})_{kk})^{-1}`: the information left on the kept parameters
         once the others are estimated too.
+
+        Args:
+            names: the parameters to keep, in the order wanted (one name or a list).
+
+        Raises:
+            InvalidParameterError: an unknown or repeated name, or no name at all (the
+                message lists the known names).
+            SingularInformationError: the block of the marginalised parameters is singular.
         """
-        keep = list(names)
+        keep = _name_list(names, "marginalize(names)")
+        if not keep:
+            raise InvalidParameterError(
+                f"marginalize needs at least one parameter to keep, got none; known: {self.names}"
+            )
         k = self.index(keep)
         others = [n for n in self.names if n not in set(keep)]
         if not others:
@@ -268,24 +399,51 @@ class InfoMatrix(LabelledMatrix):
         schur = self.matrix[np.ix_(k, k)] - w.T @ w
         return InfoMatrix(schur, keep, method=f"marginal({self.method})")
 
-    def fix(self, names: Iterable[str]) -> InfoMatrix:
-        """Information with ``names`` held fixed (known): their rows and columns are dropped."""
-        fixed = set(names)
-        self.index(list(fixed))
-        keep = [n for n in self.names if n not in fixed]
+    def fix(self, names: Iterable[str] | str) -> InfoMatrix:
+        """Information with ``names`` held fixed (known): their rows and columns are dropped.
+
+        Args:
+            names: the parameters to fix (one name or a list; an empty list fixes nothing).
+
+        Raises:
+            InvalidParameterError: an unknown or repeated name, or every parameter fixed
+                (nothing would be left).
+        """
+        fixed = _name_list(names, "fix(names)")
+        self.index(fixed)
+        keep = [n for n in self.names if n not in set(fixed)]
+        if not keep:
+            raise InvalidParameterError(
+                f"fix({fixed}) would fix every parameter and leave no information; keep at least one"
+            )
         return self._take(self.index(keep), keep)
 
     def _take(self, idx: np.ndarray, names: list[str]) -> InfoMatrix:
         err = None if self.error is None else self.error[np.ix_(idx, idx)]
         return InfoMatrix(self.matrix[np.ix_(idx, idx)], names, error=err, method=self.method)
 
-    def __add__(self, other: InfoMatrix) -> InfoMatrix:
-        """Information of independent experiments adds; names must agree (any order)."""
+    # ------------------------------------------------------------------ arithmetic
+    def __add__(self, other: Any) -> InfoMatrix:
+        """Information of independent experiments adds; names must agree (any order).
+
+        Raises:
+            FisherlabArgumentError: ``other`` is not an :class:`InfoMatrix` (a number, an
+                array, a :class:`Covariance`).
+            InvalidParameterError: the two matrices are over different parameters (the
+                names only in one of them are listed).
+        """
         if not isinstance(other, InfoMatrix):
-            return NotImplemented
+            raise FisherlabArgumentError(
+                f"an InfoMatrix adds only to another InfoMatrix (information of an independent "
+                f"experiment), got {type(other).__name__}; scale with c * F, and use .matrix for "
+                "raw array arithmetic"
+            )
         if set(other.names) != set(self.names):
-            raise ValueError(
-                f"cannot add information over different parameters: {self.names} vs {other.names}; "
+            only_self = [n for n in self.names if n not in set(other.names)]
+            only_other = [n for n in other.names if n not in set(self.names)]
+            raise InvalidParameterError(
+                f"cannot add information over different parameters: {self.names} vs {other.names} "
+                f"(only in the first: {only_self}; only in the second: {only_other}); "
                 "use fix()/marginalize() first"
             )
         idx = other.index(self.names)
@@ -297,12 +455,53 @@ class InfoMatrix(LabelledMatrix):
             err = np.sqrt(np.square(e1) + np.square(e2))
         return InfoMatrix(self.matrix + om, self.names, error=err, method=self.method)
 
-    def __mul__(self, factor: float) -> InfoMatrix:
-        """Scale by a number (``n`` repetitions of an experiment)."""
-        if not isinstance(factor, (int, float, np.integer, np.floating)) or isinstance(factor, bool):
-            return NotImplemented
-        value = float(factor)
-        err = None if self.error is None else self.error * abs(value)
+    def __radd__(self, other: Any) -> InfoMatrix:
+        """``0 + F`` is ``F`` (so ``sum([F, G, H])`` works); anything else as :meth:`__add__`."""
+        if isinstance(other, int) and not isinstance(other, bool) and other == 0:
+            return self._take(np.arange(len(self.names)), self.names)
+        return self.__add__(other)
+
+    def __mul__(self, factor: Any) -> InfoMatrix:
+        """Scale by a finite real number ``c >= 0`` (``c`` repetitions of an experiment).
+
+        ``0 * F`` is the (valid, positive semidefinite) zero matrix, whose :meth:`cov`
+        raises :class:`~fisherlab.SingularInformationError`.
+
+        Raises:
+            InvalidOptionError: ``c`` negative, infinite or NaN (the result would not be an
+                information matrix).
+            FisherlabArgumentError: ``c`` is not a real number (a bool, a complex number, an
+                array, another matrix).
+        """
+        value = nonnegative_factor(factor, "the scale factor c of c * F")
+        err = None if self.error is None else self.error * value
         return InfoMatrix(self.matrix * value, self.names, error=err, method=self.method)
 
     __rmul__ = __mul__
+
+    def __truediv__(self, divisor: Any) -> InfoMatrix:
+        """``F / c`` for a finite real ``c > 0``: ``(1 / c) * F`` (a mean over ``c`` observations).
+
+        Raises:
+            InvalidOptionError: ``c`` zero, negative, infinite or NaN.
+            FisherlabArgumentError: ``c`` is not a real number.
+        """
+        return self * (1.0 / positive_number(divisor, "the divisor c of F / c"))
+
+    def __rtruediv__(self, other: Any) -> InfoMatrix:
+        raise FisherlabArgumentError(
+            f"cannot divide {type(other).__name__} by an InfoMatrix; its inverse is F.cov()"
+        )
+
+    def __sub__(self, other: Any) -> InfoMatrix:
+        raise FisherlabArgumentError(
+            "information matrices do not subtract: F - G need not be positive semidefinite, so it is "
+            "no information matrix; use F.matrix - G.matrix for the raw difference"
+        )
+
+    __rsub__ = __sub__
+
+    def __neg__(self) -> InfoMatrix:
+        raise FisherlabArgumentError(
+            "-F is not an information matrix (it is negative semidefinite); use -F.matrix for the raw array"
+        )

@@ -8,6 +8,13 @@ axis of length 1 (so code written for a whole batch, ``X @ beta`` or
 is ``()`` or starts with 1. Per-row evaluation is what makes the score an
 ``(N, P)`` array from one vectorised pass and the Fisher a sum of per-row
 chain rules :math:`J_i^\top I(\eta_i) J_i`.
+
+Errors raised inside the user's function are reported as :class:`~fisherlab.ModelError`
+that say so (with the original exception chained); errors after it returned (a
+distribution that cannot evaluate the data as given) never blame the function.
+Observations keep their dtype; where a bounded discrete family indexes with ``y``
+(``Categorical``), integral floating labels are cast to integers after the support check
+(:func:`observation_for`).
 """
 
 from __future__ import annotations
@@ -18,14 +25,118 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpyro.distributions as nd
+from numpyro.distributions import constraints as nc
 from numpyro.distributions.util import lazy_property
 
-from .._errors import MethodUnavailableError, ModelError
+from .._errors import FisherlabArgumentError, FisherlabError, MethodUnavailableError, ModelError
 from .._options import Derivatives, choose
 from ..params._constraints import resolve_constraints
 from ._state import ModelState
 
-__all__ = ["Derivatives", "Model"]
+__all__ = [
+    "Derivatives",
+    "Model",
+    "call_user",
+    "observation_for",
+    "require_model",
+    "user_function_error",
+    "validity",
+]
+
+
+def user_function_error(exc: BaseException, what: str = "the model function") -> ModelError:
+    """The :class:`ModelError` for an exception raised inside a user's function (``what``).
+
+    A tracing failure gets the advice to write the function with ``jax.numpy`` (fisherlab
+    calls it once per row under ``jax.vmap`` and ``jax.grad``); a ``KeyError`` names the
+    missing key; anything else is passed on with its type and first line.
+    """
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    # JAX's tracing errors (a tracer turned into a float or a NumPy array) are TypeErrors
+    if isinstance(exc, (TypeError, IndexError)):
+        return ModelError(
+            f"{what} failed on one row of data ({type(exc).__name__}: {first_line}). fisherlab "
+            "calls it once per row, with that row's x given a leading axis of length 1, under "
+            "jax.vmap and jax.grad: write it with jax.numpy (no float()/np.asarray() on parameters)"
+        )
+    if isinstance(exc, KeyError):
+        return ModelError(
+            f"{what} raised KeyError {first_line}: it looks up a parameter or covariate that was not "
+            "passed; check the names in params (fl.param_names(params)) and in x"
+        )
+    return ModelError(f"{what} raised {type(exc).__name__}: {first_line}")
+
+
+def call_user(fn: Callable[..., Any], what: str, *args: Any) -> Any:
+    """``fn(*args)`` for a user's function: its own failures become :func:`user_function_error`.
+
+    fisherlab's errors raised inside it pass unchanged; the original exception is chained
+    (``__cause__``), so callers that probe traceability (``derivatives="auto"``) can read it.
+    """
+    try:
+        return fn(*args)
+    except FisherlabError:
+        raise
+    except Exception as exc:
+        raise user_function_error(exc, what) from exc
+
+
+def require_model(model: Any, where: str) -> Model:
+    """``model`` if it is an :class:`Model`, else :class:`~fisherlab.FisherlabArgumentError`.
+
+    The one check of the first argument of every public computation (``where`` names it:
+    ``"fisher"``, ``"fit"``, ...).
+
+    Raises:
+        FisherlabArgumentError: ``model`` is not an ``fl.Model``; the message names the
+            function, what was given and how to make a model.
+
+    Example:
+        >>> import fisherlab as fl
+        >>> fl.fisher(lambda th, x: fl.dist.Poisson(th["rate"]), {"rate": 1.0})
+        Traceback (most recent call last):
+        ...
+        fisherlab._errors.FisherlabArgumentError: fisher: model must be an fl.Model, got function ...
+    """
+    if isinstance(model, Model):
+        return model
+    given = getattr(model, "__qualname__", None) or repr(model)
+    given = given if len(given) <= 60 else given[:57] + "..."
+    hint = (
+        "; wrap the function: fl.Model(fn) for fn(params, x) -> distribution, or "
+        "fl.Model.from_loglik(fn) for fn(params, y, x) -> per-row log-likelihood"
+        if callable(model)
+        else "; build one with fl.Model(fn) or fl.Model.from_loglik(fn)"
+    )
+    raise FisherlabArgumentError(
+        f"{where}: model must be an fl.Model, got {type(model).__name__} {given}{hint}"
+    )
+
+
+def _integer_dtype() -> Any:
+    return jax.dtypes.canonicalize_dtype(jnp.int64)
+
+
+def observation_for(d: nd.Distribution, y: Any) -> Any:
+    """``y`` as ``d.log_prob`` needs it: floating or boolean labels of a bounded discrete family as ints.
+
+    NumPyro's ``Categorical`` indexes with ``y`` and needs integers; the other bounded discrete
+    families (``Bernoulli``, ``Binomial``, ``BetaBinomial``) accept either, so the cast changes
+    no value there. Only bounded supports (an ``integer_interval`` or ``boolean``) are cast: a
+    value that passed the support check (integral, within the bounds: :func:`validity` runs on
+    the ``y`` given) converts exactly. Unbounded counts (``Poisson``) keep their dtype.
+    """
+    support = d.support
+    if not getattr(support, "is_discrete", False):
+        return y
+    dtype = jnp.result_type(y)
+    if jnp.issubdtype(dtype, jnp.integer) and dtype != jnp.bool_:
+        return y
+    while isinstance(support, nc.independent):  # Categorical(...).to_event(1)
+        support = support.base_constraint
+    if support is not nc.boolean and getattr(support, "upper_bound", None) is None:
+        return y
+    return jnp.asarray(y).astype(_integer_dtype())
 
 
 def _batch1(tree: Any) -> Any:
@@ -104,6 +215,19 @@ class Model:
         workers: size of the pool created for ``"threads"``/``"processes"``
             (default: the number of CPUs).
 
+    Dtypes (autodiff): ``fn`` sees the parameters and covariates in the dtypes given
+    (:func:`~fisherlab.params.as_params`, :func:`~fisherlab.data.prepare_data`): float32
+    parameters and float32 data make every computation on the data run in float32 (for large
+    networks); Python numbers and integer parameters become float64; integer covariates stay
+    integers (to index parameters: ``th["u"][x]``), and so do integer observations (class
+    labels, counts). Mixed float32/float64 inputs follow JAX's promotion (to float64).
+    :func:`~fisherlab.fit` optimises in float64. With numeric derivatives ``fn`` receives
+    float64 parameters.
+
+    Raises:
+        ModelError: ``fn`` is not callable, or an option is invalid (``derivatives``,
+            ``constraints``, ``executor``, ``workers``).
+
     Example:
         >>> import fisherlab as fl
         >>> m = fl.Model(lambda th, x: fl.dist.Normal(th["a"] + th["b"] * x, th["sigma"]))
@@ -181,7 +305,7 @@ class Model:
                 "this model was built with Model.from_loglik and has no distribution; "
                 "use Model(fn) to get exact Fisher information"
             )
-        d = self.fn(params, None if x_row is None else _batch1(x_row))
+        d = call_user(self.fn, "the model function", params, None if x_row is None else _batch1(x_row))
         if not isinstance(d, nd.Distribution):
             raise ModelError(
                 f"the model function returned {type(d).__name__}, not a distribution; "
@@ -198,7 +322,20 @@ class Model:
     def row_loglik(self, params: Any, y_row: Any, x_row: Any) -> tuple[jax.Array, dict[str, jax.Array]]:
         """Log-likelihood of one row and its validity flags (parameter and data supports)."""
         if self.kind == "loglik":
-            out = jnp.asarray(self.fn(params, _batch1(y_row), None if x_row is None else _batch1(x_row)))
+            raw = call_user(
+                self.fn,
+                "the log-likelihood function",
+                params,
+                _batch1(y_row),
+                None if x_row is None else _batch1(x_row),
+            )
+            try:
+                out = jnp.asarray(raw)
+            except (TypeError, ValueError) as exc:
+                raise ModelError(
+                    f"the log-likelihood function returned {type(raw).__name__}, not an array of "
+                    "one log-likelihood per row"
+                ) from exc
             if out.shape not in ((1,), ()):
                 raise ModelError(
                     f"the log-likelihood function returned shape {out.shape} for one row; "
@@ -222,7 +359,7 @@ class Model:
                 f"describes shape {tuple(expected[1:]) if x_row is not None else expected} "
                 f"(batch {d.batch_shape}, event {d.event_shape}); one row of y is one draw"
             )
-        return jnp.sum(d.log_prob(y1)), validity(d, y1)
+        return jnp.sum(d.log_prob(observation_for(d, y1))), validity(d, y1)
 
 
 def _check_derivatives(value: str) -> Derivatives:

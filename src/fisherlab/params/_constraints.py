@@ -127,13 +127,13 @@ class Reparam:
         """Flat ``u`` of a parameter pytree (``check``: raise if a leaf is outside its constraint)."""
         return ravel_pytree(self.to_unconstrained_tree(params, check=check))[0]
 
-    def to_params(self, u: jax.Array) -> Any:
-        """The parameter pytree of a flat ``u`` (traceable)."""
-        u_tree = self._unravel_u(u)
+    def to_params(self, u: jax.Array | np.ndarray) -> Any:
+        """The parameter pytree of a flat ``u`` (traceable; a NumPy vector is accepted too)."""
+        u_tree = self._unravel_u(jnp.asarray(u))
         leaves = [leaf if t is None else t(leaf) for leaf, t in zip(u_tree, self.transforms, strict=True)]
         return jax.tree_util.tree_unflatten(self.treedef, leaves)
 
-    def jacobian(self, u: jax.Array) -> np.ndarray:
+    def jacobian(self, u: jax.Array | np.ndarray) -> np.ndarray:
         """``G = d theta_flat / d u``, shape ``(P, P_u)``."""
         if self.identity:
             return np.eye(self.size)

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from .._errors import InvalidParameterError
+from .._errors import FisherlabArgumentError, InvalidParameterError
 
 __all__ = ["ParamCodec", "as_params", "flatten_params", "param_names", "path_name", "tree_signature"]
 
@@ -67,36 +67,109 @@ def param_names(params: Any) -> list[str]:
     return names
 
 
+def _element_name(base: str, shape: tuple[int, ...], flat_index: int) -> str:
+    """The :func:`param_names` name of element ``flat_index`` (C order) of a leaf named ``base``."""
+    if not shape:
+        return base
+    return f"{base}[{','.join(str(int(i)) for i in np.unravel_index(flat_index, shape))}]"
+
+
+def _leaf(base: str, leaf: Any) -> jax.Array:
+    """One parameter leaf as a JAX array of a real floating dtype (see :func:`as_params`)."""
+    if leaf is None:
+        raise FisherlabArgumentError(
+            f"parameter {base} is None; every parameter needs a real number (or an array of them)"
+        )
+    if isinstance(leaf, jax.Array):
+        arr: Any = leaf  # stays on its device: no copy to the host for the dtype rules
+    else:
+        try:
+            arr = np.asarray(leaf)
+        except Exception as exc:  # ragged lists and the like
+            raise FisherlabArgumentError(
+                f"parameter {base} cannot be read as an array ({type(exc).__name__}: {exc}); "
+                "params must be a pytree of real numbers and arrays"
+            ) from exc
+    dtype = arr.dtype
+    if jnp.issubdtype(dtype, jnp.complexfloating):
+        host = np.asarray(arr).ravel()
+        imag = np.flatnonzero(host.imag != 0)
+        at = int(imag[0]) if imag.size else 0
+        raise FisherlabArgumentError(
+            f"parameter {_element_name(base, np.shape(arr), at)} is complex ({host[at]}); fisherlab "
+            "works with real parameters: pass real numbers (split a complex quantity into its real "
+            "and imaginary parts as two parameters)"
+        )
+    if dtype == np.bool_:
+        raise FisherlabArgumentError(
+            f"parameter {base} is a bool ({np.asarray(arr).ravel()[0]}); parameters are real numbers "
+            "(write 1.0 / 0.0 if that is what you mean)"
+        )
+    if jnp.issubdtype(dtype, jnp.integer):
+        arr = np.asarray(arr, dtype=np.float64)
+    elif not jnp.issubdtype(dtype, jnp.floating):
+        given = repr(leaf)
+        given = given if len(given) <= 40 else given[:37] + "..."
+        raise FisherlabArgumentError(
+            f"parameter {base} is not numeric ({given}, dtype {dtype}); params must be a pytree of "
+            "real numbers and arrays"
+        )
+    finite = jnp.isfinite(arr) if isinstance(arr, jax.Array) else np.isfinite(arr)
+    if not bool(finite.all()):
+        host = np.asarray(arr).ravel()
+        bad = int(np.flatnonzero(~np.isfinite(host))[0])
+        raise InvalidParameterError(
+            f"parameter {_element_name(base, np.shape(arr), bad)} = {host[bad]} is not finite; "
+            "pass finite starting values"
+        )
+    return jnp.asarray(arr)
+
+
 def as_params(params: Any) -> Any:
-    """Return ``params`` with every leaf a float64 JAX array; reject non-finite values.
+    """Return ``params`` with every leaf a real floating JAX array; reject anything else.
+
+    Dtypes: a floating leaf keeps its dtype (``float32`` stays ``float32``: pass float32
+    parameters AND float32 data and every computation on the data runs in float32, with
+    JAX's promotion rules otherwise: one float64 leaf or data field makes it float64);
+    Python numbers and integer leaves become ``float64``, the default under fisherlab's x64
+    mode. A JAX array leaf stays on its device.
 
     Raises:
-        InvalidParameterError: a leaf holds NaN/inf or is not numeric.
+        InvalidParameterError: a leaf holds NaN/inf (the element is named), or ``params``
+            holds no numbers at all (``{}``, ``[]``).
+        FisherlabArgumentError: ``params`` is ``None``; a leaf that is complex (the element
+            and value are named: fisherlab works with real parameters), a bool, ``None``, a
+            string or another non-number.
+
+    Example:
+        >>> import numpy as np
+        >>> from fisherlab.params import as_params
+        >>> p = as_params({"a": 1, "w": np.ones(2, dtype=np.float32)})
+        >>> str(p["a"].dtype), str(p["w"].dtype)
+        ('float64', 'float32')
+        >>> as_params({"a": 1 + 2j})
+        Traceback (most recent call last):
+        ...
+        fisherlab._errors.FisherlabArgumentError: parameter a is complex ((1+2j)); fisherlab works ...
     """
-    names = iter(param_names(params))
-
-    def convert(leaf: Any) -> jax.Array:
-        try:
-            arr = np.asarray(leaf, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise InvalidParameterError(
-                f"parameter leaf {leaf!r} is not numeric; params must be a pytree of numbers"
-            ) from exc
-        leaf_names = [next(names) for _ in range(arr.size if arr.shape else 1)]
-        if not np.all(np.isfinite(arr)):
-            bad = int(np.flatnonzero(~np.isfinite(arr.ravel()))[0])
-            raise InvalidParameterError(
-                f"parameter {leaf_names[bad]} = {arr.ravel()[bad]} is not finite; pass finite starting values"
-            )
-        return jnp.asarray(arr)
-
-    return jax.tree_util.tree_map(convert, params)
+    if params is None:
+        raise FisherlabArgumentError(
+            "params is None; pass a pytree of real numbers, e.g. {'mu': 0.0, 'sigma': 1.0}"
+        )
+    flat, treedef = jax.tree_util.tree_flatten_with_path(params, is_leaf=lambda v: v is None)
+    if not flat:
+        raise InvalidParameterError(
+            f"params holds no parameters ({params!r}); pass a pytree of real numbers, "
+            "e.g. {'mu': 0.0, 'sigma': 1.0}"
+        )
+    leaves = [_leaf(path_name(path) or "theta", leaf) for path, leaf in flat]
+    return jax.tree_util.tree_unflatten(treedef, leaves)
 
 
 def flatten_params(params: Any) -> tuple[jax.Array, Callable[[jax.Array], Any]]:
-    """Flatten a parameter pytree to a float64 vector and return the inverse map."""
+    """Flatten a parameter pytree to a vector (the leaves' promoted dtype) and return the inverse map."""
     flat, unravel = ravel_pytree(params)
-    return jnp.asarray(flat, dtype=jnp.float64), unravel
+    return jnp.asarray(flat), unravel
 
 
 def tree_signature(tree: Any) -> Any:
