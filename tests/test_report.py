@@ -237,9 +237,7 @@ def test_large_n_skips_check_above_the_limit(
 ) -> None:
     # Above the N·P² limit the O(N·P²) check is not run (it took 20 GB at 3.5 million rows); the
     # page says why, and every other number is the FitResult's.
-    from fisherlab.report import _html
-
-    monkeypatch.setattr(_html, "_CHECK_MAX_SIZE", 1e5)
+    monkeypatch.setattr(fl.inference, "AUTO_MAX_SIZE", 1e5)
     _no_check(monkeypatch)
     page = build_html(poisson50k, profile=False)
     assert "Identity diagnostics unavailable: skipped: N·P² = 8e+05 is above 1e+05" in page

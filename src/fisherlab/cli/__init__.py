@@ -1,11 +1,26 @@
 """The ``fisherlab`` command line (Typer + Rich): ``fit``, ``check``, ``info``, ``demo``.
 
-Run ``fisherlab --help``. Exit status: 0 success; 1 an unexpected internal error
-(set ``FISHERLAB_DEBUG=1`` for its traceback); 2 bad input (missing file,
-unreadable data, unknown column, family, link or distribution, a response
-outside the family's support, missing values without ``--dropna``, a report
-that exists without ``--force``); 3 a fit that did not converge. Errors print
-one line, ``fisherlab: error: <message>``, on stderr.
+Run ``fisherlab --help``. Exit status: 0 success; 2 bad input (missing file,
+unreadable data, duplicate column names, unknown column, family, link or
+distribution, a numeric column with typos, a formula term outside the allowed
+Python, a design entry too large for float64, a response outside the family's
+support, missing values without ``--dropna``, a report that exists without
+``--force`` or cannot be written, a ``--model`` file that raises or exits);
+3 a fit that did not converge or whose estimate is at infinity; 130 interrupted
+by Ctrl-C (SIGINT), 143 by SIGTERM, with one line ``fisherlab: interrupted`` and
+no report written; 1 an unexpected internal error (set ``FISHERLAB_DEBUG=1`` for
+its traceback). Errors print one line, ``fisherlab: error: <message>``, on stderr.
+
+Security: formula terms are Python that formulaic evaluates, so by default they
+may only use column names, numbers, arithmetic, comparisons and a documented list
+of transforms (:mod:`._formula_guard`); ``--allow-code`` runs them as arbitrary
+Python. ``--model FILE.py:FUNCTION`` runs FILE.py: trusted files only.
+
+:func:`main` runs a command in process and returns its exit status (tests use it);
+:func:`run` is the console script's entry (through the launcher ``_fisherlab_launch``,
+which handles signals before ``fisherlab`` is imported): it ends the process with
+``os._exit`` after flushing, so that no interpreter or XLA-thread teardown runs
+after an interrupt.
 """
 
 from __future__ import annotations
@@ -14,9 +29,13 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
-from typing import TextIO
+from typing import NoReturn, TextIO
 
-__all__ = ["main"]
+from . import _interrupt
+
+__all__ = ["main", "run"]
+
+_EXIT_INTERNAL = 1
 
 
 def _one_line(text: str) -> str:
@@ -36,11 +55,67 @@ def _show_warning(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``fisherlab`` command with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
-    with warnings.catch_warnings():
-        if os.environ.get("FISHERLAB_DEBUG", "") in ("", "0"):
-            warnings.showwarning = _show_warning
-        return _main(argv)
+    """Run the ``fisherlab`` command with ``argv`` in this process and return its exit status.
+
+    SIGINT and SIGTERM are handled while it runs (from the main thread; the previous
+    handlers are restored afterwards): the command stops, ``fisherlab: interrupted`` is
+    printed on stderr and the status is 130 or 143.
+
+    Args:
+        argv: the arguments, e.g. ``["fit", "data.csv", "-f", "y ~ x", "--family", "poisson"]``;
+            default ``sys.argv[1:]``.
+
+    Returns:
+        The exit status: 0, 1 (internal error), 2 (bad input), 3 (not converged), 130/143.
+    """
+    with _interrupt.handling():
+        return _guarded(argv)
+
+
+def run() -> NoReturn:
+    """The console script: :func:`main` on ``sys.argv[1:]``, then flush and ``os._exit`` with its status.
+
+    The signals are handled from here on (the launcher ``_fisherlab_launch`` handles those that
+    arrive while ``fisherlab`` is imported); once the command has ended they are only recorded,
+    so the flush cannot be interrupted, and ``os._exit`` skips the interpreter's teardown (which
+    can crash while XLA threads are still busy after an interrupt).
+    """
+    code = _EXIT_INTERNAL
+    try:
+        _interrupt.install()
+        code = _guarded(None)
+    except KeyboardInterrupt:  # a signal before _guarded's own handler
+        code = _interrupted()
+    finally:
+        _interrupt.hold()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (fisherlab ... | head): nothing more to say
+            pass
+    os._exit(code)
+
+
+def _interrupted() -> int:
+    """Stop raising on signals, say so in one line, return 130 or 143."""
+    _interrupt.hold()
+    print("fisherlab: interrupted", file=sys.stderr)
+    return _interrupt.exit_status()
+
+
+def _guarded(argv: Sequence[str] | None) -> int:
+    """:func:`_main` with warnings on one line and every way an interrupt can show up turned into 130/143."""
+    try:
+        with warnings.catch_warnings():
+            if os.environ.get("FISHERLAB_DEBUG", "") in ("", "0"):
+                warnings.showwarning = _show_warning
+            code = _main(argv)
+    except KeyboardInterrupt:
+        return _interrupted()
+    # Typer turns KeyboardInterrupt into a silent exit status 130; a library may have swallowed it.
+    if _interrupt.received() is not None or code == 130:
+        return _interrupted()
+    return code
 
 
 def _main(argv: Sequence[str] | None) -> int:
@@ -76,11 +151,7 @@ def _main(argv: Sequence[str] | None) -> int:
         ctx = getattr(exc, "ctx", None)
         hint = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
         return fail(exc.format_message() + hint, EXIT_BAD_INPUT if exc.exit_code == 2 else exc.exit_code)
-    except typer.Abort:
-        print("fisherlab: aborted", file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:
-        print("fisherlab: interrupted", file=sys.stderr)
+    except typer.Abort:  # Typer's own interrupt (EOF at a prompt): reported as an interrupt by _guarded
         return 130
     except Exception as exc:
         if debug:

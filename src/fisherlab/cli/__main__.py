@@ -1,8 +1,6 @@
-"""``python -m fisherlab.cli``: the ``fisherlab`` command."""
+"""``python -m fisherlab.cli``: the ``fisherlab`` command (signals handled once ``fisherlab`` is imported)."""
 
-import sys
-
-from . import main
+from . import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -1,7 +1,9 @@
 """The ``fisherlab`` command: the Typer app, the ``fit`` and ``check`` commands; ``info``, ``demo`` wired in.
 
 Exit status: 0 success; 2 bad input (one ``fisherlab: error:`` line on stderr);
-3 a fit that did not converge; 1 an unexpected internal error. Progress
+3 a fit that did not converge; 130/143 interrupted (SIGINT/SIGTERM); 1 an unexpected
+internal error. Formula terms are restricted to an allow-list of Python unless
+``--allow-code``; ``--model FILE.py`` runs the file. Progress
 spinners go to stderr (and only when it is a terminal); stdout carries the
 tables, or exactly one JSON object with ``--json``. Option choices and the
 family lists in the help come from the enums and the GLM family records
@@ -18,6 +20,7 @@ import typer
 from rich.console import Console
 
 from fisherlab._options import CovKind, IMTestVariant
+from fisherlab.inference import AUTO_MAX_SIZE
 
 from ._choices import (
     COV_KINDS,
@@ -45,8 +48,6 @@ from ._timer import Timer
 
 __all__ = ["app"]
 
-# fit runs fl.check by default only up to this N·P² (per-row Hessians: ~30 s and 6 GB at 1.2e8).
-CHECK_AUTO_LIMIT = 2e7
 
 app = typer.Typer(
     name="fisherlab",
@@ -68,6 +69,29 @@ def _check_level(level: float) -> float:
 
 
 _DATA_HELP = "CSV (.csv), TSV (.tsv) or Parquet (.parquet, .pq) file; - reads CSV from standard input."
+_MODEL_HELP = (
+    "A Python model instead of a formula: FILE.py:FUNCTION. FILE.py is executed as Python code: "
+    "use trusted files only."
+)
+_ALLOW_CODE_HELP = (
+    "Run the formula's terms as arbitrary Python code (formulaic's own behaviour), e.g. "
+    "I(x.clip(lower=0)). Without it a term may only use columns, numbers, arithmetic, comparisons, "
+    "np.<elementwise function> and formulaic's transforms. Only for formulas you trust."
+)
+_FORMULA_HELP = (
+    "Formulas: column names (`my col` or Q('my col') when not identifiers), numbers, + - * / ** "
+    "and comparisons, interactions a:b and a*b, - 1 to drop the intercept, C(g) (with contr.treatment('b'), "
+    "Treatment('b') or levels=[...]), I(...), elementwise np.log, np.log1p, np.exp, np.sqrt, np.abs, "
+    "np.power, np.sin, ..., np.clip, np.minimum, np.maximum, np.where, and formulaic's center, scale, "
+    "standardize, poly, bs, cr, cs, cc, lag, hashed. Anything else (other attributes or functions, "
+    "subscripts, lambda, names with __) is refused unless --allow-code. A text column used outside "
+    "C() whose values are mostly numbers (1,5 or 3.2.1 included) is taken for a numeric column with "
+    "typos: an error names the rows; write C(col) if it is categorical."
+)
+_EXIT_HELP = (
+    "Exit status: 0 ok, 2 bad input, 3 the fit did not converge (or the estimate is at infinity), "
+    "130 interrupted (Ctrl-C), 143 terminated (SIGTERM), 1 internal error. Errors are one line on stderr."
+)
 
 
 @app.command(
@@ -87,8 +111,10 @@ _DATA_HELP = "CSV (.csv), TSV (.tsv) or Parquet (.parquet, .pq) file; - reads CS
         "--y (default y); x is a dict of the --x columns (name -> float array of length N), or None "
         "without --x. A function JAX cannot trace (NumPy, SciPy, a simulator) is fitted with numeric "
         "derivatives, with a warning; FUNCTION may also name an fl.Model built in the file, e.g. "
-        "fl.Model(fn, derivatives='numeric', executor='threads').\n\n"
-        "Exit status: 0 ok, 2 bad input, 3 the fit did not converge."
+        "fl.Model(fn, derivatives='numeric', executor='threads'). The file is executed as Python "
+        "code: trusted files only.\n\n"
+        f"{_FORMULA_HELP}\n\n"
+        f"{_EXIT_HELP}"
     )
 )
 def fit(
@@ -128,9 +154,7 @@ def fit(
     timings: Annotated[
         bool, typer.Option(help="Print the time of each phase (read, fit, ...) on stderr.")
     ] = False,
-    model: Annotated[
-        str | None, typer.Option(help="A Python model instead of a formula: FILE.py:FUNCTION.")
-    ] = None,
+    model: Annotated[str | None, typer.Option(help=_MODEL_HELP)] = None,
     init: Annotated[
         str | None, typer.Option(help="Starting values for --model: JSON object or @file.json.")
     ] = None,
@@ -141,6 +165,7 @@ def fit(
     positive: Annotated[
         str | None, typer.Option(help="--model parameters constrained positive, comma-separated.")
     ] = None,
+    allow_code: Annotated[bool, typer.Option("--allow-code", help=_ALLOW_CODE_HELP)] = False,
 ) -> None:
     """``fisherlab fit``: read, fit, print the summary (or JSON), optionally write a report."""
     out, err = stdout_console(), Console(stderr=True)
@@ -156,14 +181,29 @@ def fit(
             report_mod = check_target(report, force)
 
     f = fit_from_options(
-        data, formula, family, link, trials, dropna, model, init, y, x, positive, timer, before_fit
+        data,
+        formula,
+        family,
+        link,
+        trials,
+        dropna,
+        model,
+        init,
+        y,
+        x,
+        positive,
+        timer,
+        before_fit,
+        allow_code=allow_code,
     )
     size = f.res.nobs * len(f.res.names) ** 2
-    if run_check or (run_check is None and size <= CHECK_AUTO_LIMIT):
+    if run_check or (run_check is None and size <= AUTO_MAX_SIZE):
         attach_check(f, timer)
-    elif run_check is None:
+    elif run_check is False:
+        f.check_error = "not run (--no-check)"
+    else:
         f.check_error = (
-            f"skipped: N·P² = {size:.3g} is above {CHECK_AUTO_LIMIT:.0e}; pass --check to run it (O(N·P²) "
+            f"skipped: N·P² = {size:.3g} is above {AUTO_MAX_SIZE:.0e}; pass --check to run it (O(N·P²) "
             "time and memory) or use fisherlab check"
         )
     prof = None
@@ -180,7 +220,7 @@ def fit(
             report,
             force,
             level,
-            profile or size <= CHECK_AUTO_LIMIT,  # profile intervals re-fit P times: not by default when big
+            profile or size <= AUTO_MAX_SIZE,  # profile intervals re-fit P times: not by default when big
             data,
             timer,
             f"fisherlab report: {f.description}",
@@ -204,7 +244,9 @@ def fit(
     help=(
         "Fit, then test the identities of the curvature: score mean, information-matrix test, "
         "eigenvalues of J⁻¹K, F⁻¹K, F⁻¹J, condition numbers and a verdict.\n\n"
-        "Example: fisherlab check data.csv --formula 'y ~ x1 + x2' --family poisson"
+        "Example: fisherlab check data.csv --formula 'y ~ x1 + x2' --family poisson\n\n"
+        "Formulas and --model as for fit (--model FILE.py executes the file: trusted files only).\n\n"
+        f"{_EXIT_HELP}"
     )
 )
 def check(
@@ -220,20 +262,23 @@ def check(
     ] = IMTestVariant.WHITE.value,
     dropna: Annotated[bool, typer.Option(help="Drop rows with missing values in the columns used.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
-    model: Annotated[str | None, typer.Option(help="A Python model: FILE.py:FUNCTION.")] = None,
+    model: Annotated[str | None, typer.Option(help=_MODEL_HELP)] = None,
     init: Annotated[str | None, typer.Option(help="Starting values for --model (JSON).")] = None,
     y: Annotated[str | None, typer.Option("--y", help="Response column for --model (default y).")] = None,
     x: Annotated[
         str | None, typer.Option("--x", help="Covariate columns for --model, comma-separated.")
     ] = None,
     positive: Annotated[str | None, typer.Option(help="--model parameters constrained positive.")] = None,
+    allow_code: Annotated[bool, typer.Option("--allow-code", help=_ALLOW_CODE_HELP)] = False,
 ) -> None:
     """``fisherlab check``: fit, then print the identity diagnostics of ``fl.check`` in full."""
 
     out, err = stdout_console(), Console(stderr=True)
     timer = Timer(err)
     variant = choice(variant, IM_VARIANTS, "--variant")
-    f = fit_from_options(data, formula, family, link, trials, dropna, model, init, y, x, positive, timer)
+    f = fit_from_options(
+        data, formula, family, link, trials, dropna, model, init, y, x, positive, timer, allow_code=allow_code
+    )
     with timer.phase("check", "checking the information identities"):
         chk = check_fit(f, variant)
     if json_out:

@@ -34,6 +34,10 @@ class Fitted:
         dropped: rows dropped for missing values.
         check: the ``fl.check`` result, once run.
         check_error: why there is no check (skipped, or its error).
+        tests: named tests of the fit, e.g. ``{"overdispersion": {...}}`` for a negative
+            binomial (:class:`fisherlab.models.BoundaryTest` as a dict).
+        boundary: parameters whose estimate is on the boundary of their space and that
+            the fitted (boundary) model therefore no longer has, e.g. ``{"alpha": 0.0}``.
     """
 
     res: Any
@@ -49,6 +53,8 @@ class Fitted:
     dropped: int = 0
     check: Any = None
     check_error: str = ""
+    tests: dict[str, Any] = dataclasses.field(default_factory=dict)
+    boundary: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 def coefficient_names(text: str, columns: list[str]) -> str:

@@ -12,6 +12,8 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 import fisherlab as fl
 from fisherlab._options import IMTestVariant
 from fisherlab.models import FAMILIES
@@ -27,21 +29,50 @@ from ._user_model import fit_user_model
 __all__ = ["attach_check", "check_fit", "fit_from_options", "fit_glm"]
 
 
+def _rows_of_column(exc: fl.EstimateAtInfinityError, design: Design) -> str:
+    """``" — exactly the rows where C(g)[T.b] ≠ 0"`` when the direction is one design column's own rows."""
+    keys = [k for k in exc.direction if k.startswith("beta[")]
+    if len(keys) != 1 or len(exc.direction) != 1 or not exc.rows:
+        return ""
+    j = int(keys[0][5:-1])
+    rows = np.flatnonzero(design.X[:, j] != 0)
+    if rows.size == design.X.shape[0] or rows.tolist() != exc.rows:
+        return ""
+    return f" — exactly the rows where {design.columns[j]} ≠ 0"
+
+
 def fit_glm(design: Design, family: str, link: str | None, timer: Timer, description: str) -> Fitted:
     """Fit ``glm(family, link)`` to ``design`` from R's start; coefficients named by the design columns.
 
+    :func:`fisherlab.models.fit_glm` does the fit: a negative binomial whose data show no
+    overdispersion ends on its boundary alpha = 0 (said in the notes); a fitted alpha gets
+    the boundary LR test of alpha = 0 (:func:`fisherlab.models.overdispersion_test`) in the
+    notes and in ``Fitted.tests``.
+
     Raises:
-        CliError: the fit failed (exit 3 if it did not converge, else 2), with ``beta[i]``
-            replaced by the column names in the message.
+        CliError: the fit failed (exit 3 if it did not converge or the estimate is at
+            infinity, else 2), with ``beta[i]`` replaced by the column names in the message.
     """
     model = fl.models.glm(family, link)
+    tests: dict[str, Any] = {}
+    boundary: dict[str, float] = {}
     with timer.phase("fit", f"fitting a {model.family.value} GLM to {len(design.y):,} rows"):
-        init = fl.models.glm_start(model, design.y, design.x)
         try:
-            res = fl.fit(model, design.y, design.x, init=init)
+            res = fl.models.fit_glm(model, design.y, design.x)
+            if model.family is fl.models.Family.NEGATIVE_BINOMIAL:
+                test = fl.models.overdispersion_test(res)
+                tests["overdispersion"] = dataclasses.asdict(test)
+                if isinstance(res.model, fl.models.GLM) and res.model.poisson_limit:
+                    boundary["alpha"] = 0.0
+                else:
+                    res.notes.append(f"{test} (alpha = 0: no overdispersion, the Poisson model)")
         except fl.FisherlabError as exc:  # name the design columns, not beta[i]
             code = EXIT_NOT_CONVERGED if isinstance(exc, fl.NotConvergedError) else EXIT_BAD_INPUT
-            raise CliError(coefficient_names(str(exc), design.columns), code) from exc
+            where = _rows_of_column(exc, design) if isinstance(exc, fl.EstimateAtInfinityError) else ""
+            message = coefficient_names(str(exc), design.columns)
+            if where:
+                message = message.replace(". A finite estimate", f"{where}. A finite estimate", 1)
+            raise CliError(message, code) from exc
     names, beta_index = [], []
     for i, name in enumerate(res.names):
         if name.startswith("beta[") and name.endswith("]"):
@@ -51,7 +82,7 @@ def fit_glm(design: Design, family: str, link: str | None, timer: Timer, descrip
             names.append(name)
     return Fitted(
         res=res.rename(names),
-        model=model,
+        model=res.model,
         y=design.y,
         x=design.x,
         family=model.family.value,
@@ -61,6 +92,8 @@ def fit_glm(design: Design, family: str, link: str | None, timer: Timer, descrip
         pearson=FAMILIES[model.family].pearson,
         dropped=design.dropped,
         original_names=list(res.names),
+        tests=tests,
+        boundary=boundary,
     )
 
 
@@ -78,8 +111,13 @@ def fit_from_options(
     positive: str | None,
     timer: Timer,
     before_fit: Callable[[], None] = lambda: None,
+    *,
+    allow_code: bool = False,
 ) -> Fitted:
-    """Validate the model options, read the data, fit. ``before_fit`` runs after validation."""
+    """Validate the model options, read the data, fit. ``before_fit`` runs after validation.
+
+    ``allow_code`` (``--allow-code``) lets the formula's terms run arbitrary Python.
+    """
     if (formula is None) == (model is None):
         raise CliError("give either --formula (with --family) or --model FILE.py:FUNCTION (with --init)")
     if formula is not None:
@@ -90,7 +128,9 @@ def fit_from_options(
         with timer.phase("read", f"reading {data}"):
             df = read_table(data)
         with timer.phase("design", "building the design matrix"):
-            design = build_design(df, formula, family=glm.family, trials=trials, dropna=dropna)
+            design = build_design(
+                df, formula, family=glm.family, trials=trials, dropna=dropna, allow_code=allow_code
+            )
         desc = f"{formula}, family {glm.family.value}, link {glm.link.value}" + (
             f", trials {trials}" if trials else ""
         )
@@ -101,6 +141,8 @@ def fit_from_options(
         )
     if family is not None or trials is not None:
         raise CliError("--family/--trials go with --formula, not with --model")
+    if allow_code:
+        raise CliError("--allow-code goes with --formula; a --model file is Python already")
     before_fit()
     with timer.phase("read", f"reading {data}"):
         df = read_table(data)

@@ -3,14 +3,19 @@
 The formula is parsed and materialised by formulaic, so categorical terms
 (``C(g)``, string columns), interactions (``a:b``, ``a*b``), transforms
 (``np.log(x)``, ``I(x**2)``) and the intercept (``- 1`` drops it) work as
-formulaic documents. The response is checked against the support in the
+formulaic documents. Before formulaic evaluates anything, the Python inside the
+terms is checked against an allow-list (:mod:`._formula_guard`; ``allow_code``
+skips it) and the columns the formula uses as numbers are checked for typos
+(:mod:`._columns`). The response is checked against the support in the
 family's record (:data:`fisherlab.models.FAMILIES`) before any fitting: 0/1 for a
 binomial without trials, counts for Poisson and the negative binomial, positive
-values for Gamma and the inverse Gaussian.
+values for Gamma and the inverse Gaussian. Design entries too large for the fit's
+float64 arithmetic are refused (:data:`MAX_SUM_OF_SQUARES`).
 """
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import re
 
@@ -19,11 +24,25 @@ import pandas as pd
 
 from fisherlab.models import FAMILIES, Family
 
+from ._columns import check_numeric_columns, non_numeric, non_numeric_rows
 from ._errors import CliError
+from ._formula_guard import UnsafeFormulaError, check_formula, formula_factors
 
-__all__ = ["Design", "build_design", "missing_report"]
+__all__ = ["MAX_SUM_OF_SQUARES", "Design", "build_design", "missing_report"]
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+MAX_SUM_OF_SQUARES = 1e300
+"""Largest sum of squares of a design column (or the response): the fit forms X'WX and y'y in
+float64 (largest 1.8e308), and the margin of 1e8 leaves room for the weights and the sums over
+columns. Entries of 1e150 in a few rows, or 1e308 in one, are refused before fitting."""
+
+ALLOW_CODE_HINT = (
+    "formulas may use column names, numbers, arithmetic, comparisons, elementwise np.<function> "
+    "(np.log, np.exp, np.sqrt, ...) and formulaic's C, I, Q, center, scale, standardize, poly, bs, cr, "
+    "cs, cc, lag, hashed (see fisherlab fit --help); pass --allow-code to run the formula as Python code "
+    "(only for formulas you trust)"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,10 +99,32 @@ def _numeric(df: pd.DataFrame, name: str, what: str) -> np.ndarray:
     if pd.api.types.is_bool_dtype(col):
         return col.to_numpy(dtype=np.float64)
     if not pd.api.types.is_numeric_dtype(col):
-        bad = ~pd.to_numeric(col, errors="coerce").notna().to_numpy()
-        example = f"; row {_row(df, bad)} is {col.iloc[int(np.flatnonzero(bad)[0])]!r}" if bad.any() else ""
-        raise CliError(f"the {what} {name!r} is not numeric (dtype {col.dtype}{example})")
+        bad = non_numeric_rows(col)
+        example = f": {non_numeric(df, name, bad)}" if bad.any() else f" (dtype {col.dtype})"
+        raise CliError(f"the {what} {name!r} is not numeric{example}; it must hold numbers")
     return col.to_numpy(dtype=np.float64)
+
+
+def _check_magnitude(df: pd.DataFrame, values: np.ndarray, names: list[str], what: str) -> None:
+    """Refuse a column of ``values`` (N, k) whose sum of squares exceeds :data:`MAX_SUM_OF_SQUARES`.
+
+    Computed as ``max|v|² · Σ (v / max|v|)²`` in logarithms, so the check itself cannot overflow.
+    """
+    amax = np.max(np.abs(values), axis=0)
+    scale = np.where(amax > 0, amax, 1.0)
+    log_ss = 2 * np.log10(scale) + np.log10(np.maximum(np.sum((values / scale) ** 2, axis=0), 1e-300))
+    big = np.flatnonzero(log_ss > np.log10(MAX_SUM_OF_SQUARES))
+    if big.size:
+        j = int(big[0])
+        i = int(np.argmax(np.abs(values[:, j])))
+        name = names[j]
+        example = f" or I({name} / 1e{int(np.log10(amax[j]))}) in the formula" if name.isidentifier() else ""
+        raise CliError(
+            f"the {what} {name!r} is {values[i, j]:.6g} at row {df.index[i]}: too large for the fit's "
+            f"float64 arithmetic (the sum of squares of a column must stay below "
+            f"{MAX_SUM_OF_SQUARES:.0e}); fix the value if it is an error in the data, or rescale the "
+            f"column (other units{example})"
+        )
 
 
 def _check_support(
@@ -113,7 +154,13 @@ def _check_support(
 
 
 def build_design(
-    df: pd.DataFrame, formula: str, *, family: str | Family, trials: str | None = None, dropna: bool = False
+    df: pd.DataFrame,
+    formula: str,
+    *,
+    family: str | Family,
+    trials: str | None = None,
+    dropna: bool = False,
+    allow_code: bool = False,
 ) -> Design:
     """Parse ``formula`` on ``df`` into a :class:`Design`, checking columns, missing values and support.
 
@@ -125,12 +172,19 @@ def build_design(
         trials: the column of binomial trials (``y`` is then the number of successes).
         dropna: drop rows with a missing value in a column the model uses,
             instead of failing.
+        allow_code: run the formula's terms as arbitrary Python (formulaic's own
+            behaviour); by default they must pass :func:`._formula_guard.check_formula`.
+
+    Returns:
+        The :class:`Design`.
 
     Raises:
-        CliError: a bad formula, a column that does not exist (named), missing
-            values without ``dropna`` (count and columns), a non-numeric response,
-            a response outside the family's support (row named), non-finite
-            design entries.
+        CliError: a bad formula, a term outside the allowed Python (token named, with
+            the ``--allow-code`` hint), a column that does not exist (named), missing
+            values without ``dropna`` (count and columns), a numeric column with
+            typos (column, rows and tokens named), a non-numeric response, a response
+            outside the family's support (row named), non-finite design entries or
+            entries too large for float64 (:data:`MAX_SUM_OF_SQUARES`; column and row named).
     """
     import formulaic
 
@@ -141,7 +195,18 @@ def build_design(
     if not (hasattr(parsed, "lhs") and hasattr(parsed, "rhs")):
         raise CliError(f"the formula {formula!r} needs a response: write it as 'y ~ x1 + x2'")
     lhs, rhs = parsed.lhs, parsed.rhs
-    needed = sorted(str(v) for v in parsed.required_variables)
+    factors = formula_factors(parsed)
+    if not allow_code:  # first: a refused term is named as such, whatever else is wrong
+        try:
+            # Names are left to the column check below: every name a term reads is one of the
+            # formula's required variables, so it must be a column (eval, open: refused there).
+            check_formula(factors)
+        except UnsafeFormulaError as exc:
+            raise CliError(f"{exc}; {ALLOW_CODE_HINT}") from exc
+    # With --allow-code a term may call Python's builtins (abs, round, ...): not columns.
+    needed = sorted(
+        str(v) for v in parsed.required_variables if not (allow_code and str(v) in vars(builtins))
+    )
     missing = [v for v in needed if v not in df.columns]
     if trials is not None and trials not in df.columns:
         missing.append(trials)
@@ -162,11 +227,13 @@ def build_design(
             raise CliError(f"{report}: none left after --dropna")
 
     response = str(lhs).strip()
+    check_numeric_columns(df, factors, used, responses={str(v) for v in lhs.required_variables})
     if response in df.columns:
         y = _numeric(df, response, "response")
     else:
         try:
-            lhs_mm = formulaic.model_matrix(lhs, df, na_action="ignore")
+            with np.errstate(all="ignore"):  # overflow / log(0) are reported below, once, by row
+                lhs_mm = formulaic.model_matrix(lhs, df, na_action="ignore", context={})
         except Exception as exc:
             raise CliError(f"cannot evaluate the response {response!r}: {_formula_error(exc)}") from exc
         if lhs_mm.shape[1] != 1:
@@ -176,9 +243,11 @@ def build_design(
         y = np.asarray(lhs_mm, dtype=np.float64).reshape(-1)
     n_trials = _numeric(df, trials, "trials column") if trials is not None else None
     _check_support(df, y, Family(family), n_trials, response)
+    _check_magnitude(df, y[:, None], [response], "response")
 
     try:
-        mm = formulaic.model_matrix(rhs, df, na_action="ignore")
+        with np.errstate(all="ignore"):  # overflow / log(0) are reported below, once, by row
+            mm = formulaic.model_matrix(rhs, df, na_action="ignore", context={})
     except Exception as exc:
         raise CliError(f"cannot build the design matrix of {formula!r}: {_formula_error(exc)}") from exc
     columns = [str(c) for c in mm.columns]
@@ -188,8 +257,14 @@ def build_design(
     finite = np.isfinite(X)
     if not finite.all():
         i, j = (int(v[0]) for v in np.nonzero(~finite))
-        raise CliError(
-            f"the design column {columns[j]!r} is {X[i, j]} at row {df.index[i]} (a transform outside "
-            "its domain?); fix the data or the formula"
+        why = (
+            "a transform overflowed or left its domain?"
+            if np.isinf(X[i, j])
+            else "a transform outside its domain?"
         )
+        raise CliError(
+            f"the design column {columns[j]!r} is {X[i, j]} at row {df.index[i]} ({why}); fix the data or "
+            "the formula"
+        )
+    _check_magnitude(df, X, columns, "design column")
     return Design(y=y, X=X, columns=columns, trials=n_trials, response=response, dropped=dropped)

@@ -149,6 +149,10 @@ def fit_document(f: Fitted, t: dict[str, Any], level: float, timer: Timer, timin
     }
     if f.check is None and f.check_error:
         doc["check_error"] = f.check_error
+    if f.tests:
+        doc["tests"] = f.tests
+    if f.boundary:
+        doc["boundary"] = f.boundary
     if t["se_r"]:
         doc["se_r"] = t["se_r"]
     if t["dispersion_r"] is not None:

@@ -1,4 +1,8 @@
-"""Wall-clock time per phase of a command (read, design, fit, check, ...), with a spinner on stderr."""
+"""Wall-clock time per phase of a command (read, design, fit, check, ...), with a spinner on stderr.
+
+Each phase boundary is also an interrupt checkpoint (:func:`._interrupt.checkpoint`):
+a Ctrl-C or SIGTERM that a library swallowed still stops the command there.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ import time
 from collections.abc import Iterator
 
 from rich.console import Console
+
+from . import _interrupt
 
 __all__ = ["Timer"]
 
@@ -24,8 +30,14 @@ class Timer:
 
     @contextlib.contextmanager
     def phase(self, name: str, message: str) -> Iterator[None]:
-        """Time the ``with`` block as phase ``name``, showing ``message`` meanwhile."""
+        """Time the ``with`` block as phase ``name``, showing ``message`` meanwhile.
+
+        Raises:
+            KeyboardInterrupt: a signal was received before or during the phase.
+        """
+        _interrupt.checkpoint()
         t0 = time.perf_counter()
         with self.err.status(message):
             yield
         self.phases[name] = self.phases.get(name, 0.0) + time.perf_counter() - t0
+        _interrupt.checkpoint()

@@ -2,7 +2,9 @@
 
 ``NAME`` is a function ``fn(params, x)`` returning a distribution for each row (as
 :class:`fisherlab.Model` takes it), or an ``fl.Model`` built in the file (its
-derivatives, executor and constraints chosen there).
+derivatives, executor and constraints chosen there). The file is run as Python
+code: only trusted files. A file (or function) that raises, or calls
+``sys.exit``, is bad input (exit 2, the file named), never the command's own exit.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pandas as pd
 
 import fisherlab as fl
 
+from ._columns import non_numeric, non_numeric_rows
 from ._errors import CliError
 from ._fitted import Fitted
 from ._formula import missing_report
@@ -27,8 +30,26 @@ from ._timer import Timer
 __all__ = ["fit_user_model", "load_model", "parse_init"]
 
 
+def _raised(exc: BaseException) -> str:
+    """What a user's code raised, in words: ``ValueError: ...`` (the name alone if no message)."""
+    text = " ".join(str(exc).split())
+    return type(exc).__name__ + (f": {text}" if text else "")
+
+
 def load_model(spec: str) -> Callable[..., Any]:
-    """The function (or ``fl.Model``) ``NAME`` of ``FILE.py:NAME``, running the file as a module."""
+    """The function (or ``fl.Model``) ``NAME`` of ``FILE.py:NAME``, running the file as a module.
+
+    Args:
+        spec: ``FILE.py:NAME``.
+
+    Returns:
+        The function or ``fl.Model`` named ``NAME`` in the file.
+
+    Raises:
+        CliError: a malformed spec, a missing file, a file that raises or exits while it
+            runs (``SystemExit`` included: named, exit 2), no callable ``NAME`` in it.
+        KeyboardInterrupt: Ctrl-C or SIGTERM while the file runs (never caught here).
+    """
     path_text, sep, name = spec.rpartition(":")
     if not sep or not path_text or not name:
         raise CliError(f"--model must be FILE.py:FUNCTION, got {spec!r}")
@@ -41,8 +62,15 @@ def load_model(spec: str) -> Callable[..., Any]:
     module = importlib.util.module_from_spec(module_spec)
     try:
         module_spec.loader.exec_module(module)
-    except Exception as exc:
-        raise CliError(f"running {path_text} failed: {type(exc).__name__}: {exc}") from exc
+    except KeyboardInterrupt:
+        raise
+    except SystemExit as exc:  # the file must not end the command (exit 7, nothing said)
+        raise CliError(
+            f"running {path_text} called sys.exit({exc.code!r}) at import; a model file should define "
+            f"{name!r}, not exit"
+        ) from exc
+    except BaseException as exc:
+        raise CliError(f"running {path_text} failed at import: {_raised(exc)}") from exc
     fn = getattr(module, name, None)
     if isinstance(fn, fl.Model):  # a ready fl.Model: derivatives=, executor=, constraints= chosen in Python
         return fn  # type: ignore[return-value]
@@ -96,7 +124,26 @@ def fit_user_model(
     dropna: bool,
     timer: Timer,
 ) -> Fitted:
-    """Fit the model ``spec`` to the columns ``y_col`` and ``x_cols`` of ``df`` from ``--init``."""
+    """Fit the model ``spec`` to the columns ``y_col`` and ``x_cols`` of ``df`` from ``--init``.
+
+    Args:
+        df: the data.
+        spec: ``FILE.py:NAME`` (:func:`load_model`).
+        init_text: ``--init`` (:func:`parse_init`).
+        y_col: the response column.
+        x_cols: comma-separated covariate columns, or ``None``.
+        positive: comma-separated parameters constrained positive, or ``None``.
+        dropna: drop rows with missing values in the columns used.
+        timer: the command's phase timer.
+
+    Returns:
+        The fit, as the command line renders it.
+
+    Raises:
+        CliError: bad options or data (columns, rows and tokens named), or the model
+            function raised or called ``sys.exit`` (exit 2).
+        fisherlab.FisherlabError: the fit itself failed (not converged: exit 3).
+    """
     fn = load_model(spec)
     init = parse_init(init_text)
     xs = [c.strip() for c in x_cols.split(",") if c.strip()] if x_cols else []
@@ -114,7 +161,12 @@ def fit_user_model(
         df, dropped = df.loc[~bad], int(bad.sum())
     for c in [y_col, *xs]:
         if not (pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c])):
-            raise CliError(f"column {c!r} is not numeric (dtype {df[c].dtype})")
+            text = non_numeric_rows(df[c])
+            where = non_numeric(df, c, text) if text.any() else f"dtype {df[c].dtype}"
+            raise CliError(
+                f"column {c!r} is not numeric ({where}); the --y and --x columns of --model must hold "
+                "numbers: fix those values"
+            )
     y = df[y_col].to_numpy(dtype=np.float64)
     x = {c: df[c].to_numpy(dtype=np.float64) for c in xs} if xs else None
     constraints = {p.strip(): "positive" for p in positive.split(",") if p.strip()} if positive else None
@@ -126,10 +178,15 @@ def fit_user_model(
         model = fn if isinstance(fn, fl.Model) else fl.Model(fn, constraints=constraints)
         with timer.phase("fit", f"fitting {spec} to {len(y):,} rows"):
             res = fl.fit(model, y, x, init=init)
-    except (fl.FisherlabError, CliError):
+    except (fl.FisherlabError, CliError, KeyboardInterrupt):
         raise
-    except Exception as exc:  # an error inside the user's function is bad input, said in one line
-        raise CliError(f"the model {spec} failed: {type(exc).__name__}: {exc}") from exc
+    except SystemExit as exc:  # sys.exit inside the user's function: bad input, not our exit status
+        raise CliError(
+            f"the model {spec} called sys.exit({exc.code!r}) during the fit; the function should return "
+            "a distribution, not exit"
+        ) from exc
+    except BaseException as exc:  # an error inside the user's function is bad input, said in one line
+        raise CliError(f"the model {spec} failed: {_raised(exc)}") from exc
     return Fitted(
         res=res,
         model=model,

@@ -5,7 +5,7 @@ derivatives) and one damped Newton routine (:func:`newton`, :func:`newton_batch`
 fit, the 1-D profile intervals and the 2-D profile contours.
 """
 
-from ._check import CheckResult as CheckResult, check as check
+from ._check import AUTO_MAX_SIZE as AUTO_MAX_SIZE, CheckResult as CheckResult, check as check
 from ._fit import fit as fit
 from ._laplace import LaplaceApproximation as LaplaceApproximation
 from ._newton import decrement as decrement, newton as newton, newton_batch as newton_batch
@@ -14,6 +14,7 @@ from ._profile2d import ProfileGrid as ProfileGrid, profile_grid as profile_grid
 from ._result import Derived as Derived, FitResult as FitResult, Summary as Summary
 
 __all__ = [
+    "AUTO_MAX_SIZE",
     "CheckResult",
     "Derived",
     "FitResult",

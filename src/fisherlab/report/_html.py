@@ -37,10 +37,6 @@ _MAX_PAIRED = 4  # parameters in the confidence-region panels (4 → 6 panels)
 _PROFILE_MAX_P = 6  # 2-D profile contours only for this many parameters or fewer
 _PROFILE_CI_MAX_P = 20  # 1-D profile intervals (two root searches per parameter) only up to this P
 _PROFILE_MAX_COST = 0.05  # ... and when one objective evaluation with its Hessian costs under this (s)
-# check=None runs fl.check only up to this N·P²: it keeps every row's score, P × P Hessian and
-# P(P+1)/2 indicators (O(N·P²) time and memory: ~3.5 GB and 25 s at N·P² = 6e7, out of memory on a
-# 23 GB machine at 4.2e8), the same default limit as `fisherlab fit`.
-_CHECK_MAX_SIZE = 2e7
 _ERRORS = (FisherlabError, ValueError, ArithmeticError, NotImplementedError, np.linalg.LinAlgError)
 
 _CSS = """
@@ -223,7 +219,7 @@ def build_html(
     import matplotlib
 
     from .. import __version__
-    from ..inference import check as run_check
+    from ..inference import AUTO_MAX_SIZE, check as run_check
     from ._figures import correlation_svg, ellipses_svg, spectrum_svg
 
     if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0.0 < float(level) < 1.0:
@@ -377,9 +373,9 @@ def build_html(
     # ---------------------------------------------------------------- diagnostics
     if check is None and not check_error:
         size = result.nobs * p**2
-        if size > _CHECK_MAX_SIZE:
+        if size > AUTO_MAX_SIZE:
             check_error = (
-                f"skipped: N·P² = {size:.3g} is above {_CHECK_MAX_SIZE:.0e} (fl.check keeps every row's "
+                f"skipped: N·P² = {size:.3g} is above {AUTO_MAX_SIZE:.0e} (fl.check keeps every row's "
                 "P × P Hessian: O(N·P²) time and memory); run fl.check(model, params, y, x) and pass "
                 "check=... to build_html, or fisherlab fit --check, to include it"
             )
