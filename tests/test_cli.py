@@ -25,6 +25,7 @@ import pandas as pd
 import pytest
 import scipy.special
 
+from cli_support import assert_one_error_line, call
 from fisherlab.cli import main
 
 # R's glm stops at a relative deviance change of 1e-8 (see tests/test_glm.py): its printed
@@ -52,26 +53,6 @@ def run_cli(
         timeout=300,
         check=False,
     )
-
-
-def call(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """``main(args)`` in process: exit status, stdout, stderr."""
-    capsys.readouterr()
-    code = main(list(args))
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def assert_one_error_line(code: int, err: str, *fragments: str, status: int = 2) -> str:
-    """Exit ``status``, exactly one ``fisherlab: error:`` line on stderr, no traceback."""
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert code == status, err
-    assert "Traceback" not in err
-    assert len(lines) == 1, err
-    assert lines[0].startswith("fisherlab: error: "), lines[0]
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-    return lines[0]
 
 
 def _rel(a: Any, b: Any) -> float:

@@ -23,29 +23,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fisherlab.cli import main
+from cli_support import assert_one_error_line as one_error_line, call
 
 # --------------------------------------------------------------------------- helpers
-
-
-def call(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """``main(args)`` in process: exit status, stdout, stderr."""
-    capsys.readouterr()
-    code = main(list(args))
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def one_error_line(code: int, err: str, *fragments: str, status: int = 2) -> str:
-    """Exit ``status``, exactly one ``fisherlab: error:`` line on stderr with ``fragments``, no traceback."""
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert code == status, err
-    assert "Traceback" not in err
-    assert len(lines) == 1, err
-    assert lines[0].startswith("fisherlab: error: "), lines[0]
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-    return lines[0]
 
 
 def poisson_frame(n: int = 60, seed: int = 1) -> pd.DataFrame:

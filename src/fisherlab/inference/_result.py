@@ -31,7 +31,6 @@ from jax.flatten_util import ravel_pytree
 
 from .._errors import (
     FisherlabArgumentError,
-    FisherlabError,
     InvalidOptionError,
     InvalidParameterError,
     SingularInformationError,
@@ -41,7 +40,7 @@ from ..data._prepare import Data
 from ..information._data_terms import empirical_fisher, loglik, observed_information
 from ..information._fisher import fisher
 from ..information._matrix import Covariance, InfoMatrix
-from ..model._model import Model
+from ..model._model import Model, trace_shape
 from ..params._constraints import Reparam
 from ..params._prior import Prior
 
@@ -470,16 +469,12 @@ class FitResult:
         def g(v: jax.Array) -> jax.Array:
             return jnp.ravel(jnp.asarray(fn(unravel(v))))
 
-        try:
-            shape = jax.eval_shape(lambda v: jnp.asarray(fn(unravel(v))), flat)
-        except FisherlabError:
-            raise
-        except Exception as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            raise FisherlabArgumentError(
-                f"derived: fn ({label}) failed when traced by JAX ({type(exc).__name__}: {first}); "
-                "it is differentiated by JAX: write it with jax.numpy"
-            ) from exc
+        shape = trace_shape(
+            lambda v: jnp.asarray(fn(unravel(v))),
+            flat,
+            what=f"derived: fn ({label})",
+            advice="it is differentiated by JAX: write it with jax.numpy",
+        )
         if not (jnp.issubdtype(shape.dtype, jnp.floating) or jnp.issubdtype(shape.dtype, jnp.integer)):
             raise FisherlabArgumentError(
                 f"derived: fn ({label}) returns dtype {shape.dtype}; it must return real numbers"

@@ -17,8 +17,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import numeric as _numeric
-from .._errors import FisherlabArgumentError, FisherlabError, InvalidOptionError, InvalidParameterError
+from .._errors import FisherlabArgumentError, InvalidOptionError, InvalidParameterError
 from .._options import HessianMethod, choose
+from ..model._model import trace_shape
 from ..params._pytree import as_params, flatten_params, param_names
 from ._matrix import LabelledMatrix
 
@@ -72,17 +73,13 @@ def _scalar_output(f: Callable[[Any], Any], params: Any) -> None:
         FisherlabArgumentError: ``f`` cannot be traced by JAX, or returns a non-scalar or a
             complex value (what it returns is named).
     """
-    try:
-        out = jax.eval_shape(f, params)
-    except FisherlabError:
-        raise
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise FisherlabArgumentError(
-            f"hessian: f failed when traced by JAX ({type(exc).__name__}: {first}); with "
-            'method="autodiff" write f with jax.numpy, or pass method="numeric" for a function '
-            "that calls NumPy, SciPy or an external program"
-        ) from exc
+    out = trace_shape(
+        f,
+        params,
+        what="hessian: f",
+        advice='with method="autodiff" write f with jax.numpy, or pass method="numeric" for a '
+        "function that calls NumPy, SciPy or an external program",
+    )
     leaves = jax.tree_util.tree_leaves(out)
     shape = getattr(out, "shape", None)
     if len(leaves) != 1 or shape is None or shape != ():

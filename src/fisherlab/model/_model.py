@@ -39,6 +39,7 @@ __all__ = [
     "call_user",
     "observation_for",
     "require_model",
+    "trace_shape",
     "user_function_error",
     "validity",
 ]
@@ -79,6 +80,24 @@ def call_user(fn: Callable[..., Any], what: str, *args: Any) -> Any:
         raise
     except Exception as exc:
         raise user_function_error(exc, what) from exc
+
+
+def trace_shape(fn: Callable[..., Any], *args: Any, what: str, advice: str) -> Any:
+    """``jax.eval_shape(fn, *args)`` for a user's function ``what``, e.g. ``"hessian: f"``.
+
+    A failure while tracing becomes a :class:`~fisherlab.FisherlabArgumentError` naming
+    ``what`` and the exception's first line, followed by ``advice`` (how to write the function);
+    fisherlab's own errors pass unchanged.
+    """
+    try:
+        return jax.eval_shape(fn, *args)
+    except FisherlabError:
+        raise
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise FisherlabArgumentError(
+            f"{what} failed when traced by JAX ({type(exc).__name__}: {first}); {advice}"
+        ) from exc
 
 
 def require_model(model: Any, where: str) -> Model:
