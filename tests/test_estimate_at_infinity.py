@@ -177,11 +177,11 @@ def test_overdispersion_test_against_an_independent_fit() -> None:
 
 
 def test_big_data_screen_still_finds_a_zero_group() -> None:
-    # Above ALL_ROWS rows a converged fit probes only the flat eigen-directions.
-    from fisherlab.inference._recession import ALL_ROWS
+    # Above ALL_SIZE (N·P) a converged fit probes only the flat eigen-directions.
+    from fisherlab.inference._recession import ALL_SIZE
 
     rng = np.random.default_rng(3)
-    g, X = _groups([ALL_ROWS, 40_000, 30])
+    g, X = _groups([int(ALL_SIZE / 3), 40_000, 30])
     y = rng.poisson(2.0, g.size).astype(float)
     y[g == 2] = 0.0
     with pytest.raises(fl.EstimateAtInfinityError, match=r"beta\[2\] → −∞") as info:

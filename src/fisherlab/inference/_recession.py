@@ -27,7 +27,7 @@ checks report instead. Directions with :math:`\lambda_k \le 0` are probed with t
 
 Cost: two evaluations of :math:`f` per eigen-direction tested (plus two more for each
 suspicious one); at most :data:`MAX_DIRECTIONS` directions, those of the smallest
-eigenvalues, are tested. A converged fit with more than :data:`ALL_ROWS` rows probes only
+eigenvalues, are tested. A converged fit with N·P above :data:`ALL_SIZE` probes only
 the directions whose curvature is below :data:`SCREEN` times the largest eigenvalue: at a
 converged point a recession direction's curvature is of the order of the squared Newton
 decrement (:math:`\lambda \approx \delta^2 < 10^{-16}` for the exponential tails of GLMs),
@@ -55,15 +55,16 @@ from ..data._prepare import Data
 from ..params._pytree import flatten_params, param_names
 from ._objective import Objective
 
-__all__ = ["ALL_ROWS", "FLAT", "MAX_DIRECTIONS", "SCREEN", "Recession", "find_recession", "recession_error"]
+__all__ = ["ALL_SIZE", "FLAT", "MAX_DIRECTIONS", "SCREEN", "Recession", "find_recession", "recession_error"]
 
 #: A rise of f below this over c = 1, 10, 100 standard errors counts as flat (quadratic: 0.5, 50, 5000).
 FLAT = 0.05
 #: At most this many eigen-directions (the smallest eigenvalues) are probed.
 MAX_DIRECTIONS = 32
 _MULTIPLES = (1.0, 10.0, 100.0)
-#: Up to this many rows every direction is probed; above, only those that pass the screen.
-ALL_ROWS = 200_000
+#: Up to this N·P (the cost of one evaluation of f, in row-parameter products) every direction is
+#: probed; above, only those that pass the screen.
+ALL_SIZE = 2e6
 #: The screen: curvature at most this fraction of the largest eigenvalue.
 SCREEN = 1e-8
 
@@ -113,9 +114,9 @@ def _flat_ray(
     return found
 
 
-def _screen(lam: np.ndarray, rows: int, every: bool) -> np.ndarray:
-    """The eigen-directions worth probing: all of them, or above ``ALL_ROWS`` rows the flat ones."""
-    if every or rows <= ALL_ROWS or lam.size == 0:
+def _screen(lam: np.ndarray, size: float, every: bool) -> np.ndarray:
+    """The eigen-directions worth probing: all of them, or above ``ALL_SIZE`` (N·P) the flat ones."""
+    if every or size <= ALL_SIZE or lam.size == 0:
         return np.ones(lam.size, dtype=bool)
     top = float(np.max(np.abs(lam)))
     return (lam <= SCREEN * top) | ~np.isfinite(lam)
@@ -131,7 +132,7 @@ def find_recession(
         u: the point reached, on the fitting scale.
         hess: :math:`\\nabla^2 f(u)` if already computed.
         every: probe every eigen-direction (up to :data:`MAX_DIRECTIONS`). With ``False`` and
-            more than :data:`ALL_ROWS` rows, only directions whose curvature is below
+            more than :data:`ALL_SIZE` rows × parameters, only directions whose curvature is below
             :data:`SCREEN` times the largest are probed.
     """
     u = np.asarray(u, dtype=np.float64)
@@ -145,7 +146,7 @@ def find_recession(
         lam, vecs = scipy.linalg.eigh(0.5 * (h + h.T), subset_by_index=[0, k - 1])
     else:  # the Hessian over/underflowed (a parameter far out): probe the coordinate axes
         lam, vecs = np.zeros(min(u.size, MAX_DIRECTIONS)), np.eye(u.size)[:, :MAX_DIRECTIONS]
-    keep = _screen(lam, obj.data.n, every)
+    keep = _screen(lam, float(obj.data.n) * u.size, every)
     for lam_k, v in zip(lam[keep], vecs.T[keep], strict=True):
         scale = 1.0 / np.sqrt(lam_k) if lam_k > 0 else fallback
         if not np.isfinite(scale):
