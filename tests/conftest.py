@@ -1,4 +1,12 @@
-"""Shared test configuration: fisherlab enables float64 on import; tests run with warnings as errors."""
+"""Shared test configuration: fisherlab enables float64 on import; tests run with warnings as errors.
+
+The persistent compilation cache is off in the suite (each test compiles what it runs;
+``tests/test_config.py`` tests the cache in subprocesses).
+"""
+
+import os
+
+os.environ.setdefault("FISHERLAB_NO_CACHE", "1")
 
 import jax
 import numpy as np
