@@ -11,6 +11,7 @@ process, which is the same code path after argument parsing and much faster.
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import math
@@ -418,8 +419,11 @@ def test_existing_report_is_never_overwritten(small_csv: Path, tmp_path: Path,
         pytest.skip("fisherlab.report is not available")
     code, out, err = call(capsys, *args, "--force", "--no-check")
     assert code == 0, err
-    assert target.read_text().lstrip().lower().startswith("<!doctype html")
+    page = target.read_text()
+    assert page.lstrip().lower().startswith("<!doctype html")
     assert "report written to" in out
+    # The command line in the page is shell-quoted: it pastes back into a shell as one formula.
+    assert html.escape(f"-f 'y ~ x' --family poisson --report {target}") in page
 
 
 def test_demo_writes_report_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -475,7 +479,9 @@ def test_info_closed_forms(capsys: pytest.CaptureFixture[str]) -> None:
     [
         (["--dist", "Gaussian", "--param", "loc=0"], ["Gaussian", "Normal", "Poisson"]),
         (["--dist", "Normal", "--param", "mu=0"], ["'mu'", "loc, scale"]),
-        (["--dist", "Normal", "--param", "scale=-1"], ["scale"]),
+        (["--dist", "Normal", "--param", "loc=0", "--param", "scale=-1"], ["scale"]),
+        (["--dist", "Normal", "--param", "loc=0"], ["every one of its parameters", "missing scale"]),
+        (["--dist", "StudentT", "--param", "df=3"], ["missing loc, scale"]),
         (["--dist", "Normal", "--param", "loc"], ["NAME=VALUE"]),
         (["--dist", "Normal", "--param", "loc=abc"], ["number"]),
     ],

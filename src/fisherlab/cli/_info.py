@@ -58,6 +58,18 @@ def _parse_value(text: str, name: str) -> Any:
     return float(arr) if arr.ndim == 0 else arr
 
 
+def _missing(cls: Any, valid: list[str], values: dict[str, Any]) -> list[str]:
+    """Parameters the user must give: those with a default value (``scale=1.0``: no silent default),
+    those without one, and one of each ``None``-default alternative group (``probs`` | ``logits``),
+    which the constructor itself checks."""
+    signature = inspect.signature(cls).parameters
+    return [
+        p
+        for p in valid
+        if p not in values and signature[p].default is not None  # None: an alternative (probs|logits)
+    ]
+
+
 def info(
     dist: Annotated[
         str, typer.Option("--dist", help="Distribution name in fl.dist, e.g. Normal, Gamma, Poisson.")
@@ -92,6 +104,12 @@ def info(
         if key not in valid:
             raise CliError(f"{name} has no parameter {key!r}; valid: {', '.join(valid)}")
         values[key] = _parse_value(text.strip(), key)
+    missing = _missing(cls, valid, values)
+    if missing:
+        raise CliError(
+            f"{name} needs every one of its parameters, with no silent default: missing "
+            f"{', '.join(missing)} (give --param {missing[0]}=VALUE); parameters: {', '.join(valid)}"
+        )
     try:
         cls(**values, validate_args=True)
     except (ValueError, TypeError) as exc:

@@ -11,6 +11,7 @@ has been received, and an operating-system error names the user's path.
 from __future__ import annotations
 
 import os
+import shlex
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -99,7 +100,8 @@ def check_target(path: Path, force: bool, *, create_parent: bool = False) -> Any
 
 
 def _command_line() -> str:
-    return "fisherlab " + " ".join(COMMAND_LINE) if COMMAND_LINE else "fisherlab"
+    """The command as typed, shell-quoted (``shlex.join``) so it can be pasted back into a shell."""
+    return shlex.join(["fisherlab", *COMMAND_LINE])
 
 
 def write_report(
