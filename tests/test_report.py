@@ -407,3 +407,9 @@ def test_renders_in_headless_chromium(page3: str, tmp_path: pathlib.Path) -> Non
     pixels = matplotlib.image.imread(str(shot))
     assert pixels.shape[0] == 2000 and pixels.shape[1] == 1280
     assert float(pixels[..., :3].std()) > MIN_PIXEL_STD
+
+
+def test_small_correlation_heatmap_shows_three_decimals(challenger: fl.FitResult, page: str) -> None:
+    cov = challenger.cov().matrix
+    corr = cov[0, 1] / np.sqrt(cov[0, 0] * cov[1, 1])
+    assert f">{corr:.3f}<" in page or f"{corr:.3f}" in page

@@ -71,7 +71,7 @@ def _svg(fig: Figure, salt: str) -> str:
 
 
 def correlation_svg(names: list[str], corr: np.ndarray, salt: str = "corr") -> str:
-    """Heatmap of a correlation matrix, annotated with the values when P ≤ 12.
+    """Heatmap of a correlation matrix, annotated with the values when P ≤ 12 (3 decimals up to P = 4).
 
     Args:
         names: parameter names, length P.
@@ -100,7 +100,7 @@ def correlation_svg(names: list[str], corr: np.ndarray, salt: str = "corr") -> s
                     ax.text(
                         j,
                         i,
-                        f"{v:.2f}",
+                        f"{v:.3f}" if p <= 4 else f"{v:.2f}",  # small matrices: room for 3 decimals
                         ha="center",
                         va="center",
                         fontsize=8,
@@ -292,7 +292,10 @@ def ellipses_svg(
         else:
             fig.legend(handles, labels, loc="upper right", frameon=False, fontsize=9)
     if not profile:
-        notes.append("profile-likelihood contours not computed (profile=False)")
+        notes.append(
+            "profile-likelihood contours not computed (profile=False; fisherlab fit asks for them when "
+            "N·P² ≤ 2e7 or with --profile)"
+        )
     elif skipped:
         notes.append(
             "profile-likelihood contours skipped for "
