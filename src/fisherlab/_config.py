@@ -33,7 +33,7 @@ def cache_dir() -> str | None:
     """The persistent compilation cache fisherlab sets up, or ``None`` when it sets none."""
     if os.environ.get("FISHERLAB_NO_CACHE", "") not in ("", "0"):
         return None
-    if jax.config.jax_compilation_cache_dir or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+    if getattr(jax.config, "jax_compilation_cache_dir", None) or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
         return None  # the process chose its own cache
     base = os.environ.get("FISHERLAB_CACHE_DIR")
     if not base:
