@@ -532,7 +532,7 @@ def test_choices_come_from_the_enums(capsys: pytest.CaptureFixture[str]) -> None
     text = " ".join(out.replace("│", " ").split())  # Rich wraps the help in a box
     for value in [k.value for k in fl.CovKind] + [f.value for f in fl.models.Family]:
         assert value in text, value
-    assert "Covariance: observed, expected, sandwich or empirical." in text
+    assert "Covariance: observed, expected, sandwich, empirical or cluster." in text
     code, _, err = call(capsys, "check", "data.csv", "--variant", "bogus")
     assert_one_error_line(code, err, "--variant 'bogus' is not one of white, opg")
     code, _, err = call(capsys, "info", "--dist", "Normal", "--param", "loc=0", "--method", "bogus")

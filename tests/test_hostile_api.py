@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as nd
+import pandas as pd
 import pytest
 import statsmodels.api as sm
 from numpyro.distributions import constraints
@@ -650,12 +651,21 @@ def _loop_cases() -> list[tuple[str, Callable[[fl.Model, fl.FitResult, fl.InfoMa
         ("not a distribution", lambda: fl.loglik(fl.Model(lambda th, x: th["a"] * x), {"a": 1.0}, Y, X)),
         ("dist family_fisher unregistered", lambda: fl.dist.family_fisher(fl.dist.Uniform(0.0, 1.0))),
         ("dist register_fisher not a class", lambda: fl.dist.register_fisher(3)),
+        ("glm family", lambda: fl.glm("y ~ x", _FRAME, family="tweedie")),
+        ("glm link", lambda: fl.glm("y ~ x", _FRAME, family="poisson", link="bogus")),
+        ("glm data", lambda: fl.glm("y ~ x", [1, 2, 3], family="poisson")),
+        ("glm column", lambda: fl.glm("y ~ nope", _FRAME, family="poisson")),
+        ("glm formula", lambda: fl.glm("y ~ (x", _FRAME, family="poisson")),
+        ("glm code", lambda: fl.glm("y ~ I(__import__('os'))", _FRAME, family="poisson")),
+        ("glm dispersion", lambda: fl.glm("y ~ x", _FRAME, family="poisson", dispersion="bogus")),
+        ("glm exposure", lambda: fl.glm("y ~ x", _FRAME, family="poisson", exposure=-(_FRAME["x"] ** 2) - 1)),
     ]
     for label, call in model_calls:
         cases.append((label, lambda model, r, F, call=call: call()))
     return cases
 
 
+_FRAME = pd.DataFrame({"y": [0.0, 1.0, 3.0, 2.0, 4.0], "x": [0.1, 0.5, 0.9, 1.3, 1.7]})
 LOOP = _loop_cases()
 
 

@@ -13,6 +13,7 @@ __all__ = [
     "EstimateAtInfinityError",
     "FisherlabArgumentError",
     "FisherlabError",
+    "FormulaError",
     "InvalidDataError",
     "InvalidOptionError",
     "InvalidParameterError",
@@ -23,6 +24,7 @@ __all__ = [
     "NumericDerivativeError",
     "OutputExistsError",
     "SingularInformationError",
+    "UnsafeFormulaError",
 ]
 
 
@@ -36,6 +38,31 @@ class InvalidDataError(FisherlabError, ValueError):
     The message names the first offending row and the field (``y``, ``x``,
     ``x['dose']``, ``x[:, 2]``).
     """
+
+
+class FormulaError(FisherlabError, ValueError):
+    """A model formula that cannot be used: a syntax error, no response, a term that cannot be evaluated.
+
+    The message quotes the formula or the term and says what to write instead.
+    """
+
+
+class UnsafeFormulaError(FormulaError):
+    """A formula term that would run code outside the allow-list of :func:`fisherlab.glm` and the CLI.
+
+    Formula terms such as ``np.log(x)`` are Python evaluated by formulaic; before that,
+    every term must consist of column names, numbers, operators and listed functions
+    (``allow_code=True`` / ``--allow-code`` lifts the check, for formulas you trust).
+
+    Attributes:
+        term: the term's expression, e.g. ``"I(np.f2py.os.system('ls') + x)"``.
+        token: the offending part, e.g. ``"np.f2py.os.system"``.
+    """
+
+    def __init__(self, message: str, *, term: str, token: str) -> None:
+        super().__init__(message)
+        self.term = term
+        self.token = token
 
 
 class InvalidOptionError(FisherlabError, ValueError):

@@ -16,7 +16,7 @@ A value of the wrong kind (``n=1.5``, ``level="0.9"``, ``seed=True``) raises
 Example:
     >>> import fisherlab as fl
     >>> [k.value for k in fl.CovKind]
-    ['observed', 'expected', 'empirical', 'sandwich']
+    ['observed', 'expected', 'empirical', 'sandwich', 'cluster']
     >>> fl.fisher(fl.Model(lambda th, x: fl.dist.Poisson(th["rate"])), {"rate": 1.0}, method="bogus")
     Traceback (most recent call last):
     ...
@@ -44,10 +44,12 @@ __all__ = [
     "ExecutorKind",
     "FisherMethod",
     "GradientMethod",
+    "HCType",
     "HessianMethod",
     "IMTestVariant",
     "IntervalMethod",
     "OptimMethod",
+    "PValueMethod",
     "Reduction",
     "choose",
     "count",
@@ -227,6 +229,19 @@ class CovKind(str, enum.Enum):
     EXPECTED = "expected"
     EMPIRICAL = "empirical"
     SANDWICH = "sandwich"
+    CLUSTER = "cluster"
+
+
+class HCType(str, enum.Enum):
+    """``hc`` of :meth:`FitResult.cov` with ``kind="sandwich"``: the heteroskedasticity-consistent variant.
+
+    ``HC0`` (White 1980), ``HC1`` (x N/(N-P)), ``HC2`` and ``HC3`` (MacKinnon & White 1985, by leverage).
+    """
+
+    HC0 = "HC0"
+    HC1 = "HC1"
+    HC2 = "HC2"
+    HC3 = "HC3"
 
 
 class IntervalMethod(str, enum.Enum):
@@ -249,6 +264,19 @@ class IMTestVariant(str, enum.Enum):
 
     WHITE = "white"
     OPG = "opg"
+
+
+class PValueMethod(str, enum.Enum):
+    """``pvalue`` of :func:`check`: how the information-matrix test's p-value is computed.
+
+    ``"bootstrap"``: parametric bootstrap (Horowitz 1994); ``"asymptotic"``: White's
+    chi-square; ``"auto"``: the bootstrap where the model can sample and the cost is within
+    budget, else the chi-square.
+    """
+
+    AUTO = "auto"
+    BOOTSTRAP = "bootstrap"
+    ASYMPTOTIC = "asymptotic"
 
 
 class CovScale(str, enum.Enum):

@@ -13,7 +13,7 @@ its traceback). Errors print one line, ``fisherlab: error: <message>``, on stder
 
 Security: formula terms are Python that formulaic evaluates, so by default they
 may only use column names, numbers, arithmetic, comparisons and a documented list
-of transforms (:mod:`._formula_guard`); ``--allow-code`` runs them as arbitrary
+of transforms (:func:`fisherlab.formula.check_formula`); ``--allow-code`` runs them as arbitrary
 Python. ``--model FILE.py:FUNCTION`` runs FILE.py: trusted files only.
 
 :func:`main` runs a command in process and returns its exit status (tests use it);

@@ -27,6 +27,7 @@ from ._choices import (
     DISPERSION_HELP,
     DISPERSIONS,
     FAMILY_NAMES,
+    HC_TYPES,
     IM_VARIANTS,
     PEARSON_FAMILIES,
     UNIT_DISPERSION_FAMILIES,
@@ -39,8 +40,10 @@ from ._choices import (
 )
 from ._demo import DEMO_HELP, demo
 from ._errors import CliError
+from ._fitted import Fitted
 from ._fitting import attach_check, check_fit, fit_from_options
 from ._info import INFO_HELP, info
+from ._io import read_table
 from ._render import check_dict, check_table, dump_json, stdout_console
 from ._report import check_target, write_report
 from ._tables import fit_document, print_fit, summary
@@ -131,6 +134,22 @@ def fit(
         str | None, typer.Option(help="Binomial: column of trials; the response counts successes.")
     ] = None,
     cov: Annotated[str, typer.Option(help=f"Covariance: {or_list(COV_KINDS)}.")] = CovKind.OBSERVED.value,
+    hc: Annotated[
+        str | None,
+        typer.Option(
+            "--hc",
+            help=f"With --cov sandwich: {or_list(HC_TYPES)} (default HC0; HC1 x N/(N-P), HC2/HC3 "
+            "by leverage).",
+        ),
+    ] = None,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--cluster",
+            help="With --cov cluster: the column of cluster labels (one-way cluster-robust, x G/(G-1)), "
+            "e.g. --cov cluster --cluster firm.",
+        ),
+    ] = None,
     dispersion: Annotated[
         str, typer.Option(help=f"{or_list(described(DISPERSIONS, DISPERSION_HELP))} for GLM coefficients.")
     ] = SummaryDispersion.ML.value,
@@ -171,6 +190,7 @@ def fit(
     out, err = stdout_console(), Console(stderr=True)
     timer = Timer(err)
     kind = choice(cov, COV_KINDS, "--cov")
+    hc_type = _robust_options(kind, hc, cluster)
     disp = choice(dispersion, DISPERSIONS, "--dispersion")
     level = _check_level(level)
     report_mod = None
@@ -210,8 +230,11 @@ def fit(
     if profile:
         with timer.phase("profile", "profile-likelihood intervals"):
             prof = f.res.conf_int(level, kind, method="profile")
+    robust: dict[str, object] = {"hc": hc_type} if hc_type is not None else {}
+    if cluster is not None:
+        robust = {"groups": _cluster_groups(data, cluster, f)}
     with timer.phase("summary", "standard errors and intervals"):
-        t = summary(f, kind, disp, level, prof)
+        t = summary(f, kind, disp, level, prof, robust)
     written = None
     if report is not None:
         written = write_report(
@@ -238,6 +261,42 @@ def fit(
         total = sum(timer.phases.values())
         phases = ", ".join(f"{k} {v:.3f} s" for k, v in timer.phases.items())
         print(f"timings: {phases} (total {total:.3f} s)", file=sys.stderr)
+
+
+def _robust_options(kind: str, hc: str | None, cluster: str | None) -> str | None:
+    """Check ``--hc`` / ``--cluster`` against ``--cov`` before any work; the ``--hc`` value (upper case)."""
+    if cluster is not None and kind != CovKind.CLUSTER.value:
+        raise CliError(f"--cluster goes with --cov cluster, not --cov {kind}")
+    if kind == CovKind.CLUSTER.value and cluster is None:
+        raise CliError("--cov cluster needs --cluster COLUMN, the column of cluster labels")
+    if hc is None:
+        return None
+    if kind != CovKind.SANDWICH.value:
+        raise CliError(f"--hc goes with --cov sandwich, not --cov {kind}")
+    value = hc.strip().upper()
+    if value not in HC_TYPES:
+        raise CliError(f"--hc {hc!r} is not one of {', '.join(HC_TYPES)}")
+    return value
+
+
+def _cluster_groups(data: str, column: str, f: Fitted) -> object:
+    """The ``--cluster`` column on the rows of the fit (read again from ``data``)."""
+    if data == "-":
+        raise CliError("--cluster needs the data in a file, not on standard input (the column is read again)")
+    if f.dropped:
+        raise CliError(
+            f"--cluster with rows dropped by --dropna ({f.dropped}) is not supported yet: remove the rows "
+            "with missing values from the table first"
+        )
+    df = read_table(data)
+    if column not in df.columns:
+        raise CliError(
+            f"--cluster {column!r} is not a column of {data}; columns are: {', '.join(map(str, df.columns))}"
+        )
+    groups = df[column]
+    if len(groups) != f.res.nobs:
+        raise CliError(f"--cluster {column!r} has {len(groups)} rows but the fit used {f.res.nobs}")
+    return groups
 
 
 @app.command(

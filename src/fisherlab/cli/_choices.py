@@ -16,7 +16,7 @@ import enum
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TypeVar
 
-from fisherlab._options import CovKind, FisherMethod, IMTestVariant, values
+from fisherlab._options import CovKind, FisherMethod, HCType, IMTestVariant, values
 from fisherlab.models import FAMILIES, Family
 
 from ._errors import CliError
@@ -24,6 +24,7 @@ from ._errors import CliError
 __all__ = [
     "COV_KINDS",
     "FAMILY_NAMES",
+    "HC_TYPES",
     "IM_VARIANTS",
     "INFO_METHODS",
     "PEARSON_FAMILIES",
@@ -76,6 +77,8 @@ def choice(value: str, allowed: Sequence[str], option: str) -> str:
 
 # --cov: the model-based kinds, then the robust ones
 COV_KINDS = ordered(CovKind, CovKind.OBSERVED, CovKind.EXPECTED, CovKind.SANDWICH)
+# --hc: the sandwich's heteroskedasticity-consistent variants (--cov sandwich)
+HC_TYPES = values(HCType)
 DISPERSIONS = values(SummaryDispersion)
 DISPERSION_HELP = {
     SummaryDispersion.ML.value: "maximum likelihood",

@@ -9,10 +9,9 @@ fit's own parameters (the identity check's verdict, error messages).
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import Any
 
-__all__ = ["Fitted", "coefficient_names", "relabel"]
+__all__ = ["Fitted", "relabel"]
 
 
 @dataclasses.dataclass
@@ -55,11 +54,6 @@ class Fitted:
     check_error: str = ""
     tests: dict[str, Any] = dataclasses.field(default_factory=dict)
     boundary: dict[str, float] = dataclasses.field(default_factory=dict)
-
-
-def coefficient_names(text: str, columns: list[str]) -> str:
-    """``text`` with ``beta[i]`` replaced by the i-th design column's name."""
-    return re.sub(r"beta\[(\d+)\]", lambda m: columns[int(m.group(1))], text)
 
 
 def relabel(text: str, f: Fitted) -> str:

@@ -12,33 +12,20 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 import fisherlab as fl
 from fisherlab._options import IMTestVariant
+from fisherlab.formula import Design, design_names, fit_design
 from fisherlab.models import FAMILIES
 
 from ._choices import FAMILY_NAMES
 from ._errors import EXIT_BAD_INPUT, EXIT_NOT_CONVERGED, CliError
-from ._fitted import Fitted, coefficient_names, relabel
-from ._formula import Design, build_design
+from ._fitted import Fitted, relabel
+from ._formula import build_design
 from ._io import read_table
 from ._timer import Timer
 from ._user_model import fit_user_model
 
 __all__ = ["attach_check", "check_fit", "fit_from_options", "fit_glm"]
-
-
-def _rows_of_column(exc: fl.EstimateAtInfinityError, design: Design) -> str:
-    """``" — exactly the rows where C(g)[T.b] ≠ 0"`` when the direction is one design column's own rows."""
-    keys = [k for k in exc.direction if k.startswith("beta[")]
-    if len(keys) != 1 or len(exc.direction) != 1 or not exc.rows:
-        return ""
-    j = int(keys[0][5:-1])
-    rows = np.flatnonzero(design.X[:, j] != 0)
-    if rows.size == design.X.shape[0] or rows.tolist() != exc.rows:
-        return ""
-    return f" — exactly the rows where {design.columns[j]} ≠ 0"
 
 
 def fit_glm(design: Design, family: str, link: str | None, timer: Timer, description: str) -> Fitted:
@@ -51,14 +38,15 @@ def fit_glm(design: Design, family: str, link: str | None, timer: Timer, descrip
 
     Raises:
         CliError: the fit failed (exit 3 if it did not converge or the estimate is at
-            infinity, else 2), with ``beta[i]`` replaced by the column names in the message.
+            infinity, else 2), with ``beta[i]`` replaced by the column names in the message
+            (:func:`fisherlab.formula.fit_design`, shared with :func:`fisherlab.glm`).
     """
     model = fl.models.glm(family, link)
     tests: dict[str, Any] = {}
     boundary: dict[str, float] = {}
     with timer.phase("fit", f"fitting a {model.family.value} GLM to {len(design.y):,} rows"):
         try:
-            res = fl.models.fit_glm(model, design.y, design.x)
+            res = fit_design(model, design)
             if model.family is fl.models.Family.NEGATIVE_BINOMIAL:
                 test = fl.models.overdispersion_test(res)
                 tests["overdispersion"] = dataclasses.asdict(test)
@@ -66,20 +54,11 @@ def fit_glm(design: Design, family: str, link: str | None, timer: Timer, descrip
                     boundary["alpha"] = 0.0
                 else:
                     res.notes.append(f"{test} (alpha = 0: no overdispersion, the Poisson model)")
-        except fl.FisherlabError as exc:  # name the design columns, not beta[i]
+        except fl.FisherlabError as exc:  # fit_design named the design columns, not beta[i]
             code = EXIT_NOT_CONVERGED if isinstance(exc, fl.NotConvergedError) else EXIT_BAD_INPUT
-            where = _rows_of_column(exc, design) if isinstance(exc, fl.EstimateAtInfinityError) else ""
-            message = coefficient_names(str(exc), design.columns)
-            if where:
-                message = message.replace(". A finite estimate", f"{where}. A finite estimate", 1)
-            raise CliError(message, code) from exc
-    names, beta_index = [], []
-    for i, name in enumerate(res.names):
-        if name.startswith("beta[") and name.endswith("]"):
-            names.append(design.columns[int(name[5:-1])])
-            beta_index.append(i)
-        else:
-            names.append(name)
+            raise CliError(str(exc), code) from exc
+    names = design_names(res.names, design.columns)
+    beta_index = [i for i, name in enumerate(res.names) if name.startswith("beta[")]
     return Fitted(
         res=res.rename(names),
         model=res.model,

@@ -1,156 +1,47 @@
-"""From a data table and a Wilkinson formula to the response and design matrix of a GLM.
+"""From a data table and a formula to a GLM's design, for the command line: :mod:`fisherlab.formula`'s.
 
-The formula is parsed and materialised by formulaic, so categorical terms
-(``C(g)``, string columns), interactions (``a:b``, ``a*b``), transforms
-(``np.log(x)``, ``I(x**2)``) and the intercept (``- 1`` drops it) work as
-formulaic documents. Before formulaic evaluates anything, the Python inside the
-terms is checked against an allow-list (:mod:`._formula_guard`; ``allow_code``
-skips it) and the columns the formula uses as numbers are checked for typos
-(:mod:`._columns`). The response is checked against the support in the
-family's record (:data:`fisherlab.models.FAMILIES`) before any fitting: 0/1 for a
-binomial without trials, counts for Poisson and the negative binomial, positive
-values for Gamma and the inverse Gaussian. Design entries too large for the fit's
-float64 arithmetic are refused (:data:`MAX_SUM_OF_SQUARES`).
+The design and its checks (the formula allow-list, typos in numeric columns, missing
+values, the family's support, overflowing columns) are :func:`fisherlab.formula.build_design`'s,
+shared with :func:`fisherlab.glm`; here its messages suggest the command's options
+(``--dropna``, ``--allow-code``, ``--trials COLUMN``) and its errors become one-line
+:class:`CliError`\\ s with the same text.
 """
 
 from __future__ import annotations
 
-import builtins
-import dataclasses
-import re
-
-import numpy as np
 import pandas as pd
 
-from fisherlab.models import FAMILIES, Family
-
-from ._columns import check_numeric_columns, non_numeric, non_numeric_rows
-from ._errors import CliError
-from ._formula_guard import UnsafeFormulaError, check_formula, formula_factors
-
-__all__ = ["MAX_SUM_OF_SQUARES", "Design", "build_design", "missing_report"]
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-MAX_SUM_OF_SQUARES = 1e300
-"""Largest sum of squares of a design column (or the response): the fit forms X'WX and y'y in
-float64 (largest 1.8e308), and the margin of 1e8 leaves room for the weights and the sums over
-columns. Entries of 1e150 in a few rows, or 1e308 in one, are refused before fitting."""
-
-ALLOW_CODE_HINT = (
-    "formulas may use column names, numbers, arithmetic, comparisons, elementwise np.<function> "
-    "(np.log, np.exp, np.sqrt, ...) and formulaic's C, I, Q, center, scale, standardize, poly, bs, cr, "
-    "cs, cc, lag, hashed (see fisherlab fit --help); pass --allow-code to run the formula as Python code "
-    "(only for formulas you trust)"
+from fisherlab import FisherlabError
+from fisherlab.formula import (
+    MAX_SUM_OF_SQUARES,
+    Design,
+    Spelling,
+    allow_code_hint,
+    build_design as _build_design,
+    missing_report,
 )
+from fisherlab.models import Family
 
+from ._errors import CliError
 
-@dataclasses.dataclass(frozen=True)
-class Design:
-    """The response, design matrix and (binomial) trials, ready for ``fl.models.glm``.
+__all__ = [
+    "ALLOW_CODE_HINT",
+    "CLI_SPELLING",
+    "MAX_SUM_OF_SQUARES",
+    "Design",
+    "build_design",
+    "missing_report",
+]
 
-    Attributes:
-        y: response, float64 ``(N,)``.
-        X: design matrix, float64 ``(N, p)``.
-        columns: the design-matrix column names (``"Intercept"``, ``"x1"``, ``"C(g)[T.b]"``, ...).
-        trials: binomial trials ``(N,)`` or ``None``.
-        response: the response's text in the formula.
-        dropped: number of rows dropped for missing values (``--dropna``).
-    """
+CLI_SPELLING = Spelling(
+    drop_missing="--dropna",
+    allow_code="--allow-code",
+    trials="--trials COLUMN",
+    help="fisherlab fit --help",
+)
+"""The command's names for the options the design's messages suggest."""
 
-    y: np.ndarray
-    X: np.ndarray
-    columns: list[str]
-    trials: np.ndarray | None
-    response: str
-    dropped: int
-
-    @property
-    def x(self) -> object:
-        """The covariates as ``fl.models.glm`` takes them: ``X`` or ``{"X": X, "trials": trials}``."""
-        return self.X if self.trials is None else {"X": self.X, "trials": self.trials}
-
-
-def _formula_error(exc: BaseException) -> str:
-    text = _ANSI.sub("", str(exc)).replace("⧛", "").replace("⧚", "")
-    return " ".join(text.split())
-
-
-def _row(df: pd.DataFrame, mask: np.ndarray) -> object:
-    return df.index[int(np.flatnonzero(mask)[0])]
-
-
-def missing_report(df: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, str]:
-    """Rows with a missing value in ``columns``, and a one-line description ("" if none)."""
-    na = df[columns].isna()
-    bad = na.to_numpy().any(axis=1)
-    if not bad.any():
-        return bad, ""
-    per_col = na.sum()
-    where = ", ".join(f"{c} ({int(k)})" for c, k in per_col.items() if k)
-    return (
-        bad,
-        f"{int(bad.sum())} of {len(df)} rows have missing values (in {where}; first at row {_row(df, bad)})",
-    )
-
-
-def _numeric(df: pd.DataFrame, name: str, what: str) -> np.ndarray:
-    col = df[name]
-    if pd.api.types.is_bool_dtype(col):
-        return col.to_numpy(dtype=np.float64)
-    if not pd.api.types.is_numeric_dtype(col):
-        bad = non_numeric_rows(col)
-        example = f": {non_numeric(df, name, bad)}" if bad.any() else f" (dtype {col.dtype})"
-        raise CliError(f"the {what} {name!r} is not numeric{example}; it must hold numbers")
-    return col.to_numpy(dtype=np.float64)
-
-
-def _check_magnitude(df: pd.DataFrame, values: np.ndarray, names: list[str], what: str) -> None:
-    """Refuse a column of ``values`` (N, k) whose sum of squares exceeds :data:`MAX_SUM_OF_SQUARES`.
-
-    Computed as ``max|v|² · Σ (v / max|v|)²`` in logarithms, so the check itself cannot overflow.
-    """
-    amax = np.max(np.abs(values), axis=0)
-    scale = np.where(amax > 0, amax, 1.0)
-    log_ss = 2 * np.log10(scale) + np.log10(np.maximum(np.sum((values / scale) ** 2, axis=0), 1e-300))
-    big = np.flatnonzero(log_ss > np.log10(MAX_SUM_OF_SQUARES))
-    if big.size:
-        j = int(big[0])
-        i = int(np.argmax(np.abs(values[:, j])))
-        name = names[j]
-        example = f" or I({name} / 1e{int(np.log10(amax[j]))}) in the formula" if name.isidentifier() else ""
-        raise CliError(
-            f"the {what} {name!r} is {values[i, j]:.6g} at row {df.index[i]}: too large for the fit's "
-            f"float64 arithmetic (the sum of squares of a column must stay below "
-            f"{MAX_SUM_OF_SQUARES:.0e}); fix the value if it is an error in the data, or rescale the "
-            f"column (other units{example})"
-        )
-
-
-def _check_support(
-    df: pd.DataFrame, y: np.ndarray, family: Family, trials: np.ndarray | None, name: str
-) -> None:
-    """Finite ``y`` and trials, then the family record's support of ``y`` (row named, rows counted)."""
-
-    def fail(mask: np.ndarray, need: str) -> None:
-        if mask.any():
-            i = int(np.flatnonzero(mask)[0])
-            raise CliError(
-                f"response {name!r} at row {df.index[i]} is {y[i]:g}: the {family.value} family needs {need} "
-                f"({int(mask.sum())} rows violate it)"
-            )
-
-    record = FAMILIES[family]
-    fail(~np.isfinite(y), "finite values")
-    if record.trials is not None and trials is not None:
-        bad_t, need_t = record.trials(trials)
-        if bad_t.any():
-            i = int(np.flatnonzero(bad_t)[0])
-            raise CliError(f"trials at row {df.index[i]} is {trials[i]:g}: trials must be {need_t}")
-    bad, need = record.support(y, trials if record.trials is not None else None)
-    if record.trials is not None and trials is None:
-        need += " (or successes with --trials COLUMN)"
-    fail(bad, need)
+ALLOW_CODE_HINT = allow_code_hint(CLI_SPELLING)
 
 
 def build_design(
@@ -162,109 +53,32 @@ def build_design(
     dropna: bool = False,
     allow_code: bool = False,
 ) -> Design:
-    """Parse ``formula`` on ``df`` into a :class:`Design`, checking columns, missing values and support.
+    """:func:`fisherlab.formula.build_design` with the command's option names; errors as :class:`CliError`.
 
     Args:
         df: the data table.
         formula: a two-sided formula, ``"y ~ x1 + x2"``.
-        family: the GLM family (a :class:`~fisherlab.models.Family` or its value), for the response
-            checks of its record.
-        trials: the column of binomial trials (``y`` is then the number of successes).
-        dropna: drop rows with a missing value in a column the model uses,
-            instead of failing.
-        allow_code: run the formula's terms as arbitrary Python (formulaic's own
-            behaviour); by default they must pass :func:`._formula_guard.check_formula`.
+        family: the GLM family, for the response checks of its record.
+        trials: the column of binomial trials (``--trials``; ``y`` is then the number of successes).
+        dropna: drop rows with a missing value in a column the model uses (``--dropna``).
+        allow_code: run the formula's terms as arbitrary Python (``--allow-code``).
 
     Returns:
-        The :class:`Design`.
+        The :class:`~fisherlab.formula.Design`.
 
     Raises:
-        CliError: a bad formula, a term outside the allowed Python (token named, with
-            the ``--allow-code`` hint), a column that does not exist (named), missing
-            values without ``dropna`` (count and columns), a numeric column with
-            typos (column, rows and tokens named), a non-numeric response, a response
-            outside the family's support (row named), non-finite design entries or
-            entries too large for float64 (:data:`MAX_SUM_OF_SQUARES`; column and row named).
+        CliError: (exit 2) with the message of the :class:`fisherlab.FisherlabError` that
+            :func:`fisherlab.formula.build_design` raised.
     """
-    import formulaic
-
     try:
-        parsed = formulaic.Formula(formula)
-    except Exception as exc:  # formulaic's syntax errors (multi-line, coloured): one line
-        raise CliError(f"cannot parse the formula {formula!r}: {_formula_error(exc)}") from exc
-    if not (hasattr(parsed, "lhs") and hasattr(parsed, "rhs")):
-        raise CliError(f"the formula {formula!r} needs a response: write it as 'y ~ x1 + x2'")
-    lhs, rhs = parsed.lhs, parsed.rhs
-    factors = formula_factors(parsed)
-    if not allow_code:  # first: a refused term is named as such, whatever else is wrong
-        try:
-            # Names are left to the column check below: every name a term reads is one of the
-            # formula's required variables, so it must be a column (eval, open: refused there).
-            check_formula(factors)
-        except UnsafeFormulaError as exc:
-            raise CliError(f"{exc}; {ALLOW_CODE_HINT}") from exc
-    # With --allow-code a term may call Python's builtins (abs, round, ...): not columns.
-    needed = sorted(
-        str(v) for v in parsed.required_variables if not (allow_code and str(v) in vars(builtins))
-    )
-    missing = [v for v in needed if v not in df.columns]
-    if trials is not None and trials not in df.columns:
-        missing.append(trials)
-    if missing:
-        raise CliError(
-            f"the model names column(s) {', '.join(map(repr, missing))} not in the data; "
-            f"columns are: {', '.join(map(str, df.columns))}"
+        return _build_design(
+            df,
+            formula,
+            family=family,
+            trials=trials,
+            dropna=dropna,
+            allow_code=allow_code,
+            spelling=CLI_SPELLING,
         )
-    used = needed + ([trials] if trials is not None and trials not in needed else [])
-    bad, report = missing_report(df, used)
-    dropped = 0
-    if report:
-        if not dropna:
-            raise CliError(f"{report}; pass --dropna to drop them")
-        df = df.loc[~bad]
-        dropped = int(bad.sum())
-        if df.shape[0] == 0:
-            raise CliError(f"{report}: none left after --dropna")
-
-    response = str(lhs).strip()
-    check_numeric_columns(df, factors, used, responses={str(v) for v in lhs.required_variables})
-    if response in df.columns:
-        y = _numeric(df, response, "response")
-    else:
-        try:
-            with np.errstate(all="ignore"):  # overflow / log(0) are reported below, once, by row
-                lhs_mm = formulaic.model_matrix(lhs, df, na_action="ignore", context={})
-        except Exception as exc:
-            raise CliError(f"cannot evaluate the response {response!r}: {_formula_error(exc)}") from exc
-        if lhs_mm.shape[1] != 1:
-            raise CliError(
-                f"the response {response!r} is not numeric: it expands to columns {list(lhs_mm.columns)}"
-            )
-        y = np.asarray(lhs_mm, dtype=np.float64).reshape(-1)
-    n_trials = _numeric(df, trials, "trials column") if trials is not None else None
-    _check_support(df, y, Family(family), n_trials, response)
-    _check_magnitude(df, y[:, None], [response], "response")
-
-    try:
-        with np.errstate(all="ignore"):  # overflow / log(0) are reported below, once, by row
-            mm = formulaic.model_matrix(rhs, df, na_action="ignore", context={})
-    except Exception as exc:
-        raise CliError(f"cannot build the design matrix of {formula!r}: {_formula_error(exc)}") from exc
-    columns = [str(c) for c in mm.columns]
-    if not columns:
-        raise CliError(f"the formula {formula!r} has no terms on the right-hand side")
-    X = np.asarray(mm, dtype=np.float64)
-    finite = np.isfinite(X)
-    if not finite.all():
-        i, j = (int(v[0]) for v in np.nonzero(~finite))
-        why = (
-            "a transform overflowed or left its domain?"
-            if np.isinf(X[i, j])
-            else "a transform outside its domain?"
-        )
-        raise CliError(
-            f"the design column {columns[j]!r} is {X[i, j]} at row {df.index[i]} ({why}); fix the data or "
-            "the formula"
-        )
-    _check_magnitude(df, X, columns, "design column")
-    return Design(y=y, X=X, columns=columns, trials=n_trials, response=response, dropped=dropped)
+    except FisherlabError as exc:
+        raise CliError(str(exc)) from exc

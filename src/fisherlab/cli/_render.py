@@ -83,6 +83,11 @@ def check_dict(chk: Any) -> dict[str, Any]:
         "im_test_statistic": chk.im_test_statistic,
         "im_test_df": chk.im_test_df,
         "im_test_pvalue": chk.im_test_pvalue,
+        "im_test_pvalue_asymptotic": chk.im_test_pvalue_asymptotic,
+        "im_test_pvalue_method": chk.im_test_pvalue_method,
+        "im_test_pvalue_se": chk.im_test_pvalue_se,
+        "im_test_pvalue_note": chk.im_test_pvalue_note,
+        "at_mle": chk.at_mle,
         "im_test_variant": chk.im_test_variant,
         "im_test_dropped": [list(p) for p in chk.im_test_dropped],
         "eig_empirical_vs_observed": eig(chk.empirical_vs_observed),
@@ -110,14 +115,25 @@ def check_table(chk: Any, console: Console) -> None:
         if chk.im_test_dropped
         else ""
     )
+    se = f", Monte-Carlo se {chk.im_test_pvalue_se:.2g}" if chk.im_test_pvalue_se is not None else ""
     tests.add_row(
         escape("information matrix (E[ss' + H] = 0)"),
         f"{chk.im_test_statistic:.4g}",
         str(chk.im_test_df),
         f"{chk.im_test_pvalue:.3g}",
-        escape(variant + dropped),
+        escape(f"{variant}; p-value: {chk.im_test_pvalue_method}{se}{dropped}"),
     )
+    if chk.im_test_pvalue_method != "asymptotic":
+        tests.add_row(
+            escape("  same, asymptotic chi2 p-value"),
+            "",
+            "",
+            f"{chk.im_test_pvalue_asymptotic:.3g}",
+            escape("White's chi2(df); over-rejects below N≈10,000 (not used for the verdict)"),
+        )
     console.print(tests)
+    if chk.im_test_pvalue_note:
+        console.print(f"note: {chk.im_test_pvalue_note}", markup=False, highlight=False)
     eig = Table(
         title="curvature gap: generalised eigenvalues (all near 1 for a correct model)", title_justify="left"
     )

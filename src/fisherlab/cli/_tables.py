@@ -5,11 +5,19 @@ covariance of the maximum-likelihood fit. With ``--dispersion r`` the GLM
 coefficients take R's ``summary.glm`` covariance :math:`\\hat\\phi(X^\top W X)^{-1}`
 (:func:`fisherlab.models.glm_covariance`) and, for the families whose record says
 R estimates :math:`\\phi` by Pearson's statistic, t tests on :math:`N-p` degrees of
-freedom, as R prints them; the intervals stay Wald (normal) intervals.
+freedom, as R prints them, and intervals :math:`\\hat\\beta \\pm t_{N-p,(1+\\text{level})/2}\\,se`
+on the same degrees of freedom (the t-based Wald interval that matches R's t tests; R's
+``confint.default`` uses normal quantiles and ``confint()`` profiles the likelihood); the
+families with :math:`\\phi = 1` keep normal quantiles, as R's z tests.
+
+The footer and the JSON document carry the fit's AIC, BIC (:attr:`fisherlab.FitResult.aic`,
+``bic``: every estimated parameter counted, the dispersion included) and, for GLMs, the
+deviance (``null`` for a user model).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -35,14 +43,16 @@ _COV_WHAT = {
     CovKind.EXPECTED: "inverse expected Fisher information",
     CovKind.SANDWICH: "sandwich J⁻¹KJ⁻¹ (robust to misspecification)",
     CovKind.EMPIRICAL: "inverse empirical Fisher (outer product of scores)",
+    CovKind.CLUSTER: "cluster-robust sandwich J⁻¹(Σ_g S_g S_gᵀ)J⁻¹ × G/(G−1), S_g the cluster's score sum",
 }
 
 
-def _covariance(f: Fitted, kind: str, dispersion: str) -> tuple[np.ndarray, str]:
-    """The covariance the table uses and its label (``cov_kind``)."""
-    cov = np.array(f.res.cov(kind).matrix)
+def _covariance(f: Fitted, kind: str, dispersion: str, robust: Mapping[str, Any]) -> tuple[np.ndarray, str]:
+    """The covariance the table uses and its label (``cov_kind``: its own, e.g. ``cluster (G=23)``)."""
+    chosen = f.res.cov(kind, **robust)
+    cov = np.array(chosen.matrix)
     if dispersion == SummaryDispersion.ML.value or f.family is None:
-        return cov, kind
+        return cov, str(chosen.method or kind)
     r_cov = fl.models.glm_covariance(f.res, "auto").matrix
     b = np.asarray(f.beta_index)
     cov[b, :] = 0.0
@@ -51,12 +61,23 @@ def _covariance(f: Fitted, kind: str, dispersion: str) -> tuple[np.ndarray, str]
     return cov, _R
 
 
-def summary(f: Fitted, kind: str, dispersion: str, level: float, prof: pd.DataFrame | None) -> dict[str, Any]:
-    """The summary table of ``f`` and the numbers behind it, for ``--cov``, ``--dispersion``, ``--level``."""
+def summary(
+    f: Fitted,
+    kind: str,
+    dispersion: str,
+    level: float,
+    prof: pd.DataFrame | None,
+    robust: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The summary table of ``f`` and the numbers behind it, for ``--cov``, ``--dispersion``, ``--level``.
+
+    ``robust``: ``hc`` / ``groups`` of a robust ``--cov`` (``--hc``, ``--cluster``), passed to ``res.cov``.
+    """
+    robust = dict(robust or {})
     res = f.res
     names = list(res.names)
     theta = res.flat_params
-    cov, cov_kind = _covariance(f, kind, dispersion)
+    cov, cov_kind = _covariance(f, kind, dispersion, robust)
     se = np.sqrt(np.diag(cov))
     stat = theta / se
     use_t = cov_kind == _R and f.pearson
@@ -65,12 +86,14 @@ def summary(f: Fitted, kind: str, dispersion: str, level: float, prof: pd.DataFr
     if use_t:
         b = np.asarray(f.beta_index)
         p[b] = 2 * scipy.stats.t.sf(np.abs(stat[b]), df_resid)
-    ci = res.conf_int(level, kind)
+    ci = res.conf_int(level, kind, **robust)
     lower, upper = ci["lower"].to_numpy().copy(), ci["upper"].to_numpy().copy()
     if cov_kind == _R:
-        zq = float(scipy.stats.norm.ppf(0.5 + level / 2))
+        # t quantiles on N - p df where R prints t tests (Pearson dispersion), else normal ones
+        half = 0.5 + level / 2
+        q = float(scipy.stats.t.ppf(half, df_resid) if use_t else scipy.stats.norm.ppf(half))
         b = np.asarray(f.beta_index)
-        lower[b], upper[b] = theta[b] - zq * se[b], theta[b] + zq * se[b]
+        lower[b], upper[b] = theta[b] - q * se[b], theta[b] + q * se[b]
     pct = f"{100 * level:g}%"
     table = pd.DataFrame(
         {
@@ -110,7 +133,19 @@ def summary(f: Fitted, kind: str, dispersion: str, level: float, prof: pd.DataFr
         "profile": prof,
         "use_t": use_t,
         "df_resid": df_resid,
+        **_criteria(res),
     }
+
+
+def _criteria(res: Any) -> dict[str, float | None]:
+    """AIC, BIC and the deviance of the fit (``None`` where the model defines none)."""
+    out: dict[str, float | None] = {}
+    for key in ("aic", "bic", "deviance"):
+        try:
+            out[key] = float(getattr(res, key))
+        except fl.MethodUnavailableError:
+            out[key] = None
+    return out
 
 
 def _cov_description(kind: str, cov_kind: str, pearson: bool, use_t: bool, df_resid: int) -> str:
@@ -119,7 +154,8 @@ def _cov_description(kind: str, cov_kind: str, pearson: bool, use_t: bool, df_re
         disp = "Pearson dispersion" if pearson else "dispersion 1"
         test = f"; t tests on {df_resid} df" if use_t else ""
         return f"coefficients: R's summary.glm, φ̂ (XᵀWX)⁻¹ with the {disp}{test}; other parameters: {what}"
-    return f"{what}, maximum likelihood (ML dispersion)"
+    variant = f" [{cov_kind}]" if cov_kind != kind else ""
+    return f"{what}{variant}, maximum likelihood (ML dispersion)"
 
 
 def fit_document(f: Fitted, t: dict[str, Any], level: float, timer: Timer, timings: bool) -> dict[str, Any]:
@@ -146,6 +182,9 @@ def fit_document(f: Fitted, t: dict[str, Any], level: float, timer: Timer, timin
         "rows_dropped": f.dropped,
         "notes": list(res.notes),
         "check": check_dict(f.check) if f.check is not None else None,
+        "aic": t["aic"],
+        "bic": t["bic"],
+        "deviance": t["deviance"],
     }
     if f.check is None and f.check_error:
         doc["check_error"] = f.check_error
@@ -191,6 +230,10 @@ def print_fit(f: Fitted, t: dict[str, Any], kind: str, out: Console) -> None:
         highlight=False,
         markup=False,
     )
+    labels = {"aic": "AIC", "bic": "BIC", "deviance": "deviance"}
+    criteria = [f"{label} {t[k]:.8g}" for k, label in labels.items() if t[k] is not None]
+    if criteria:
+        out.print(", ".join(criteria), highlight=False, markup=False)
     for note in res.notes:
         out.print(f"note: {note}", highlight=False, markup=False)
     if f.check is not None:

@@ -20,11 +20,10 @@ import numpy as np
 import pandas as pd
 
 import fisherlab as fl
+from fisherlab.formula import missing_report, non_numeric, non_numeric_rows
 
-from ._columns import non_numeric, non_numeric_rows
 from ._errors import CliError
 from ._fitted import Fitted
-from ._formula import missing_report
 from ._timer import Timer
 
 __all__ = ["fit_user_model", "load_model", "parse_init"]

@@ -6,6 +6,7 @@ fit, the 1-D profile intervals and the 2-D profile contours.
 """
 
 from ._check import AUTO_MAX_SIZE as AUTO_MAX_SIZE, CheckResult as CheckResult, check as check
+from ._comparison import LikelihoodRatioTest as LikelihoodRatioTest
 from ._fit import fit as fit
 from ._laplace import LaplaceApproximation as LaplaceApproximation
 from ._newton import decrement as decrement, newton as newton, newton_batch as newton_batch
@@ -19,6 +20,7 @@ __all__ = [
     "Derived",
     "FitResult",
     "LaplaceApproximation",
+    "LikelihoodRatioTest",
     "Objective",
     "ProfileGrid",
     "Summary",

@@ -7,7 +7,10 @@ so covariances shrink like 1/N):
 ``observed``   :math:`J^{-1}`, :math:`J = -\nabla^2[\sum_i \ell_i + \log p(\theta)]` at :math:`\hat\theta`
 ``expected``   :math:`(F + P)^{-1}`, :math:`F` the expected Fisher, :math:`P = -\nabla^2 \log p(\theta)`
 ``empirical``  :math:`K^{-1}`, :math:`K = \sum_i s_i s_i^\top` (outer product of gradients, OPG)
-``sandwich``   :math:`J^{-1} K J^{-1}` (Huber 1967; White 1980/1982), robust to misspecification
+``sandwich``   :math:`J^{-1} K J^{-1}` (Huber 1967; White 1980/1982), robust to misspecification;
+               ``hc="HC1"``/``"HC2"``/``"HC3"`` rescale :math:`K` (MacKinnon & White 1985)
+``cluster``    :math:`J^{-1} \tfrac{G}{G-1}\sum_g S_g S_g^\top J^{-1}`, :math:`S_g = \sum_{i\in g} s_i`
+               (``groups=``; Cameron & Miller 2015); the formulas are in :mod:`fisherlab.inference._robust`
 =============  =============================================================
 
 With constraints the algebra runs on the unconstrained scale,
@@ -35,16 +38,20 @@ from .._errors import (
     InvalidParameterError,
     SingularInformationError,
 )
-from .._options import CovKind, CovScale, IntervalMethod, choose, probability
+from .._options import CovKind, CovScale, HCType, IntervalMethod, choose, probability
+from ..backends import backend_for
 from ..data._prepare import Data
-from ..information._data_terms import empirical_fisher, loglik, observed_information
+from ..information._data_terms import empirical_fisher, loglik, observed_information, score
 from ..information._fisher import fisher
 from ..information._matrix import Covariance, InfoMatrix
 from ..model._model import Model, trace_shape
 from ..params._constraints import Reparam
 from ..params._prior import Prior
+from ..params._pytree import as_params, param_names
+from ._robust import cluster_meat, hc_meat, leverage, parse_groups
 
 if TYPE_CHECKING:
+    from ._comparison import LikelihoodRatioTest
     from ._laplace import LaplaceApproximation
     from ._objective import Objective
 
@@ -211,13 +218,13 @@ class FitResult:
 
         Raises:
             InvalidOptionError: ``kind`` not one of ``"observed"``, ``"expected"``,
-                ``"empirical"`` (``"sandwich"`` is a covariance: :meth:`cov`).
+                ``"empirical"`` (``"sandwich"`` and ``"cluster"`` are covariances: :meth:`cov`).
         """
         choice = _check_kind(kind, CovKind)
-        if choice is CovKind.SANDWICH:
+        if choice in (CovKind.SANDWICH, CovKind.CLUSTER):
             raise InvalidOptionError(
-                "kind='sandwich': the sandwich is a covariance, not an information: use "
-                "cov('sandwich'); information kinds are ['observed', 'expected', 'empirical']"
+                f"kind={choice.value!r}: the {choice.value} is a covariance, not an information: use "
+                f"cov({choice.value!r}); information kinds are ['observed', 'expected', 'empirical']"
             )
         if choice.value not in self._info:
             y, x, p = self.data.y, self.data.x, self.params
@@ -241,21 +248,123 @@ class FitResult:
     def _jacobian(self) -> np.ndarray:
         return self.reparam.jacobian(jnp.asarray(self.u))
 
-    def cov(self, kind: str = "observed", *, scale: str = "user") -> Covariance:
-        """Covariance of the estimate (see the module table for ``kind``).
+    def _robust_options(
+        self, choice: CovKind, hc: str | None, groups: Any, small_sample: bool | None
+    ) -> HCType | None:
+        """Check that ``hc`` / ``groups`` / ``small_sample`` fit ``kind``; the ``HCType`` of a sandwich."""
+        if hc is not None and choice is not CovKind.SANDWICH:
+            raise InvalidOptionError(
+                f"hc={hc!r} applies to kind='sandwich' only, not kind={choice.value!r}; "
+                "use cov('sandwich', hc=...)"
+            )
+        if groups is not None and choice is not CovKind.CLUSTER:
+            raise InvalidOptionError(
+                f"groups= applies to kind='cluster' only, not kind={choice.value!r}; "
+                "use cov('cluster', groups=g)"
+            )
+        if small_sample is not None and choice is not CovKind.CLUSTER:
+            raise InvalidOptionError(
+                f"small_sample= applies to kind='cluster' only, not kind={choice.value!r}"
+            )
+        if choice is CovKind.CLUSTER and groups is None:
+            raise FisherlabArgumentError(
+                "cov('cluster') needs groups=: one cluster label per row of the fitted data "
+                f"(N = {self.nobs}), e.g. res.cov('cluster', groups=df['firm'])"
+            )
+        if choice is not CovKind.SANDWICH:
+            return None
+        return choose(HCType, HCType.HC0.value if hc is None else hc, "hc")
+
+    def _leverage_block(self) -> np.ndarray:
+        """Indices of the parameters whose per-row curvature defines the leverage (:mod:`._robust`).
+
+        A GLM (``fisherlab.models.glm``) names its fitted extra parameter ``dispersion_name``:
+        the block is then the coefficients; for any other model, every parameter.
+        """
+        extra = getattr(self.model, "dispersion_name", None)
+        return np.array([i for i, n in enumerate(param_names(self.params)) if n != extra], dtype=np.int64)
+
+    def _robust_meat(
+        self, hc: HCType | None, groups: Any, small_sample: bool | None
+    ) -> tuple[np.ndarray, str]:
+        """The meat of a robust covariance in the user's parameters (HC1..HC3, cluster) and its label."""
+        y, x = self.data.y, self.data.x
+        if hc is None:  # cluster
+            parsed = parse_groups(groups, self.nobs)
+            scores = score(self.model, self.params, y, x)
+            meat = cluster_meat(scores, parsed, small_sample=small_sample is not False)
+            return meat, f"cluster (G={parsed.n_groups})"
+        block, label = self._leverage_block(), f"sandwich ({hc.value})"
+        if hc is HCType.HC1:
+            return hc_meat(score(self.model, self.params, y, x), hc, n_params=block.size), label
+        params = as_params(self.params)
+        rows = backend_for(self.model, params, y, x).row_curvature(params, self.data)
+        hat = leverage(-np.asarray(rows.hessians), block)
+        return hc_meat(np.asarray(rows.scores), hc, n_params=block.size, hat=hat), label
+
+    def cov(
+        self,
+        kind: str = "observed",
+        *,
+        scale: str = "user",
+        hc: str | None = None,
+        groups: Any = None,
+        small_sample: bool | None = None,
+    ) -> Covariance:
+        r"""Covariance of the estimate (see the module table for ``kind``).
+
+        The robust kinds are :math:`J^{-1} M J^{-1}` with :math:`M` built from the per-row scores
+        :math:`s_i` (the formulas, leverages and references are in
+        :mod:`fisherlab.inference._robust`):
+
+        - ``"sandwich"``, ``hc="HC0"`` (default): :math:`M = \sum_i s_i s_i^\top` (White 1980);
+          ``"HC1"``: :math:`\tfrac{N}{N-P}\sum_i s_i s_i^\top`; ``"HC2"`` / ``"HC3"``:
+          :math:`\sum_i s_i s_i^\top/(1-h_i)^{1\text{ or }2}` with :math:`h_i` the leverage
+          (for a GLM the weighted hat values :math:`w_i x_i^\top(X^\top W X)^{-1}x_i`, as R's
+          ``sandwich::vcovHC``; MacKinnon & White 1985; Zeileis 2004). :math:`P` counts a GLM's
+          coefficients (its extra parameter ``sigma``/``shape``/``alpha`` excluded), else all parameters.
+        - ``"cluster"``: :math:`M = \tfrac{G}{G-1}\sum_g S_g S_g^\top`, :math:`S_g = \sum_{i\in g} s_i`
+          (Cameron & Miller 2015; Stata's ``vce(cluster)`` for ML models). statsmodels'
+          default ``use_correction=True`` multiplies further by :math:`(N-1)/(N-K)`.
 
         Args:
-            kind: ``"observed"``, ``"expected"``, ``"empirical"`` or ``"sandwich"``.
+            kind: ``"observed"``, ``"expected"``, ``"empirical"``, ``"sandwich"`` or ``"cluster"``.
             scale: ``"user"`` (your parameters) or ``"unconstrained"`` (the
                 fitting scale :math:`u`, which differs only for constrained parameters).
+            hc: ``"HC0"`` | ``"HC1"`` | ``"HC2"`` | ``"HC3"``, for ``kind="sandwich"`` only.
+            groups: one cluster label per fitted row (ints, strings, a pandas Series), for
+                ``kind="cluster"`` only (and required there).
+            small_sample: ``kind="cluster"`` only: multiply by :math:`G/(G-1)` (``True``, the
+                default) or not (``False``).
+
+        Returns:
+            A :class:`Covariance`; its ``method`` names the kind, e.g. ``"sandwich (HC3)"`` or
+            ``"cluster (G=23)"``.
 
         Raises:
             SingularInformationError: the information is singular or indefinite,
                 naming the unidentified parameter combination.
-            InvalidOptionError: ``kind`` or ``scale`` not one of their values.
+            InvalidOptionError: ``kind``, ``scale`` or ``hc`` not one of their values; ``hc``,
+                ``groups`` or ``small_sample`` given with a kind they do not apply to.
+            FisherlabArgumentError: ``kind="cluster"`` without ``groups``, or ``groups`` not
+                one-dimensional.
+            InvalidDataError: ``groups`` of the wrong length, with a missing label, or with fewer
+                than 2 clusters; ``HC2``/``HC3`` with a row of leverage 1; ``HC1`` with N <= P.
+
+        Example:
+            >>> import fisherlab as fl, numpy as np
+            >>> m = fl.Model(lambda th, x: fl.dist.Normal(th["a"] + th["b"] * x, 1.0))
+            >>> x = np.array([0.0, 1.0, 2.0, 3.0]); y = np.array([0.1, 0.9, 2.3, 2.8])
+            >>> res = fl.fit(m, y, x, init={"a": 0.0, "b": 0.0})
+            >>> hc0, hc1 = (res.cov("sandwich", hc=h).matrix for h in ("HC0", "HC1"))
+            >>> bool(np.allclose(hc1, hc0 * 4 / (4 - 2)))
+            True
+            >>> res.cov("cluster", groups=["a", "a", "b", "b"]).method
+            'cluster (G=2)'
         """
         choice = _check_kind(kind, CovKind)
         scale = choose(CovScale, scale, "scale").value
+        hc_choice = self._robust_options(choice, hc, groups, small_sample)
         g = self._jacobian()
         names_u = self.reparam.names_u
 
@@ -267,9 +376,16 @@ class FitResult:
             return InfoMatrix(g.T @ info.matrix @ g, names_u, method=f"{kind_} (unconstrained)", error=error)
 
         error_u = None
-        if choice is CovKind.SANDWICH:
+        label = choice.value
+        if choice is CovKind.SANDWICH and hc_choice is HCType.HC0:
             bread = on_u("observed").cov().matrix
             meat = on_u("empirical").matrix
+            cov_u = bread @ meat @ bread
+        elif choice in (CovKind.SANDWICH, CovKind.CLUSTER):
+            bread = on_u("observed").cov().matrix
+            meat, label = self._robust_meat(hc_choice, groups, small_sample)
+            if not self.reparam.identity:
+                meat = g.T @ meat @ g
             cov_u = bread @ meat @ bread
         else:
             info_u = on_u(choice.value)
@@ -278,21 +394,28 @@ class FitResult:
                 # first order: d(A^-1) = -A^-1 dA A^-1, so |d cov| <= |cov| |dA| |cov| entrywise
                 error_u = np.abs(cov_u) @ info_u.error @ np.abs(cov_u)
         if scale == "unconstrained":
-            return Covariance(cov_u, names_u, method=choice.value, error=error_u)
+            return Covariance(cov_u, names_u, method=label, error=error_u)
         cov = cov_u if self.reparam.identity else g @ cov_u @ g.T
         error = error_u
         if error_u is not None and not self.reparam.identity:
             error = np.abs(g) @ error_u @ np.abs(g).T
-        return Covariance(cov, self.names, method=choice.value, error=error)
+        return Covariance(cov, self.names, method=label, error=error)
 
-    def se(self, kind: str = "observed") -> dict[str, float]:
-        """Standard errors, name -> float.
+    def se(
+        self,
+        kind: str = "observed",
+        *,
+        hc: str | None = None,
+        groups: Any = None,
+        small_sample: bool | None = None,
+    ) -> dict[str, float]:
+        """Standard errors, name -> float (``hc``, ``groups``, ``small_sample``: as :meth:`cov`).
 
         Raises:
             InvalidOptionError: ``kind`` not one of its values.
             SingularInformationError: as :meth:`cov`.
         """
-        return self.cov(kind).se()
+        return self.cov(kind, hc=hc, groups=groups, small_sample=small_sample).se()
 
     # ------------------------------------------------------------------ intervals
     def elementwise_transforms(self) -> list[tuple[Callable[[Any], Any] | None, int]]:
@@ -339,12 +462,22 @@ class FitResult:
         """
         return bool(self.objective.source.batched)
 
-    def conf_int(self, level: float = 0.95, kind: str = "observed", *, method: str = "wald") -> pd.DataFrame:
+    def conf_int(
+        self,
+        level: float = 0.95,
+        kind: str = "observed",
+        *,
+        method: str = "wald",
+        hc: str | None = None,
+        groups: Any = None,
+        small_sample: bool | None = None,
+    ) -> pd.DataFrame:
         """Confidence intervals, a DataFrame with columns ``lower``, ``upper`` indexed by name.
 
         Args:
             level: coverage, e.g. 0.95.
-            kind: covariance kind for Wald intervals.
+            kind: covariance kind for Wald intervals (``hc``, ``groups``, ``small_sample``: as
+                :meth:`cov`).
             method: ``"wald"`` (:math:`\\hat\\theta \\pm z\\,se`; for a constrained
                 parameter computed on the unconstrained scale and mapped back, so it
                 never leaves the support) or ``"profile"`` (likelihood-ratio:
@@ -358,7 +491,8 @@ class FitResult:
             SingularInformationError: as :meth:`cov`.
         """
         level = _check_level(level)
-        _check_kind(kind, CovKind)
+        self._robust_options(_check_kind(kind, CovKind), hc, groups, small_sample)
+        robust: dict[str, Any] = {"hc": hc, "groups": groups, "small_sample": small_sample}
         choice = choose(IntervalMethod, method, "method")
         if choice is IntervalMethod.PROFILE:
             from ._profile import profile_intervals
@@ -366,11 +500,11 @@ class FitResult:
             return profile_intervals(self, level)
         z = float(scipy.stats.norm.ppf(0.5 + level / 2))
         theta = self.flat_params
-        se = np.sqrt(np.diag(self.cov(kind).matrix))
+        se = np.sqrt(np.diag(self.cov(kind, **robust).matrix))
         lower, upper = theta - z * se, theta + z * se
         aligned = self.elementwise_transforms()
         if aligned and not self.reparam.identity:
-            se_u = np.sqrt(np.diag(self.cov(kind, scale="unconstrained").matrix))
+            se_u = np.sqrt(np.diag(self.cov(kind, scale="unconstrained", **robust).matrix))
             for i, (t, j) in enumerate(aligned):
                 if t is None:
                     continue
@@ -379,18 +513,29 @@ class FitResult:
         return pd.DataFrame({"lower": lower, "upper": upper}, index=self.names)
 
     # ------------------------------------------------------------------ tables
-    def to_pandas(self, kind: str = "observed", level: float = 0.95) -> pd.DataFrame:
+    def to_pandas(
+        self,
+        kind: str = "observed",
+        level: float = 0.95,
+        *,
+        hc: str | None = None,
+        groups: Any = None,
+        small_sample: bool | None = None,
+    ) -> pd.DataFrame:
         """Estimate, se, z, p-value (two-sided Wald test of 0) and confidence interval per parameter.
+
+        ``hc``, ``groups``, ``small_sample``: as :meth:`cov`.
 
         Raises:
             InvalidOptionError, FisherlabArgumentError: a bad ``kind`` or ``level`` (as :meth:`conf_int`).
         """
         _check_level(level)
+        robust: dict[str, Any] = {"hc": hc, "groups": groups, "small_sample": small_sample}
         theta = self.flat_params
-        se = np.sqrt(np.diag(self.cov(kind).matrix))
+        se = np.sqrt(np.diag(self.cov(kind, **robust).matrix))
         z = theta / se
         p = 2 * scipy.stats.norm.sf(np.abs(z))
-        ci = self.conf_int(level, kind)
+        ci = self.conf_int(level, kind, **robust)
         pct = f"{100 * level:g}%"
         return pd.DataFrame(
             {
@@ -404,26 +549,48 @@ class FitResult:
             index=self.names,
         )
 
-    def summary(self, kind: str = "observed", level: float = 0.95) -> Summary:
+    def summary(
+        self,
+        kind: str = "observed",
+        level: float = 0.95,
+        *,
+        hc: str | None = None,
+        groups: Any = None,
+        small_sample: bool | None = None,
+    ) -> Summary:
         """The summary table (:class:`Summary`: ``str()`` for text, Rich renders it as a table).
+
+        ``hc``, ``groups``, ``small_sample``: as :meth:`cov`; the header names the covariance
+        (e.g. ``covariance: cluster (G=23)``).
 
         Raises:
             InvalidOptionError, FisherlabArgumentError: a bad ``kind`` or ``level`` (as :meth:`conf_int`).
         """
         _check_level(level)
-        _check_kind(kind, CovKind)
+        choice = _check_kind(kind, CovKind)
+        robust: dict[str, Any] = {"hc": hc, "groups": groups, "small_sample": small_sample}
+        self._robust_options(choice, hc, groups, small_sample)
+        label = self.cov(kind, **robust).method if choice in (CovKind.SANDWICH, CovKind.CLUSTER) else kind
         header = [
             f"fisherlab fit: {'MAP' if self.prior is not None else 'maximum likelihood'}, N = {self.nobs}",
             f"log-likelihood {self.loglik:.6g}, converged in {self.n_iter} iterations "
-            f"({self.method}, Newton decrement {self.decrement:.1e}), covariance: {kind}",
+            f"({self.method}, Newton decrement {self.decrement:.1e}), covariance: {label}",
         ]
-        return Summary(self.to_pandas(kind, level), header, self.notes)
+        return Summary(self.to_pandas(kind, level, **robust), header, self.notes)
 
     def __repr__(self) -> str:
         return str(self.summary())
 
     # ------------------------------------------------------------------ delta method, Laplace
-    def derived(self, fn: Callable[[Any], Any], kind: str = "observed") -> Derived:
+    def derived(
+        self,
+        fn: Callable[[Any], Any],
+        kind: str = "observed",
+        *,
+        hc: str | None = None,
+        groups: Any = None,
+        small_sample: bool | None = None,
+    ) -> Derived:
         """Delta method: estimate and standard error of ``fn(params)``.
 
         :math:`\\operatorname{Cov}[g(\\hat\\theta)] \\approx \\nabla g\\, \\Sigma\\, \\nabla g^\\top`
@@ -432,7 +599,7 @@ class FitResult:
         Args:
             fn: ``fn(params) -> scalar or array``, written with ``jax.numpy`` (it is
                 differentiated by JAX), defined and differentiable at the estimate.
-            kind: the covariance kind of :meth:`cov`.
+            kind: the covariance kind of :meth:`cov` (``hc``, ``groups``, ``small_sample``: as there).
 
         Raises:
             InvalidParameterError: ``fn`` is not finite at the estimate (undefined there: the log
@@ -461,6 +628,7 @@ class FitResult:
                 f"{type(fn).__name__} {fn!r:.40}"
             )
         cov_kind = _check_kind(kind, CovKind)
+        self._robust_options(cov_kind, hc, groups, small_sample)
         label = _function_name(fn)
         flat, unravel = ravel_pytree(self.params)
         theta = np.asarray(flat, dtype=np.float64)
@@ -504,7 +672,7 @@ class FitResult:
                 f"{jac[i, j]} at the estimate {at}: fn is not differentiable there (a square root or "
                 "absolute value at 0?); the delta method needs a finite gradient"
             )
-        sigma = self.cov(cov_kind.value).matrix
+        sigma = self.cov(cov_kind.value, hc=hc, groups=groups, small_sample=small_sample).matrix
         cov = jac @ sigma @ jac.T
         variance = np.diag(cov).copy()
         # J Sigma J^T is positive semidefinite: a negative diagonal is rounding, bounded by
@@ -527,3 +695,130 @@ class FitResult:
         from ._laplace import laplace_approximation
 
         return laplace_approximation(self)
+
+    # ------------------------------------------------------------------ comparing fits, predictions
+    @property
+    def aic(self) -> float:
+        r"""Akaike's information criterion :math:`-2\hat\ell + 2k`, :math:`k` = ``len(names)``.
+
+        :math:`\hat\ell` is the total log-likelihood :attr:`loglik` and :math:`k` counts every
+        estimated parameter, a GLM's dispersion parameter included (``sigma``, ``shape``,
+        ``alpha``), as R's ``AIC()`` does for ``glm`` (gaussian, inverse Gaussian) and
+        ``MASS::glm.nb``. R's Gamma AIC takes the dispersion ``deviance/N`` instead of the ML
+        shape, so it is larger than this one; statsmodels' ``GLMResults.aic`` does not count the
+        dispersion (2 less for the gaussian). See :mod:`fisherlab.inference._comparison`.
+
+        Raises:
+            MethodUnavailableError: the fit has a prior (a MAP estimate).
+
+        Example:
+            >>> import fisherlab as fl, numpy as np
+            >>> m = fl.Model(lambda th, x: fl.dist.Poisson(th["rate"]), constraints={"rate": "positive"})
+            >>> res = fl.fit(m, np.array([2.0, 4.0, 3.0, 5.0]), init={"rate": 1.0})
+            >>> round(res.aic, 6) == round(-2 * res.loglik + 2, 6)
+            True
+        """
+        from ._comparison import akaike
+
+        return akaike(self)
+
+    @property
+    def bic(self) -> float:
+        r"""Schwarz's Bayesian information criterion :math:`-2\hat\ell + k\log N` (:attr:`aic`'s :math:`k`).
+
+        :math:`N` = :attr:`nobs`, the number of rows (R's ``nobs()``; a binomial row with
+        trials counts once).
+
+        Raises:
+            MethodUnavailableError: the fit has a prior (a MAP estimate).
+        """
+        from ._comparison import schwarz
+
+        return schwarz(self)
+
+    @property
+    def deviance(self) -> float:
+        r"""The deviance :math:`D = \sum_i d(y_i, \hat\mu_i)`: R's ``deviance()`` of a GLM fit.
+
+        :math:`d` is the family's unit deviance, twice the log-likelihood ratio of the
+        saturated model to the fit at dispersion 1 (gaussian: the residual sum of squares;
+        negative binomial: at the fitted :math:`\theta = 1/\hat\alpha`). Available for fits of
+        :func:`fisherlab.models.glm`.
+
+        Raises:
+            MethodUnavailableError: the model defines no saturated model (not a GLM).
+        """
+        from ._comparison import model_deviance
+
+        return model_deviance(self.model, self)
+
+    def lr_test(self, smaller: FitResult) -> LikelihoodRatioTest:
+        r"""Likelihood-ratio test of ``smaller``, a model nested in this one, fitted to the same data.
+
+        .. math:: \mathrm{LR} = 2(\hat\ell - \hat\ell_{\text{smaller}}),\quad
+                  \mathrm{df} = k - k_{\text{smaller}},\quad p = P(\chi^2_{\mathrm{df}} \ge \mathrm{LR})
+
+        with every parameter (dispersion included) at its ML value in both models: R's
+        ``lmtest::lrtest``, and ``anova(smaller, bigger, test = "LRT")`` for binomial and Poisson
+        GLMs (for families with a dispersion R's ``anova`` scales by the Pearson dispersion
+        instead). A parameter on the boundary of its space under the null (the negative
+        binomial's ``alpha = 0``) is not :math:`\chi^2`: use
+        :func:`fisherlab.models.overdispersion_test`.
+
+        Returns:
+            :class:`~fisherlab.inference._comparison.LikelihoodRatioTest` (``statistic``, ``df``,
+            ``pvalue``, ``loglik_null``, ``loglik_alt``).
+
+        Raises:
+            ModelError: the fits cannot be nested: other rows or observations, not fewer
+                parameters, a higher log-likelihood for ``smaller``; for GLMs another family,
+                link, offset or trials, or a design outside this one's column space.
+            MethodUnavailableError: a fit has a prior.
+            FisherlabArgumentError: ``smaller`` is not a fit result.
+
+        Example:
+            >>> import fisherlab as fl, numpy as np
+            >>> from fisherlab import models
+            >>> X = np.column_stack([np.ones(6), [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]])
+            >>> y = np.array([1.0, 0.0, 2.0, 3.0, 5.0, 6.0])
+            >>> big = models.fit_glm(models.glm("poisson"), y, X)
+            >>> small = models.fit_glm(models.glm("poisson"), y, X[:, :1])
+            >>> t = big.lr_test(small)
+            >>> t.df, round(t.statistic - (small.deviance - big.deviance), 10)
+            (1, 0.0)
+        """
+        from ._comparison import likelihood_ratio_test
+
+        return likelihood_ratio_test(self, smaller)
+
+    def predict(self, newdata: Any, *, level: float = 0.95, kind: str = "observed") -> pd.DataFrame:
+        r"""Predicted means at new covariates with delta-method standard errors (GLM fits).
+
+        For a GLM, per new row: :math:`\hat\eta = x^\top\hat\beta + o`,
+        :math:`\operatorname{se}(\hat\eta) = \sqrt{x^\top\Sigma_\beta x}`,
+        :math:`\hat\mu = g^{-1}(\hat\eta)` and
+        :math:`\operatorname{se}(\hat\mu) = |d\mu/d\eta|\,\operatorname{se}(\hat\eta)`, with
+        :math:`\Sigma_\beta` the β-block of :meth:`cov` (``kind``); the interval is the Wald
+        interval of :math:`\eta` mapped through :math:`g^{-1}` (statsmodels'
+        ``get_prediction().summary_frame()``; R's ``predict(fit, newdata, se.fit = TRUE)``
+        gives ``eta``/``se_eta`` with ``type = "link"`` and ``mean``/``se`` with ``type =
+        "response"``).
+
+        Args:
+            newdata: the design matrix of the new rows ``(M, p)``, a dict ``{"X": ...,
+                "offset": ...}`` as the model takes it, or a DataFrame whose columns are the
+                fit's coefficient names (after :meth:`rename` to design-column names).
+            level: coverage of the interval.
+            kind: the covariance kind of :meth:`cov`.
+
+        Returns:
+            DataFrame with columns ``mean``, ``se``, ``lower``, ``upper``, ``eta``,
+            ``se_eta``, one row per new row.
+
+        Raises:
+            MethodUnavailableError: not a GLM fit.
+            InvalidDataError: ``newdata`` of the wrong shape or columns, or not finite.
+        """
+        from ._prediction import model_predict
+
+        return model_predict(self.model, self, newdata, level, kind)

@@ -15,6 +15,8 @@ Example:
     ['beta[0]', 'beta[1]']
 """
 
+from . import _prediction as _prediction  # registers res.predict for GLM fits
+from ._deviance import null_deviance as null_deviance  # and res.deviance, res.lr_test's GLM checks
 from ._families import (
     FAMILIES as FAMILIES,
     EtaSide as EtaSide,
@@ -54,5 +56,6 @@ __all__ = [
     "glm_dispersion",
     "glm_start",
     "linear_regression",
+    "null_deviance",
     "overdispersion_test",
 ]

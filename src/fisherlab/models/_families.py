@@ -58,6 +58,7 @@ from types import MappingProxyType
 from typing import Any
 
 import numpy as np
+from scipy.special import xlogy
 
 from .._errors import ModelError
 from ..dist import (
@@ -109,6 +110,8 @@ MeanStart = Callable[[np.ndarray, np.ndarray], np.ndarray]
 SupportCheck = Callable[[np.ndarray, np.ndarray | None], tuple[np.ndarray, str]]
 # trials -> (bad rows, what trials must be)
 TrialsCheck = Callable[[np.ndarray], tuple[np.ndarray, str]]
+# (y, mu, trials: ones when absent, value of the extra parameter or None) -> d(y_i, mu_i) per row
+UnitDeviance = Callable[[np.ndarray, np.ndarray, np.ndarray, float | None], np.ndarray]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,6 +160,11 @@ class FamilyRecord:
         trials: ``None`` when the covariates may not carry trials; else the check of
             the trials themselves (``(bad rows, what trials must be)``).
         eta_side: the links whose mean is defined on one side of :math:`\eta = 0` only.
+        deviance: the unit deviance ``deviance(y, mu, trials, extra)``, per row, R's
+            ``family()$dev.resids`` with prior weights the trials:
+            :math:`d_i = 2\{\ell(y_i; y_i) - \ell(y_i; \mu_i)\}` at dispersion 1 (the saturated
+            model against the fit); for the negative binomial at the value ``extra`` of
+            :math:`\alpha` (``None`` or 0: the Poisson limit).
         aliases: R's other spellings of the family (matched after lower-casing).
     """
 
@@ -171,6 +179,7 @@ class FamilyRecord:
     trials: TrialsCheck | None = None
     eta_side: Mapping[Link, EtaSide] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
     aliases: tuple[str, ...] = ()
+    deviance: UnitDeviance | None = None
 
     @property
     def default_link(self) -> Link:
@@ -272,6 +281,43 @@ def _inverse_gaussian_variance(mu: np.ndarray, extra: float | None) -> np.ndarra
     return mu**3
 
 
+def _gaussian_deviance(y: np.ndarray, mu: np.ndarray, trials: np.ndarray, extra: float | None) -> np.ndarray:
+    return (y - mu) ** 2
+
+
+def _binomial_deviance(y: np.ndarray, mu: np.ndarray, trials: np.ndarray, extra: float | None) -> np.ndarray:
+    r""":math:`2\{y\log(y/n\mu) + (n-y)\log((n-y)/(n(1-\mu)))\}`, :math:`0\log 0 = 0`; ``y`` successes."""
+    n = trials
+    return 2.0 * (xlogy(y, y / (n * mu)) + xlogy(n - y, (n - y) / (n * (1.0 - mu))))
+
+
+def _poisson_deviance(y: np.ndarray, mu: np.ndarray, trials: np.ndarray, extra: float | None) -> np.ndarray:
+    return 2.0 * (xlogy(y, y / mu) - (y - mu))
+
+
+def _gamma_deviance(y: np.ndarray, mu: np.ndarray, trials: np.ndarray, extra: float | None) -> np.ndarray:
+    return -2.0 * (np.log(y / mu) - (y - mu) / mu)
+
+
+def _inverse_gaussian_deviance(
+    y: np.ndarray, mu: np.ndarray, trials: np.ndarray, extra: float | None
+) -> np.ndarray:
+    return (y - mu) ** 2 / (mu**2 * y)
+
+
+def _negative_binomial_deviance(
+    y: np.ndarray, mu: np.ndarray, trials: np.ndarray, alpha: float | None
+) -> np.ndarray:
+    r"""R's ``negative.binomial(theta)``.
+
+    :math:`2\{y\log\frac{y}{\mu} - (y+\theta)\log\frac{y+\theta}{\mu+\theta}\}`, :math:`\theta = 1/\alpha`.
+    """
+    if alpha is None or alpha == 0.0:
+        return _poisson_deviance(y, mu, trials, None)
+    theta = 1.0 / alpha
+    return 2.0 * (xlogy(y, y / mu) - (y + theta) * np.log((y + theta) / (mu + theta)))
+
+
 def _above(*links: Link) -> Mapping[Link, EtaSide]:
     return MappingProxyType(dict.fromkeys(links, EtaSide.ABOVE))
 
@@ -288,6 +334,7 @@ _RECORDS = (
             "sigma", ml_dispersion=lambda sigma: sigma**2, in_variance=False, start=_sigma_start
         ),
         pearson=True,
+        deviance=_gaussian_deviance,
     ),
     FamilyRecord(
         Family.BINOMIAL,
@@ -298,6 +345,7 @@ _RECORDS = (
         support=_binomial_support,
         trials=_trials_support,
         eta_side=MappingProxyType({Link.LOG: EtaSide.BELOW}),
+        deviance=_binomial_deviance,
     ),
     FamilyRecord(
         Family.POISSON,
@@ -307,6 +355,7 @@ _RECORDS = (
         start=lambda y, trials: y + 0.1,
         support=_whole_counts,
         eta_side=_above(Link.IDENTITY),
+        deviance=_poisson_deviance,
     ),
     FamilyRecord(
         Family.GAMMA,
@@ -318,6 +367,7 @@ _RECORDS = (
         extra=_shape_parameter(_gamma_variance),
         pearson=True,
         eta_side=_above(Link.IDENTITY, Link.INVERSE),
+        deviance=_gamma_deviance,
     ),
     FamilyRecord(
         Family.INVERSE_GAUSSIAN,
@@ -330,6 +380,7 @@ _RECORDS = (
         pearson=True,
         eta_side=_above(Link.IDENTITY, Link.INVERSE, Link.INVERSE_SQUARED),
         aliases=("inverse.gaussian",),
+        deviance=_inverse_gaussian_deviance,
     ),
     FamilyRecord(
         Family.NEGATIVE_BINOMIAL,
@@ -341,6 +392,7 @@ _RECORDS = (
         extra=ExtraParameter("alpha", ml_dispersion=None, in_variance=True, start=_alpha_start),
         eta_side=_above(Link.IDENTITY),
         aliases=("negative.binomial",),
+        deviance=_negative_binomial_deviance,
     ),
 )
 

@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 __all__ = ["build_html"]
 
 # Kinds of covariance shown side by side, in this order.
-_KINDS = tuple(values(CovKind))  # every covariance kind, in the enum's order
+# every covariance kind that needs no more input, in the enum's order (cluster needs the groups)
+_KINDS = tuple(v for v in values(CovKind) if v != CovKind.CLUSTER.value)
 _KIND_HELP = {
     CovKind.OBSERVED.value: "J⁻¹, J = −∇²ℓ (observed information)",
     CovKind.EXPECTED.value: "F⁻¹, F the expected Fisher information",
@@ -396,7 +397,7 @@ def build_html(
             except _ERRORS as exc:
                 check_error = _reason(exc)
     if check is not None:
-        bad = check.verdict.upper().startswith("MISSPECIFIED") or check.im_test_pvalue < check.alpha
+        bad = check.verdict.upper().startswith("MISSPECIFIED") or check.im_test_pvalue <= check.alpha
         ratios = " ".join(_num(float(v), ".4g") for v in check.empirical_vs_observed)
         variant = "White 1982" if check.im_test_variant == "white" else "OPG (Chesher / Lancaster)"
         conds = ", ".join(f"{_e(k)} {_num(float(v), '.4g')}" for k, v in check.condition_numbers.items())
@@ -406,12 +407,26 @@ def build_html(
                 ["test", "statistic", "df", "p"],
                 [
                     (
-                        f"information-matrix test ({variant})",
+                        f"information-matrix test ({variant}), p by {check.im_test_pvalue_method}",
                         [
                             _num(check.im_test_statistic, ".5g"),
                             str(check.im_test_df),
                             _p(check.im_test_pvalue),
                         ],
+                    ),
+                    *(
+                        []
+                        if check.im_test_pvalue_method == "asymptotic"
+                        else [
+                            (
+                                "… the same, asymptotic χ² p (over-rejects at moderate N)",
+                                [
+                                    _num(check.im_test_statistic, ".5g"),
+                                    str(check.im_test_df),
+                                    _p(check.im_test_pvalue_asymptotic),
+                                ],
+                            )
+                        ]
                     ),
                     (
                         "score mean test (E[s] = 0)",

@@ -1,4 +1,4 @@
-"""Numeric columns for the command line: the rows and tokens that are not numbers, and typos caught.
+"""Numeric columns of a formula's data: the rows and tokens that are not numbers, and typos caught.
 
 A CSV column of numbers with a typo in one row (``abc``, ``1,5``, ``3.2.1``) is read
 by pandas as text, and formulaic would silently turn it into a factor with one
@@ -22,8 +22,8 @@ from collections.abc import Collection, Iterable
 import numpy as np
 import pandas as pd
 
-from ._errors import CliError
-from ._formula_guard import parse_term
+from .._errors import InvalidDataError
+from ._guard import parse_term
 
 __all__ = [
     "MALFORMED_NUMBER",
@@ -141,12 +141,12 @@ def check_numeric_columns(
     Args:
         df: the data (after dropping missing rows, if asked).
         factors: the formula's ``(expression, eval_method)`` pairs
-            (:func:`~fisherlab.cli._formula_guard.formula_factors`).
+            (:func:`~fisherlab.formula.formula_factors`).
         columns: the columns the model reads.
         responses: the columns of the response, whose message does not suggest ``C(...)``.
 
     Raises:
-        CliError: (exit 2) naming the column, how many rows are not numbers, the first rows
+        InvalidDataError: naming the column, how many rows are not numbers, the first rows
             and their tokens, and what to do.
     """
     uses = _numeric_uses(factors)
@@ -167,4 +167,6 @@ def check_numeric_columns(
         )
         if name not in responses:
             hint += f", or if the column is categorical, write C({formula_name(name)}) in the formula"
-        raise CliError(f"column {name!r} holds numbers except in {non_numeric(df, name, mask)}; {hint}")
+        raise InvalidDataError(
+            f"column {name!r} holds numbers except in {non_numeric(df, name, mask)}; {hint}"
+        )

@@ -21,7 +21,7 @@ syntax tree of every such term and accepts only:
   ``exp2``/``exp10``; the contrast classes ``contr.<name>`` (:data:`CONTRASTS`) and
   ``Treatment``, ``Sum``, ``Poly``, ``Helmert``, ``Diff``.
 
-Everything else is refused with :class:`UnsafeFormulaError` naming the term and the
+Everything else is refused with :class:`~fisherlab.UnsafeFormulaError` naming the term and the
 offending token: other attributes (``np.f2py``, ``x.values``), calls of other names,
 names with double underscores, keyword arguments starting with ``_``, subscripts,
 ``lambda``, comprehensions, ``:=``, f-strings, ``*``/``**`` unpacking, conditional
@@ -38,7 +38,7 @@ import re
 from collections.abc import Collection, Iterable
 from typing import Any
 
-from fisherlab._errors import FisherlabError
+from .._errors import UnsafeFormulaError
 
 __all__ = [
     "CONTRASTS",
@@ -89,20 +89,6 @@ _MAX_LITERAL_EXPONENT = 1024
 # A backtick-quoted name outside string literals (formulaic's own rule for Python terms).
 _BACKTICK_SPLIT = re.compile(r"(\\\"|\"(?:\\\"|[^\"])*\"|\\'|'(?:\\'|[^'])*'|`)")
 _ALIAS = "_fisherlab_quoted_{}_"
-
-
-class UnsafeFormulaError(FisherlabError, ValueError):
-    """A formula term that would run code outside the allowed list.
-
-    Attributes:
-        term: the term's expression, e.g. ``"I(np.f2py.os.system('ls') + x)"``.
-        token: the offending part, e.g. ``"np.f2py.os.system"``.
-    """
-
-    def __init__(self, message: str, *, term: str, token: str) -> None:
-        super().__init__(message)
-        self.term = term
-        self.token = token
 
 
 def formula_factors(parsed: Any) -> list[tuple[str, str]]:
@@ -331,7 +317,7 @@ def check_formula(factors: Iterable[tuple[str, str]], columns: Collection[str] |
         >>> check_formula([("I(np.f2py.os.system('ls') + x)", "python")])
         Traceback (most recent call last):
         ...
-        fisherlab.cli._formula_guard.UnsafeFormulaError: the formula term ... calls 'np.f2py.os.system', ...
+        fisherlab._errors.UnsafeFormulaError: the formula term ... calls 'np.f2py.os.system', ...
     """
     for expr, method in factors:
         if method in ("lookup", "literal"):

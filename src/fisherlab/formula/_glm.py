@@ -1,0 +1,215 @@
+r"""``fisherlab.glm``: a generalized linear model from a formula and a table, fitted by maximum likelihood."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from typing import Any, TypeAlias
+
+import numpy as np
+import pandas as pd
+
+from .._errors import FisherlabArgumentError, InvalidDataError, MethodUnavailableError
+from .._options import choose
+from ..inference import FitResult
+from ..models import FAMILIES, glm as glm_model, glm_dispersion
+from ._design import build_design
+from ._fit import design_names, fit_design
+
+__all__ = ["GLMDispersion", "Missing", "glm"]
+
+
+class GLMDispersion(str, enum.Enum):
+    """``dispersion=`` of :func:`glm`: which dispersion the result's standard errors use."""
+
+    ML = "ml"
+    """Maximum likelihood: ``res.cov()`` is the inverse observed information, dispersion by ML."""
+    R = "r"
+    """R's ``summary.glm``: Pearson dispersion (1 for binomial and Poisson), ``fl.models.glm_covariance``."""
+
+
+class Missing(str, enum.Enum):
+    """``missing=`` of :func:`glm` (R's ``na.action``): what rows with a missing value do."""
+
+    RAISE = "raise"
+    """Refuse the data, naming the columns with missing values and the first row (R's ``na.fail``)."""
+    DROP = "drop"
+    """Drop the rows with a missing value in a column the model uses (R's ``na.omit``)."""
+
+
+_ArrayOrColumn: TypeAlias = "str | np.ndarray | pd.Series | list[float] | None"
+
+
+def _frame(data: Any) -> pd.DataFrame:
+    """``data`` as a DataFrame: a DataFrame as given, a dict of equally long columns."""
+    if isinstance(data, pd.DataFrame):
+        return data
+    if isinstance(data, Mapping):
+        lengths = {str(k): int(np.size(v)) for k, v in data.items()}
+        if len(set(lengths.values())) > 1:
+            raise InvalidDataError(f"the columns of data have different lengths: {lengths}")
+        return pd.DataFrame(dict(data))
+    if hasattr(data, "compute") and hasattr(data, "columns"):
+        raise MethodUnavailableError(
+            "glm(data=<dask DataFrame>): not supported yet; pass data.compute(), a pandas DataFrame"
+        )
+    raise FisherlabArgumentError(
+        f"glm(data=...) takes a pandas DataFrame or a dict of columns, got {type(data).__name__}"
+    )
+
+
+def _column(df: pd.DataFrame, value: _ArrayOrColumn, what: str) -> tuple[pd.DataFrame, str | None]:
+    """``value`` as a column of ``df``: its name, or an array added under the name ``what``."""
+    if value is None:
+        return df, None
+    if isinstance(value, str):
+        return df, value
+    arr = np.asarray(value)
+    if arr.ndim != 1 or arr.shape[0] != df.shape[0]:
+        raise InvalidDataError(
+            f"{what}= must be a column name or an array of one value per row of data ({df.shape[0]}), "
+            f"got shape {arr.shape}"
+        )
+    name = what
+    while name in df.columns:
+        name = f"({name})"
+    out = df.copy(deep=False)
+    out[name] = arr
+    return out, name
+
+
+def glm(
+    formula: str,
+    data: Any,
+    family: str,
+    link: str | None = None,
+    weights: _ArrayOrColumn = None,
+    offset: _ArrayOrColumn = None,
+    exposure: _ArrayOrColumn = None,
+    dispersion: str = "ml",
+    *,
+    missing: str = "raise",
+    allow_code: bool = False,
+) -> FitResult:
+    r"""Fit a generalized linear model given by a Wilkinson formula, as R's ``glm(formula, family, data)``.
+
+    .. math:: \eta_i = x_i^\top\beta + o_i,\qquad \mu_i = g^{-1}(\eta_i),\qquad
+              \ell(\theta) = \sum_{i=1}^N \log p(y_i \mid \mu_i, \cdot)
+
+    (the total log-likelihood, no 1/N), with :math:`x_i` the row of the design matrix that
+    formulaic builds from ``formula`` on ``data`` (``C(g)`` and text columns are treatment
+    coded, ``a:b`` interactions, ``np.log(x)`` and ``I(x**2)`` transforms, ``- 1`` drops the
+    intercept), :math:`o_i` the offset plus :math:`\log` of the exposure, :math:`g` the link
+    and the family's density as in :func:`fisherlab.models.glm`. The fit is
+    :func:`fisherlab.models.fit_glm` from R's starting values: a negative binomial whose data
+    show no overdispersion ends on its boundary :math:`\alpha = 0` (the Poisson fit, said in
+    ``res.notes``).
+
+    The result's :attr:`~fisherlab.FitResult.names` are the design-matrix columns in formula
+    order (``"Intercept"``, ``"x1"``, ``"C(group)[T.b]"``) and the family's extra parameter
+    (``sigma``, ``shape``, ``alpha``; see :func:`fisherlab.models.glm`). The parameters are the
+    pytree ``{"beta": (p,), extra: ()}``, flattened in the sorted order of its keys: ``sigma``
+    and ``shape`` come after the coefficients, the negative binomial's ``alpha`` before them.
+
+    Before anything is evaluated, the formula's terms must pass an allow-list (column names,
+    numbers, operators, elementwise ``np.<function>`` and formulaic's transforms), since
+    formulaic runs them as Python: ``I(np.f2py.os.system('...'))`` is refused. The data are
+    checked as the ``fisherlab fit`` command checks them, with the same messages: columns
+    that do not exist, missing values, numeric columns with typos (text in a column used as
+    a number), a response outside the family's support, design columns too large for
+    float64 — each naming the column and the row.
+
+    Args:
+        formula: a two-sided formula, ``"y ~ x1 + np.log(x2) + C(group)"``.
+        data: a pandas DataFrame or a dict of equally long columns; rows are named by the
+            DataFrame's index in messages.
+        family: ``"gaussian"``, ``"binomial"``, ``"poisson"``, ``"gamma"``,
+            ``"inverse_gaussian"`` or ``"negative_binomial"`` (R's spellings work too).
+        link: ``None`` for R's default link of the family, or one R allows for it.
+        weights: R's prior weights, a column name or one value per row. Only for the
+            binomial, where they are the numbers of trials and ``y`` is the proportion of
+            successes (R's ``glm(y ~ x, binomial, weights = n)``); ``y`` times the weight must
+            be a whole number.
+        offset: a known term added to the linear predictor: a column name or one value per row.
+        exposure: positive exposures (a column name or one value per row); ``log(exposure)`` is
+            added to the offset (statsmodels' ``exposure=``).
+        dispersion: ``"ml"`` (``res.cov()`` and ``res.se()``: the inverse observed
+            information, the dispersion fitted by maximum likelihood) or ``"r"`` (R's
+            ``summary.glm``: the same fit; R's covariance :math:`\hat\phi(X^\top W X)^{-1}`
+            with the Pearson :math:`\hat\phi` is ``fl.models.glm_covariance(res)``, and
+            ``res.notes`` states :math:`\hat\phi`).
+        missing: ``"raise"`` (rows with a missing value in a column the model uses are an
+            error naming the columns) or ``"drop"`` (those rows are dropped; ``res.notes``
+            says how many).
+        allow_code: run the formula's terms as arbitrary Python (formulaic's own behaviour),
+            without the allow-list; only for formulas you trust.
+
+    Returns:
+        The :class:`~fisherlab.FitResult`, named by the design columns.
+
+    Raises:
+        ModelError: unknown family or link, or a link the family does not take.
+        InvalidOptionError: a bad ``dispersion`` or ``missing``.
+        FormulaError: a formula that cannot be parsed or evaluated, or has no response.
+        UnsafeFormulaError: a term outside the allow-list (term and token named).
+        InvalidDataError: a column not in the data, missing values, a numeric column with
+            typos, a response outside the family's support, non-finite or too large design
+            entries, a bad offset, exposure or weight (column and row named).
+        MethodUnavailableError: ``weights`` for a family other than the binomial; a dask
+            DataFrame as data.
+        FisherlabArgumentError: ``data`` of another type.
+        EstimateAtInfinityError, NotConvergedError, SingularInformationError: from the fit,
+            naming the design columns.
+
+    Example:
+        Poisson regression with a factor; R: ``glm(y ~ x + C(g), poisson, data)``.
+
+        >>> import fisherlab as fl, numpy as np, pandas as pd
+        >>> data = pd.DataFrame({"y": [1, 0, 3, 2, 5, 4, 7, 9], "x": np.arange(8.0),
+        ...                      "g": ["a", "b"] * 4})
+        >>> res = fl.glm("y ~ x + C(g)", data, family="poisson")
+        >>> res.names
+        ['Intercept', 'x', 'C(g)[T.b]']
+        >>> res.params["beta"].round(4).tolist()
+        [0.0012, 0.3605, -0.425]
+        >>> fl.glm("y ~ I(np.f2py.os.system('ls'))", data, family="poisson")
+        Traceback (most recent call last):
+        ...
+        fisherlab._errors.UnsafeFormulaError: the formula term ... calls 'np.f2py.os.system', ...
+    """
+    model = glm_model(family, link)  # unknown family / link: ModelError before the data are read
+    choice = choose(GLMDispersion, dispersion, "dispersion")
+    drop = choose(Missing, missing, "missing") is Missing.DROP
+    if weights is not None and FAMILIES[model.family].trials is None:
+        raise MethodUnavailableError(
+            f"glm(weights=...) for the {model.family.value} family: prior weights are supported for "
+            f"the binomial only (the trials, with y the proportion of successes); weights that "
+            "multiply each row's log-likelihood are not available yet; for counts with different "
+            "exposures use exposure= (Poisson, negative binomial)"
+        )
+    df = _frame(data)
+    df, weights_col = _column(df, weights, "weights")
+    df, offset_col = _column(df, offset, "offset")
+    df, exposure_col = _column(df, exposure, "exposure")
+    design = build_design(
+        df,
+        formula,
+        family=model.family,
+        weights=weights_col,
+        offset=offset_col,
+        exposure=exposure_col,
+        dropna=drop,
+        allow_code=allow_code,
+    )
+    res = fit_design(model, design)
+    if design.dropped:
+        res.notes.append(
+            f"{design.dropped} of {design.dropped + len(design.y)} rows with missing values dropped"
+        )
+    if choice is GLMDispersion.R:
+        phi = glm_dispersion(res, "auto")
+        res.notes.append(
+            f"dispersion='r': R's summary.glm dispersion is {phi:.6g}; its covariance "
+            "phi (X'WX)^-1 is fl.models.glm_covariance(res) (res.cov() is the ML covariance)"
+        )
+    return res.rename(design_names(res.names, design.columns))
