@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.special
+import scipy.stats
 
 from cli_support import assert_one_error_line, call
 from fisherlab.cli import main
@@ -168,6 +169,16 @@ def test_fit_reproduces_r_glm(name: str, tmp_path: Path, capsys: pytest.CaptureF
     assert _rel(est, ref.params) < R_EST_RTOL
     assert _rel(se, ref.bse) < R_SE_RTOL
     assert doc["dispersion_r"] == pytest.approx(ref.scale, rel=R_SE_RTOL)
+    # R's summary.glm: t on N - p df for the Pearson-dispersion families, z for the others.
+    use_t = family in ("gaussian", "gamma", "Gamma", "inverse_gaussian")
+    stat = doc["statistic"]
+    assert stat == ("t" if use_t else "z")
+    df = doc["nobs"] - len(order)
+    for k, b, s in zip(order, np.asarray(ref.params), np.asarray(ref.bse), strict=True):
+        tv = b / s  # R's estimate over R's standard error
+        pv = 2 * (scipy.stats.t.sf(abs(tv), df) if use_t else scipy.stats.norm.sf(abs(tv)))
+        assert doc[stat][k] == pytest.approx(tv, rel=10 * R_SE_RTOL)
+        assert doc["p"][k] == pytest.approx(pv, rel=1e-4, abs=1e-300)
 
 
 def test_json_contract_and_ml_default(small_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -193,6 +204,12 @@ def test_json_contract_and_ml_default(small_csv: Path, capsys: pytest.CaptureFix
         assert hi == pytest.approx(doc["params"][n] + z * doc["se"][n], rel=1e-10)
     assert doc["nobs"] == 60 and doc["converged"] is True
     assert doc["check"]["verdict"]  # the identity diagnostics ran (N·P² is small)
+    # Wald z and two-sided p per parameter, from the estimate and se (normal reference).
+    assert doc["statistic"] == "z"
+    for n in names:
+        zn = doc["params"][n] / doc["se"][n]
+        assert doc["z"][n] == pytest.approx(zn, rel=1e-12)
+        assert doc["p"][n] == pytest.approx(2 * scipy.special.ndtr(-abs(zn)), rel=1e-10)
 
 
 def test_table_output_and_sandwich(small_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -537,3 +554,35 @@ def test_choices_come_from_the_enums(capsys: pytest.CaptureFixture[str]) -> None
     assert_one_error_line(code, err, "--variant 'bogus' is not one of white, opg")
     code, _, err = call(capsys, "info", "--dist", "Normal", "--param", "loc=0", "--method", "bogus")
     assert_one_error_line(code, err, "--method 'bogus' is not one of exact, mc, auto")
+
+
+@pytest.mark.parametrize("width", [80, 60])
+def test_summary_never_splits_or_cuts_a_number(width: int) -> None:
+    # At 80 (and 60) columns the table stacks its columns instead of wrapping "-0.05253|51" or
+    # cutting "0.03195…": every number appears whole on one line, no line is wider than the terminal.
+    from rich.console import Console
+
+    from fisherlab.cli._render import _fmt, summary_tables
+
+    table = pd.DataFrame(
+        {
+            "estimate": [-0.0525351, 15.0429],
+            "se": [0.0319539, 7.37864],
+            "z": [-1.64411, 2.03871],
+            "p": [0.100153, 0.041479],
+            "lower 95%": [-0.115163, 0.58104],
+            "upper 95%": [0.0100927, 29.5048],
+            "se (R)": [0.0301234, 7.31234],
+        },
+        index=["temperature", "C(group, Treatment('b'))[T.c]"],
+    )
+    console = Console(width=width, record=True, file=io.StringIO())
+    parts = summary_tables(table, "fisherlab fit: y ~ temperature + C(group)", console)
+    assert len(parts) > 1  # stacked
+    for part in parts:
+        console.print(part)
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= width
+    assert "…" not in text
+    for value in table.to_numpy().ravel():
+        assert any(_fmt(value) in line for line in text.splitlines()), _fmt(value)

@@ -413,3 +413,18 @@ def test_small_correlation_heatmap_shows_three_decimals(challenger: fl.FitResult
     cov = challenger.cov().matrix
     corr = cov[0, 1] / np.sqrt(cov[0, 0] * cov[1, 1])
     assert f">{corr:.3f}<" in page or f"{corr:.3f}" in page
+
+
+def test_notebook_html_of_results_matrices_checks_and_laplace(challenger: fl.FitResult) -> None:
+    # _repr_html_ for Jupyter: the same numbers as the objects, names escaped.
+    res = challenger.rename(["<b>Intercept</b>", "temperature"])
+    page = res._repr_html_()
+    assert "&lt;b&gt;Intercept&lt;/b&gt;" in page and "<b>Intercept" not in page
+    for name, se in res.se().items():
+        assert f"{se:.6g}" in page, name
+    J = res.information("observed")
+    assert f"{J.matrix[0, 0]:.6g}" in J._repr_html_() and "&lt;b&gt;" in J._repr_html_()
+    la = res.laplace()
+    assert f"{np.sqrt(la.cov.matrix[1, 1]):.6g}" in la._repr_html_()
+    d = fl.check(res.model, res.params, res.data.y, res.data.x, pvalue="asymptotic")
+    assert d._repr_html_().startswith("<pre>") and "verdict" in d._repr_html_()

@@ -57,15 +57,50 @@ def _fmt(v: float) -> str:
     return "" if not np.isfinite(v) else f"{v:.6g}"
 
 
+def _widths(table: pd.DataFrame) -> dict[Any, int]:
+    """Characters each numeric column needs: its header or its widest formatted number."""
+    return {
+        col: max(len(str(col)), *(len(_fmt(v)) for v in table[col].to_numpy(dtype=float)))
+        for col in table.columns
+    }
+
+
+#: The parameter column is at least this wide (names longer than it fold onto more lines).
+NAME_MIN_WIDTH = 16
+
+
 def summary_table(table: pd.DataFrame, title: str) -> Table:
-    """A Rich table of a DataFrame of numbers indexed by parameter name (blank for NaN)."""
+    """A Rich table of a DataFrame of numbers indexed by parameter name (blank for NaN).
+
+    Numbers never wrap or shrink (each numeric column is as wide as its widest entry): a number
+    split over two lines or cut to ``0.03195…`` misreads; parameter names may fold.
+    :func:`summary_tables` stacks the columns when the whole table is too wide.
+    """
     out = Table(title=escape(title), title_justify="left")
-    out.add_column("parameter", style="bold", overflow="fold")
-    for col in table.columns:
-        out.add_column(escape(str(col)), justify="right", overflow="fold")
+    names = max([len("parameter"), *(len(str(n)) for n in table.index)])
+    out.add_column("parameter", style="bold", overflow="fold", min_width=min(NAME_MIN_WIDTH, names))
+    for col, width in _widths(table).items():
+        out.add_column(escape(str(col)), justify="right", no_wrap=True, min_width=width)
     for name, row in table.iterrows():
         out.add_row(escape(str(name)), *(_fmt(v) for v in row.to_numpy(dtype=float)))
     return out
+
+
+def summary_tables(table: pd.DataFrame, title: str, console: Console) -> list[Table]:
+    """:func:`summary_table`, split into stacked tables of consecutive columns when it would not
+    fit ``console.width``, so that no number is ever wrapped or cut; each part repeats the
+    parameter names and the first carries the title."""
+    names = max([len("parameter"), *(len(str(n)) for n in table.index)])
+    used = 1 + min(NAME_MIN_WIDTH, names) + 3  # left border, the name column, padding + border
+    parts: list[list[Any]] = [[]]
+    width = used
+    for col, need in _widths(table).items():
+        if parts[-1] and width + need + 3 > console.width:
+            parts.append([])
+            width = used
+        parts[-1].append(col)
+        width += need + 3
+    return [summary_table(table[cols], title if i == 0 else "") for i, cols in enumerate(parts)]
 
 
 def check_dict(chk: Any) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from fisherlab._options import CovKind
 
 from ._choices import SummaryDispersion
 from ._fitted import Fitted
-from ._render import check_dict, summary_table
+from ._render import check_dict, summary_tables
 from ._timer import Timer
 
 __all__ = ["fit_document", "print_fit", "summary"]
@@ -172,6 +172,13 @@ def fit_document(f: Fitted, t: dict[str, Any], level: float, timer: Timer, timin
             n: [float(lo), float(hi)] for n, lo, hi in zip(names, t["lower"], t["upper"], strict=True)
         },
         "cov_kind": t["cov_kind"],
+        # The Wald statistic of each parameter (t on df_resid with --dispersion r, else z) and its
+        # two-sided p-value, exactly as the table prints them.
+        "statistic": "t" if t["use_t"] else "z",
+        "z" if not t["use_t"] else "t": {
+            n: float(v) for n, v in zip(names, t["table"]["t" if t["use_t"] else "z"], strict=True)
+        },
+        "p": {n: float(v) for n, v in zip(names, t["table"]["p"], strict=True)},
         "level": level,
         "nobs": int(res.nobs),
         "converged": bool(res.converged),
@@ -210,7 +217,8 @@ def print_fit(f: Fitted, t: dict[str, Any], kind: str, out: Console) -> None:
     """The summary table, the covariance used, the fit's log-likelihood and notes, the check's verdict."""
     res = f.res
     title = f"fisherlab fit: {f.description}"
-    out.print(summary_table(t["table"], title), soft_wrap=False)
+    for part in summary_tables(t["table"], title, out):
+        out.print(part, soft_wrap=False)
     out.print(
         f"covariance: {_cov_description(kind, t['cov_kind'], f.pearson, t['use_t'], t['df_resid'])}",
         highlight=False,

@@ -43,6 +43,7 @@ References:
 from __future__ import annotations
 
 import dataclasses
+import html
 from typing import Any
 
 import numpy as np
@@ -236,6 +237,10 @@ class CheckResult:
 
     def __str__(self) -> str:
         return self.summary()
+
+    def _repr_html_(self) -> str:
+        """The diagnostics as escaped, preformatted text for notebooks (the same lines as ``str``)."""
+        return f"<pre>{html.escape(self.summary())}</pre>"
 
 
 #: Below this N the asymptotic chi-square p-value of the IM test is known to be too small.

@@ -14,11 +14,13 @@ proper (normalised) prior; the mean and covariance do not.
 
 from __future__ import annotations
 
+import html
 from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 from jax.flatten_util import ravel_pytree
 
 from .._errors import MethodUnavailableError
@@ -54,6 +56,18 @@ class LaplaceApproximation:
             info.cov()  # raises SingularInformationError naming the direction
         p = len(info.names)
         return float(self._result.loglik + self._result.logprior + 0.5 * p * np.log(2 * np.pi) - 0.5 * logdet)
+
+    def _repr_html_(self) -> str:
+        """Mean and standard deviation per parameter as an HTML table for notebooks (escaped)."""
+        frame = pd.DataFrame(
+            {"mean": self._result.flat_params, "sd": np.sqrt(np.diag(self.cov.matrix))},
+            index=self.cov.names,
+        )
+        title = "LaplaceApproximation: Gaussian N(mean, J⁻¹) at the " + (
+            "MAP estimate" if self._result.prior is not None else "MLE"
+        )
+        table = frame.to_html(float_format=lambda v: f"{v:.6g}")
+        return f"<div><strong>{html.escape(title)}</strong>{table}</div>"
 
     def sample(self, n: int, seed: int = 0) -> Any:
         """``n`` draws from the approximation, a pytree like ``mean`` with a leading axis ``n``.

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import enum
+import html
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -108,6 +109,13 @@ class Summary:
 
     def __repr__(self) -> str:
         return str(self)
+
+    def _repr_html_(self) -> str:
+        """HTML for notebooks: the header lines, the table (6 significant digits), the notes; escaped."""
+        head = "".join(f"<div>{html.escape(line)}</div>" for line in self.header)
+        notes = "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)
+        table = self.table.to_html(float_format=lambda v: f"{v:.6g}")
+        return f"<div>{head}{table}{f'<ul>{notes}</ul>' if notes else ''}</div>"
 
     def __rich__(self) -> Any:
         from rich.table import Table
@@ -580,6 +588,10 @@ class FitResult:
 
     def __repr__(self) -> str:
         return str(self.summary())
+
+    def _repr_html_(self) -> str:
+        """The summary as HTML for notebooks: header lines, the table, the notes (all escaped)."""
+        return self.summary()._repr_html_()
 
     # ------------------------------------------------------------------ delta method, Laplace
     def derived(

@@ -24,6 +24,7 @@ under its algebra (``F + G``, ``c * F``, ``F / c``; there is no ``F - G``).
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
@@ -159,6 +160,12 @@ class LabelledMatrix:
     def __repr__(self) -> str:
         body = self.to_pandas().to_string(float_format=lambda v: f"{v:.6g}")
         return f"{type(self).__name__}({self.method or 'matrix'}, P={len(self.names)})\n{body}"
+
+    def _repr_html_(self) -> str:
+        """The matrix as an HTML table for notebooks (names and values escaped by pandas)."""
+        title = html.escape(f"{type(self).__name__}({self.method or 'matrix'}, P={len(self.names)})")
+        table = self.to_pandas().to_html(float_format=lambda v: f"{v:.6g}")
+        return f"<div><strong>{title}</strong>{table}</div>"
 
 
 def _real_array(value: Any, what: str) -> np.ndarray:
