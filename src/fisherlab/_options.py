@@ -43,11 +43,13 @@ __all__ = [
     "Derivatives",
     "ExecutorKind",
     "FisherMethod",
+    "GLMDispersion",
     "GradientMethod",
     "HCType",
     "HessianMethod",
     "IMTestVariant",
     "IntervalMethod",
+    "Missing",
     "OptimMethod",
     "PValueMethod",
     "Reduction",
@@ -176,6 +178,24 @@ def positive_number(value: Any, name: str) -> float:
     if not (math.isfinite(number) and number > 0.0):
         raise InvalidOptionError(f"{name} must be a finite real number > 0, got {number!r}")
     return number
+
+
+class GLMDispersion(str, enum.Enum):
+    """``dispersion=`` of :func:`fisherlab.glm`: which dispersion the result's standard errors use."""
+
+    ML = "ml"
+    """Maximum likelihood: ``res.cov()`` is the inverse observed information, dispersion by ML."""
+    R = "r"
+    """R's ``summary.glm``: Pearson dispersion (1 for binomial and Poisson), ``fl.models.glm_covariance``."""
+
+
+class Missing(str, enum.Enum):
+    """``missing=`` of :func:`fisherlab.glm` (R's ``na.action``): what rows with a missing value do."""
+
+    RAISE = "raise"
+    """Refuse the data, naming the columns with missing values and the first row (R's ``na.fail``)."""
+    DROP = "drop"
+    """Drop the rows with a missing value in a column the model uses (R's ``na.omit``)."""
 
 
 class GradientMethod(str, enum.Enum):

@@ -2,7 +2,6 @@ r"""``fisherlab.glm``: a generalized linear model from a formula and a table, fi
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from typing import Any, TypeAlias
 
@@ -10,31 +9,13 @@ import numpy as np
 import pandas as pd
 
 from .._errors import FisherlabArgumentError, InvalidDataError, MethodUnavailableError
-from .._options import choose
+from .._options import GLMDispersion, Missing, choose
 from ..inference import FitResult
 from ..models import FAMILIES, glm as glm_model, glm_dispersion
 from ._design import build_design
 from ._fit import design_names, fit_design
 
 __all__ = ["GLMDispersion", "Missing", "glm"]
-
-
-class GLMDispersion(str, enum.Enum):
-    """``dispersion=`` of :func:`glm`: which dispersion the result's standard errors use."""
-
-    ML = "ml"
-    """Maximum likelihood: ``res.cov()`` is the inverse observed information, dispersion by ML."""
-    R = "r"
-    """R's ``summary.glm``: Pearson dispersion (1 for binomial and Poisson), ``fl.models.glm_covariance``."""
-
-
-class Missing(str, enum.Enum):
-    """``missing=`` of :func:`glm` (R's ``na.action``): what rows with a missing value do."""
-
-    RAISE = "raise"
-    """Refuse the data, naming the columns with missing values and the first row (R's ``na.fail``)."""
-    DROP = "drop"
-    """Drop the rows with a missing value in a column the model uses (R's ``na.omit``)."""
 
 
 _ArrayOrColumn: TypeAlias = "str | np.ndarray | pd.Series | list[float] | None"
