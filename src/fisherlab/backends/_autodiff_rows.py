@@ -83,21 +83,27 @@ def gram_kernel(model: Model) -> Kernel:
     return kernel
 
 
+def row_curvature(row: Callable[..., Any]) -> Callable[..., Any]:
+    """``(f, y_row, x_row) -> (ll, score, Hessian, aux)`` of a row function ``row(f, y_row, x_row) ->
+    (ll, aux)``: one forward-over-reverse pass (the score is the Hessian pass's own primal)."""
+
+    def per_row(f: jax.Array, y_row: Any, x_row: Any) -> Any:
+        def grad_aux(g: jax.Array) -> Any:
+            (ll, aux), s = jax.value_and_grad(row, has_aux=True)(g, y_row, x_row)
+            return s, (ll, s, aux)
+
+        h, (ll, s, aux) = jax.jacfwd(grad_aux, has_aux=True)(f)
+        return ll, s, h, aux
+
+    return per_row
+
+
 def rows_kernel(model: Model) -> Kernel:
     """Per-row log-likelihood, score (N, P) and Hessian (N, P, P), with validity flags."""
 
     def kernel(params: Any, y: Any, x: Any) -> Any:
         flat, unravel = ravel_pytree(params)
-        row = flat_row(model, unravel)
-
-        def per_row(f: jax.Array, y_row: Any, x_row: Any) -> Any:
-            def grad_aux(g: jax.Array) -> Any:
-                (ll, flags), s = jax.value_and_grad(row, has_aux=True)(g, y_row, x_row)
-                return s, (ll, s, flags)
-
-            h, (ll, s, flags) = jax.jacfwd(grad_aux, has_aux=True)(f)
-            return ll, s, h, flags
-
+        per_row = row_curvature(flat_row(model, unravel))
         return jax.vmap(per_row, in_axes=row_axes(x))(flat, y, x)
 
     return kernel

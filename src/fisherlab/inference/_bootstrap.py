@@ -47,6 +47,7 @@ import jax.scipy.linalg
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from ..backends._autodiff_rows import row_curvature
 from ..data._prepare import Data, as_observations
 from ..model._model import Model, call_user
 from ..params._pytree import tree_signature
@@ -184,13 +185,7 @@ def _kernel(
         valid = jnp.all(jnp.stack([jnp.all(v) for v in flags.values()])) if flags else jnp.asarray(True)
         return ll, valid
 
-    def per_row(f: jax.Array, y_row: Any, x_row: Any) -> Any:
-        def grad_aux(g: jax.Array) -> Any:
-            (ll, valid), s = jax.value_and_grad(row_ll, has_aux=True)(g, y_row, x_row)
-            return s, (ll, s, valid)
-
-        h, (ll, s, valid) = jax.jacfwd(grad_aux, has_aux=True)(f)
-        return ll, s, h, valid
+    per_row = row_curvature(row_ll)
 
     def curvature(f: jax.Array, y: Any, x: Any) -> Any:
         return jax.vmap(per_row, in_axes=axes)(f, y, x)
