@@ -1,14 +1,16 @@
 """The ``fisherlab`` console script: SIGINT and SIGTERM handled from its first line, then fisherlab.cli.
 
-Importing ``fisherlab`` imports JAX, which takes a second or more; a Ctrl-C or SIGTERM
-in that time would end the process with a traceback or a death by signal, and an
-exception raised inside a C extension's initialisation can crash the interpreter.
-This launcher lives outside the ``fisherlab`` package so that it runs before that
-import: a signal received while importing ends the process at once, from the
-handler, with the one line ``fisherlab: interrupted`` and exit status 130 (SIGINT)
-or 143 (SIGTERM). Nothing has been written yet, so there is nothing to clean up.
-Once imported, :func:`fisherlab.cli.run` takes over the signals. ``python -m
-_fisherlab_launch ARGS`` is the same command.
+A Ctrl-C or SIGTERM while Python starts and imports ``fisherlab.cli`` (Typer, Rich) would
+end the process with a traceback or a death by signal, and an exception raised inside a
+C extension's initialisation can crash the interpreter. This launcher lives outside the
+``fisherlab`` package so that it runs before that import: a signal received while
+importing ends the process at once, from the handler, with the one line ``fisherlab:
+interrupted`` and exit status 130 (SIGINT) or 143 (SIGTERM). Nothing has been written
+yet, so there is nothing to clean up. Once imported, :func:`fisherlab.cli.run` takes over
+the signals. ``import fisherlab.cli`` imports no JAX (``fisherlab --help`` answers in the
+time of Typer and Rich); the commands import JAX once their options are checked, and
+:mod:`fisherlab.cli` delivers a signal that arrives during that import when it has
+finished. ``python -m _fisherlab_launch ARGS`` is the same command.
 """
 
 from __future__ import annotations

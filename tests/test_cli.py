@@ -562,7 +562,8 @@ def test_summary_never_splits_or_cuts_a_number(width: int) -> None:
     # cutting "0.03195…": every number appears whole on one line, no line is wider than the terminal.
     from rich.console import Console
 
-    from fisherlab.cli._render import _fmt, summary_tables
+    from fisherlab._format import cell_text
+    from fisherlab.cli._render import summary_tables
 
     table = pd.DataFrame(
         {
@@ -584,5 +585,6 @@ def test_summary_never_splits_or_cuts_a_number(width: int) -> None:
     text = console.export_text()
     assert max(len(line) for line in text.splitlines()) <= width
     assert "…" not in text
-    for value in table.to_numpy().ravel():
-        assert any(_fmt(value) in line for line in text.splitlines()), _fmt(value)
+    for col in table.columns:
+        for value in table[col]:
+            assert any(cell_text(col, value) in line for line in text.splitlines()), cell_text(col, value)

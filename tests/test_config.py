@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jax
 import pytest
 
 from fisherlab import _config
@@ -37,7 +38,7 @@ def test_cache_written_then_reused(tmp_path: Path) -> None:
 def test_cache_follows_xdg_and_can_be_turned_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for key in ("FISHERLAB_NO_CACHE", "FISHERLAB_CACHE_DIR", "JAX_COMPILATION_CACHE_DIR"):
         monkeypatch.delenv(key, raising=False)
-    assert not _config.jax.config.jax_compilation_cache_dir  # the suite runs uncached (conftest)
+    assert not jax.config.jax_compilation_cache_dir  # the suite runs uncached (conftest)
     if sys.platform.startswith("linux"):
         monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
         assert _config.cache_dir() == str(tmp_path / "fisherlab" / "jax")

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.stats
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
 
@@ -112,7 +113,6 @@ def test_gaussian(frame: pd.DataFrame) -> None:
     ref = _fit_sm(formula, frame, sm.families.Gaussian())
     _agree(res, ref, _r_se(res))
     assert res.names == ["Intercept", "x", "z", "C(g)[T.b]", "C(g)[T.c]", "sigma"]
-    assert any("dispersion='r'" in note for note in res.notes)
     rss = float(np.sum((frame["height"] - ref.fittedvalues) ** 2))
     np.testing.assert_allclose(float(res.params["sigma"]) ** 2, rss / len(frame), rtol=TOL)
 
@@ -236,3 +236,107 @@ def test_binomial_weights_are_checked() -> None:
     data["p"][2], data["n"][1] = 0.5, 0
     with pytest.raises(fl.InvalidDataError, match=r"the weight 'n' \(the trials\) at row 1 is 0"):
         fl.glm("p ~ x", data, family="binomial", weights="n")
+
+
+@pytest.mark.parametrize(
+    ("family", "sm_family", "link", "t_tests"),
+    [
+        ("gaussian", sm.families.Gaussian(), None, True),
+        ("gamma", sm.families.Gamma(link=sm.families.links.Log()), "log", True),
+        ("poisson", sm.families.Poisson(), None, False),
+    ],
+)
+def test_dispersion_r_is_summary_glm(
+    frame: pd.DataFrame, family: str, sm_family: object, link: object, t_tests: bool
+) -> None:
+    # R: summary(glm(...)) — phi (X'WX)^-1 standard errors, t tests on N - p df where R estimates
+    # phi by Pearson (gaussian, Gamma), z tests with phi = 1 (Poisson); t-quantile intervals.
+    response = {"gaussian": "height", "gamma": "cost", "poisson": "count"}[family]
+    formula = f"{response} ~ x + C(g)"
+    res = fl.glm(formula, frame, family=family, link=link, dispersion="r")
+    ref = _fit_sm(formula, frame, sm_family)
+    assert isinstance(res, fl.models.GLMFit) and res.dispersion == "r"
+    cols = list(ref.params.index)
+    table = res.to_pandas()
+    np.testing.assert_allclose(table.loc[cols, "se"], ref.bse.to_numpy(), rtol=TOL)
+    stat = "t" if t_tests else "z"
+    assert stat in table.columns
+    np.testing.assert_allclose(table.loc[cols, stat], ref.tvalues.to_numpy(), rtol=TOL)
+    df = len(frame) - len(cols)
+    assert res.df_resid == int(ref.df_resid) == df
+    ref_p = 2 * scipy.stats.t.sf(np.abs(ref.tvalues), df) if t_tests else ref.pvalues.to_numpy()
+    np.testing.assert_allclose(table.loc[cols, "p"], ref_p, rtol=1e-6)
+    q = scipy.stats.t.ppf(0.975, df) if t_tests else scipy.stats.norm.ppf(0.975)
+    ci = res.conf_int(0.95)
+    np.testing.assert_allclose(ci.loc[cols, "lower"], ref.params - q * ref.bse, rtol=TOL, atol=TOL)
+    np.testing.assert_allclose(ci.loc[cols, "upper"], ref.params + q * ref.bse, rtol=TOL, atol=TOL)
+    # the extra parameter keeps its ML variance, orthogonal to the coefficients
+    ml = fl.glm(formula, frame, family=family, link=link)
+    assert ml.dispersion == "ml" and "z" in ml.to_pandas().columns
+    extra = [i for i in range(len(res.names)) if i not in set(res.beta_index.tolist())]
+    for i in extra:
+        assert res.cov().matrix[i, i] == pytest.approx(ml.cov().matrix[i, i], rel=1e-10)
+        assert not np.any(res.cov().matrix[i, res.beta_index])
+    # robust kinds are the same under either dispersion
+    np.testing.assert_allclose(res.cov("sandwich").matrix, ml.cov("sandwich").matrix, rtol=1e-12)
+    assert res.dispersion_r == pytest.approx(float(ref.scale), rel=TOL)
+    assert "t tests on" in str(res.summary()) if t_tests else "t tests" not in str(res.summary())
+
+
+def test_r_degrees_of_freedom_and_null_deviance(frame: pd.DataFrame) -> None:
+    res = fl.glm("count ~ x + C(g)", frame, family="poisson")
+    ref = _fit_sm("count ~ x + C(g)", frame, sm.families.Poisson())
+    assert (res.df_resid, res.df_null) == (int(ref.df_resid), len(frame) - 1)
+    assert res.null_deviance == pytest.approx(ref.null_deviance, rel=1e-9)
+    assert res.deviance == pytest.approx(ref.deviance, rel=1e-9)
+    no_intercept = fl.glm("count ~ x - 1", frame, family="poisson")
+    assert no_intercept.df_null == len(frame)
+
+
+def test_predict_builds_new_rows_from_the_formula(frame: pd.DataFrame) -> None:
+    # statsmodels' formula predict: the same factor levels and transforms on new raw rows
+    formula = "count ~ x + C(g) + np.log(z)"
+    res = fl.glm(formula, frame, family="poisson")
+    ref = _fit_sm(formula, frame, sm.families.Poisson())
+    new = pd.DataFrame({"x": [0.0, 0.5, -0.3], "g": ["c", "a", "b"], "z": [1.0, 2.5, 0.7]}, index=[7, 8, 9])
+    got = res.predict(new)
+    want = ref.get_prediction(new).summary_frame()
+    assert list(got.index) == [7, 8, 9]
+    np.testing.assert_allclose(got["mean"], want["mean"], rtol=1e-7)
+    np.testing.assert_allclose(got["se"], want["mean_se"], rtol=1e-6)
+    np.testing.assert_allclose(got["lower"], want["mean_ci_lower"], rtol=1e-6)
+    # one level, in any order of rows, still gets its column (C(g)[T.c] from the fit's levels)
+    one = res.predict(pd.DataFrame({"x": [0.0], "g": ["c"], "z": [1.0]}))
+    assert one["mean"].iloc[0] == pytest.approx(got["mean"].iloc[0], rel=1e-12)
+    with pytest.raises(fl.InvalidDataError, match=r"lacks the column\(s\) 'z'"):
+        res.predict(pd.DataFrame({"x": [0.0], "g": ["a"]}))
+    with pytest.raises(fl.InvalidDataError, match="cannot build the design of newdata"):
+        res.predict(pd.DataFrame({"x": [0.0], "g": ["zzz"], "z": [1.0]}))
+    with pytest.raises(fl.InvalidDataError, match="not finite"):
+        res.predict(pd.DataFrame({"x": [np.nan], "g": ["a"], "z": [1.0]}))
+
+
+def test_predict_with_exposure_reads_its_column(frame: pd.DataFrame) -> None:
+    res = fl.glm("events ~ x", frame, family="poisson", exposure="t")
+    ref = smf.glm("events ~ x", frame, family=sm.families.Poisson(), exposure=frame["t"]).fit(tol=1e-13)
+    new = pd.DataFrame({"x": [0.1, -0.4], "t": [2.0, 0.5]})
+    got = res.predict(new)
+    want = ref.get_prediction(new, exposure=new["t"]).summary_frame()
+    np.testing.assert_allclose(got["mean"], want["mean"], rtol=1e-7)
+    with pytest.raises(fl.InvalidDataError, match="'t'"):
+        res.predict(pd.DataFrame({"x": [0.1]}))
+
+
+def test_cluster_groups_by_column_name_follow_dropped_rows(frame: pd.DataFrame) -> None:
+    # missing="drop" fits fewer rows: a column name, or labels for every row of the table, are
+    # restricted to the fitted rows — the same covariance as fitting the complete rows by hand.
+    holes = frame.copy()
+    holes.loc[[3, 50, 51], "x"] = np.nan
+    res = fl.glm("count ~ x", holes, family="poisson", missing="drop")
+    complete = holes.dropna(subset=["x"])
+    by_hand = fl.glm("count ~ x", complete, family="poisson")
+    want = by_hand.cov("cluster", groups=complete["g"].to_numpy()).matrix
+    np.testing.assert_allclose(res.cov("cluster", groups="g").matrix, want, rtol=1e-9)
+    np.testing.assert_allclose(res.cov("cluster", groups=holes["g"]).matrix, want, rtol=1e-9)
+    with pytest.raises(fl.InvalidDataError, match="'firm' is not a column of the data"):
+        res.cov("cluster", groups="firm")

@@ -20,6 +20,7 @@ Oracles, computed independently of fisherlab:
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -370,18 +371,59 @@ def test_cli_hc(capsys: pytest.CaptureFixture[str], table: tuple[Path, pd.DataFr
     assert code == 0 and f"[cluster (G={df['firm'].nunique()})]" in out
 
 
-def test_cli_cluster_with_dropped_rows_is_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    """The cluster column must come from the fit's rows: rows dropped by --dropna are not wired yet."""
+def test_cli_cluster_with_dropped_rows_and_stdin(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """--dropna drops the rows with a missing value in the model's columns or in the cluster column;
+    the labels of the rows fitted are used: the same as fitting the complete rows by hand. Data on
+    standard input work the same (the column is not read again)."""
+    rng = np.random.default_rng(5)
+    n = 60
     df = pd.DataFrame(
-        {"y": [1, 0, 2, 3, 1, 4], "x1": [0.1, np.nan, 0.3, 0.2, 0.5, 0.9], "firm": list("aabbcc")}
+        {"y": rng.poisson(2.0, n), "x1": rng.normal(size=n), "firm": rng.choice(list("abcdefg"), n)}
     )
+    df.loc[[4, 17], "x1"] = np.nan
+    df.loc[[30], "firm"] = np.nan
     path = tmp_path / "gaps.csv"
     df.to_csv(path, index=False)
+    args = ["--formula", "y ~ x1", "--family", "poisson", "--dropna", "--no-check", "--json"]
+    args += ["--cov", "cluster", "--cluster", "firm"]
+    code, out, err = call(capsys, "fit", str(path), *args)
+    assert code == 0, err
+    doc = json.loads(out)
+    complete = df.dropna()
+    assert doc["nobs"] == len(complete) == n - 3 and doc["rows_dropped"] == 3
+    want = fl.glm("y ~ x1", complete, family="poisson").se("cluster", groups=complete["firm"].to_numpy())
+    np.testing.assert_allclose([doc["se"][k] for k in want], list(want.values()), rtol=1e-9)
+    monkeypatch.setattr("sys.stdin", io.StringIO(path.read_text()))
+    code, out, err = call(capsys, "fit", "-", *args)
+    assert code == 0, err
+    np.testing.assert_allclose(json.loads(out)["se"]["x1"], doc["se"]["x1"], rtol=1e-12)
+    code, _, err = call(capsys, "fit", str(path), *[a for a in args if a != "--dropna"])
+    assert_one_error_line(code, err, "3 of 60 rows have missing values", "firm (1)", "--dropna")
+
+
+def test_cli_dispersion_r_goes_with_model_based_covariances(
+    capsys: pytest.CaptureFixture[str], table: tuple[Path, pd.DataFrame]
+) -> None:
+    path, _ = table
     code, _, err = call(
-        capsys, "fit", str(path), "--formula", "y ~ x1", "--family", "poisson", "--dropna", "--no-check",
-        "--cov", "cluster", "--cluster", "firm",
+        capsys, "fit", str(path), "--formula", "y ~ x1 + x2", "--family", "poisson", "--dispersion", "r",
+        "--cov", "sandwich",
     )  # fmt: skip
-    assert_one_error_line(code, err, "--cluster with rows dropped by --dropna (1) is not supported yet")
+    assert_one_error_line(code, err, "--dispersion r (R's summary.glm covariance) goes with --cov observed")
+
+
+def test_report_shows_the_cluster_and_hc_columns(table: tuple[Path, pd.DataFrame]) -> None:
+    from fisherlab.report import build_html
+
+    _, df = table
+    res = fl.glm("y ~ x1 + x2", df, family="poisson")
+    page = build_html(res, profile=False, hc="HC3", groups=df["firm"], check_error="not run")
+    g = df["firm"].nunique()
+    assert f"cluster (G={g})" in page and "sandwich (HC3)" in page
+    want = res.se("cluster", groups=df["firm"])["x1"]
+    assert f"{want:.6g}" in page
 
 
 @pytest.mark.parametrize(

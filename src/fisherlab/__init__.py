@@ -3,124 +3,174 @@
 Importing fisherlab turns on JAX's 64-bit mode (``jax_enable_x64``): covariances
 come from inverting ill-conditioned matrices, so statistical work runs in
 float64. Large networks may opt into float32 by passing float32 parameters and
-data after import (``jax.config.update("jax_enable_x64", False)`` before any
-fisherlab call switches the default back for the whole process).
+data after import, or for the whole process: ``jax.config.update("jax_enable_x64",
+False)`` after ``import fisherlab`` (fisherlab never switches it on again, however
+late its modules load), or ``JAX_ENABLE_X64=0`` in the environment (fisherlab leaves
+an explicit false value of JAX's variable alone).
+
+``import fisherlab`` itself imports no JAX, so that ``fisherlab --help`` answers at
+once: the public names below are imported on first use (``fl.fit``, ``fl.dist``,
+``from fisherlab import glm``; PEP 562). If JAX is already imported, fisherlab
+turns x64 on at import; otherwise it sets ``JAX_ENABLE_X64=1`` in the environment,
+so that JAX starts in 64-bit mode whenever it is imported, and removes that
+variable again once its first use of JAX has imported it (``fisherlab._config``
+also sets up the persistent compilation cache then).
 """
 
-from . import (
-    _config as _config,  # first: turns on float64
-    datasets as datasets,
-    dist as dist,
-    models as models,
-)
-from ._errors import (
-    EstimateAtInfinityError as EstimateAtInfinityError,
-    FisherlabArgumentError as FisherlabArgumentError,
-    FisherlabError as FisherlabError,
-    FormulaError as FormulaError,
-    InvalidDataError as InvalidDataError,
-    InvalidOptionError as InvalidOptionError,
-    InvalidParameterError as InvalidParameterError,
-    MethodUnavailableError as MethodUnavailableError,
-    ModelError as ModelError,
-    NotConvergedError as NotConvergedError,
-    NumericAccuracyWarning as NumericAccuracyWarning,
-    NumericDerivativeError as NumericDerivativeError,
-    OutputExistsError as OutputExistsError,
-    SingularInformationError as SingularInformationError,
-    UnsafeFormulaError as UnsafeFormulaError,
-)
-from ._options import (
-    CovKind as CovKind,
-    CovScale as CovScale,
-    Derivatives as Derivatives,
-    ExecutorKind as ExecutorKind,
-    FisherMethod as FisherMethod,
-    GradientMethod as GradientMethod,
-    HCType as HCType,
-    HessianMethod as HessianMethod,
-    IMTestVariant as IMTestVariant,
-    IntervalMethod as IntervalMethod,
-    OptimMethod as OptimMethod,
-    PValueMethod as PValueMethod,
-    Reduction as Reduction,
-)
-from .formula import glm as glm
-from .inference import (
-    CheckResult as CheckResult,
-    Derived as Derived,
-    FitResult as FitResult,
-    LaplaceApproximation as LaplaceApproximation,
-    Summary as Summary,
-    check as check,
-    fit as fit,
-)
-from .information import (
-    Covariance as Covariance,
-    InfoMatrix as InfoMatrix,
-    LabelledMatrix as LabelledMatrix,
-    empirical_fisher as empirical_fisher,
-    fisher as fisher,
-    hessian as hessian,
-    loglik as loglik,
-    observed_information as observed_information,
-    score as score,
-)
-from .model import Model as Model
-from .params import param_names as param_names
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from . import _config
+
+if TYPE_CHECKING:  # the real imports, for type checkers and IDEs; at run time see _LAZY
+    from . import (
+        datasets as datasets,
+        dist as dist,
+        models as models,
+    )
+    from ._errors import (
+        EstimateAtInfinityError as EstimateAtInfinityError,
+        FisherlabArgumentError as FisherlabArgumentError,
+        FisherlabError as FisherlabError,
+        FormulaError as FormulaError,
+        InvalidDataError as InvalidDataError,
+        InvalidOptionError as InvalidOptionError,
+        InvalidParameterError as InvalidParameterError,
+        MethodUnavailableError as MethodUnavailableError,
+        ModelError as ModelError,
+        NotConvergedError as NotConvergedError,
+        NumericAccuracyWarning as NumericAccuracyWarning,
+        NumericDerivativeError as NumericDerivativeError,
+        OutputExistsError as OutputExistsError,
+        SingularInformationError as SingularInformationError,
+        UnsafeFormulaError as UnsafeFormulaError,
+    )
+    from ._options import (
+        CovKind as CovKind,
+        CovScale as CovScale,
+        Derivatives as Derivatives,
+        ExecutorKind as ExecutorKind,
+        FisherMethod as FisherMethod,
+        GradientMethod as GradientMethod,
+        HCType as HCType,
+        HessianMethod as HessianMethod,
+        IMTestVariant as IMTestVariant,
+        IntervalMethod as IntervalMethod,
+        OptimMethod as OptimMethod,
+        PValueMethod as PValueMethod,
+        Reduction as Reduction,
+    )
+    from .formula import glm as glm
+    from .inference import (
+        CheckResult as CheckResult,
+        Derived as Derived,
+        FitResult as FitResult,
+        LaplaceApproximation as LaplaceApproximation,
+        Summary as Summary,
+        check as check,
+        fit as fit,
+    )
+    from .information import (
+        Covariance as Covariance,
+        InfoMatrix as InfoMatrix,
+        LabelledMatrix as LabelledMatrix,
+        empirical_fisher as empirical_fisher,
+        fisher as fisher,
+        hessian as hessian,
+        loglik as loglik,
+        observed_information as observed_information,
+        score as score,
+    )
+    from .model import Model as Model
+    from .params import param_names as param_names
+
+_config.at_import()  # before any submodule: float64, and the compilation cache before JAX is needed
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "CheckResult",
-    "CovKind",
-    "CovScale",
-    "Covariance",
-    "Derivatives",
-    "Derived",
-    "EstimateAtInfinityError",
-    "ExecutorKind",
-    "FisherMethod",
-    "FisherlabArgumentError",
-    "FisherlabError",
-    "FitResult",
-    "FormulaError",
-    "GradientMethod",
-    "HCType",
-    "HessianMethod",
-    "IMTestVariant",
-    "InfoMatrix",
-    "IntervalMethod",
-    "InvalidDataError",
-    "InvalidOptionError",
-    "InvalidParameterError",
-    "LabelledMatrix",
-    "LaplaceApproximation",
-    "MethodUnavailableError",
-    "Model",
-    "ModelError",
-    "NotConvergedError",
-    "NumericAccuracyWarning",
-    "NumericDerivativeError",
-    "OptimMethod",
-    "OutputExistsError",
-    "PValueMethod",
-    "Reduction",
-    "SingularInformationError",
-    "Summary",
-    "UnsafeFormulaError",
-    "__version__",
-    "check",
-    "datasets",
-    "dist",
-    "empirical_fisher",
-    "fisher",
-    "fit",
-    "glm",
-    "hessian",
-    "loglik",
-    "models",
-    "observed_information",
-    "param_names",
-    "score",
-]
+# Public name -> the submodule that defines it (the submodules datasets, dist and models are
+# themselves public names); the same pairs as the TYPE_CHECKING imports above
+# (tests/test_startup.py checks that they agree).
+_LAZY: dict[str, str] = {
+    **{name: f".{name}" for name in ("datasets", "dist", "models")},
+    **dict.fromkeys(
+        (
+            "EstimateAtInfinityError",
+            "FisherlabArgumentError",
+            "FisherlabError",
+            "FormulaError",
+            "InvalidDataError",
+            "InvalidOptionError",
+            "InvalidParameterError",
+            "MethodUnavailableError",
+            "ModelError",
+            "NotConvergedError",
+            "NumericAccuracyWarning",
+            "NumericDerivativeError",
+            "OutputExistsError",
+            "SingularInformationError",
+            "UnsafeFormulaError",
+        ),
+        "._errors",
+    ),
+    **dict.fromkeys(
+        (
+            "CovKind",
+            "CovScale",
+            "Derivatives",
+            "ExecutorKind",
+            "FisherMethod",
+            "GradientMethod",
+            "HCType",
+            "HessianMethod",
+            "IMTestVariant",
+            "IntervalMethod",
+            "OptimMethod",
+            "PValueMethod",
+            "Reduction",
+        ),
+        "._options",
+    ),
+    "glm": ".formula",
+    **dict.fromkeys(
+        ("CheckResult", "Derived", "FitResult", "LaplaceApproximation", "Summary", "check", "fit"),
+        ".inference",
+    ),
+    **dict.fromkeys(
+        (
+            "Covariance",
+            "InfoMatrix",
+            "LabelledMatrix",
+            "empirical_fisher",
+            "fisher",
+            "hessian",
+            "loglik",
+            "observed_information",
+            "score",
+        ),
+        ".information",
+    ),
+    "Model": ".model",
+    "param_names": ".params",
+}
+
+__all__ = sorted([*_LAZY, "__version__"])
+
+
+if not TYPE_CHECKING:  # hidden from type checkers, so that a misspelt fl.name is still an error there
+
+    def __getattr__(name: str) -> object:
+        """Import the public ``name`` on first use (PEP 562) and keep it in the module."""
+        where = _LAZY.get(name)
+        if where is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        module = importlib.import_module(where, __name__)
+        value = module if where == f".{name}" else getattr(module, name)
+        globals()[name] = value
+        return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -1,39 +1,78 @@
 """Process-wide JAX configuration fisherlab needs: float64 arithmetic and a persistent compilation cache.
 
-Covariances come from inverting ill-conditioned matrices, so fisherlab turns on
-``jax_enable_x64`` when it is imported. Float32 for large networks: pass float32
-parameters and data explicitly (JAX keeps the dtype you give it), or set
-``JAX_ENABLE_X64=0``-style configuration after import with
-``jax.config.update("jax_enable_x64", False)`` for the whole process.
+This module imports no JAX: ``import fisherlab`` (and so ``fisherlab --help``) stays fast,
+and JAX is configured when it comes.
 
-Compiled kernels are kept on disk by JAX's persistent compilation cache, so a second
-run of the same model shape (a second ``fisherlab fit`` on new data of the same
-columns, say) loads them instead of compiling again. The cache lives in the user's
-cache directory (:func:`platformdirs.user_cache_dir`: ``$XDG_CACHE_HOME/fisherlab/jax``,
+**Float64.** Covariances come from inverting ill-conditioned matrices, so importing
+fisherlab turns on ``jax_enable_x64`` (:func:`at_import`). When JAX is already imported
+this is ``jax.config.update("jax_enable_x64", True)``; otherwise fisherlab sets the
+environment variable ``JAX_ENABLE_X64=1``, which JAX reads when it is imported (by the
+user or by fisherlab's first computation), and removes it again once fisherlab has
+imported JAX, so that a later ``jax.config.update("jax_enable_x64", False)`` is never
+undone. Float32 for large networks: pass float32 parameters and data explicitly (JAX
+keeps the dtype you give it), call ``jax.config.update("jax_enable_x64", False)`` after
+import for the whole process, or set ``JAX_ENABLE_X64=0`` in the environment: fisherlab
+leaves an explicit false value of JAX's own variable alone.
+
+**Compilation cache.** Compiled kernels are kept on disk by JAX's persistent compilation
+cache, so a second run of the same model shape (a second ``fisherlab fit`` on new data of
+the same columns, say) loads them instead of compiling again. The cache lives in the
+user's cache directory (:func:`platformdirs.user_cache_dir`: ``$XDG_CACHE_HOME/fisherlab/jax``,
 by default ``~/.cache/fisherlab/jax`` on Linux, ``~/Library/Caches/fisherlab/jax`` on
 macOS), or in ``$FISHERLAB_CACHE_DIR/jax``. It is not touched when the process has
-already chosen a cache (``jax.config.jax_compilation_cache_dir`` set before import, or
+already chosen a cache (``jax.config.jax_compilation_cache_dir`` set before, or
 ``JAX_COMPILATION_CACHE_DIR``), and it is off with ``FISHERLAB_NO_CACHE=1``. Every
 kernel is stored (:data:`MIN_COMPILE_SECONDS` is 0, JAX's default is 1 s): a fit compiles
 dozens of kernels of 0.01–0.5 s each, which together are most of a first run's time
 (``fisherlab demo``: 4.5 s uncached, 3.2 s from the cache, about 250 kB on disk).
+:func:`set_up_cache` runs at import when JAX is already imported, else just before the
+first fisherlab module that needs JAX is imported (a one-shot import hook), so before
+fisherlab compiles anything. JAX decides once per process, at its first compilation,
+whether a cache is used: a process that compiles with JAX before it first uses fisherlab
+runs uncached.
 """
 
+from __future__ import annotations
+
 import os
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-import jax
+if TYPE_CHECKING:
+    from importlib.machinery import ModuleSpec
 
-__all__ = ["MIN_COMPILE_SECONDS", "cache_dir"]
+__all__ = ["JAX_FREE_MODULES", "MIN_COMPILE_SECONDS", "at_import", "cache_dir", "set_up_cache"]
 
 #: Kernels that compile faster than this are not written to the persistent cache.
 MIN_COMPILE_SECONDS = 0.0
+
+#: fisherlab's modules that import no JAX (with ``fisherlab.cli`` and its modules, which import
+#: the others inside their commands): importing them does not set up JAX.
+JAX_FREE_MODULES = frozenset(
+    {
+        "fisherlab._config",
+        "fisherlab._errors",
+        "fisherlab._format",
+        "fisherlab._options",
+        "fisherlab.models",
+        "fisherlab.models._traits",
+    }
+)
+
+_X64 = "JAX_ENABLE_X64"
+_FALSE = ("0", "false", "f", "no", "n", "off")  # JAX's own false spellings (jax._src.config.bool_env)
+_state = {"x64_env_set": False, "cache_done": False}
 
 
 def cache_dir() -> str | None:
     """The persistent compilation cache fisherlab sets up, or ``None`` when it sets none."""
     if os.environ.get("FISHERLAB_NO_CACHE", "") not in ("", "0"):
         return None
-    if getattr(jax.config, "jax_compilation_cache_dir", None) or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+    jax = sys.modules.get("jax")
+    chosen = jax is not None and getattr(jax.config, "jax_compilation_cache_dir", None)
+    if chosen or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
         return None  # the process chose its own cache
     base = os.environ.get("FISHERLAB_CACHE_DIR")
     if not base:
@@ -45,8 +84,70 @@ def cache_dir() -> str | None:
     return os.path.join(base, "jax")
 
 
-jax.config.update("jax_enable_x64", True)
-_CACHE = cache_dir()
-if _CACHE is not None:
-    jax.config.update("jax_compilation_cache_dir", _CACHE)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
+def set_up_cache() -> None:
+    """Import JAX and point its persistent compilation cache at :func:`cache_dir` (once per process).
+
+    Also takes back the ``JAX_ENABLE_X64=1`` that :func:`at_import` put in the environment (JAX
+    has read it by now), so that child processes see the environment the user gave.
+    """
+    if _state["cache_done"]:
+        return
+    _state["cache_done"] = True
+    _CacheHook.remove()
+    import jax
+
+    if _state["x64_env_set"] and os.environ.get(_X64) == "1":
+        del os.environ[_X64]
+    _state["x64_env_set"] = False
+    cache = cache_dir()
+    if cache is not None:
+        jax.config.update("jax_compilation_cache_dir", cache)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
+
+
+def at_import() -> None:
+    """What ``import fisherlab`` does: float64 on, and the compilation cache now or before JAX is needed."""
+    explicit_false = os.environ.get(_X64, "").strip().lower() in _FALSE
+    jax = sys.modules.get("jax")
+    if jax is not None:  # JAX is loaded: configuring it is cheap
+        if not explicit_false:
+            jax.config.update("jax_enable_x64", True)
+        set_up_cache()
+        return
+    if _X64 not in os.environ:
+        os.environ[_X64] = "1"
+        _state["x64_env_set"] = True
+    _CacheHook.install()
+
+
+class _CacheHook:
+    """Runs :func:`set_up_cache` before the first of fisherlab's modules that use JAX is imported.
+
+    A finder of :data:`sys.meta_path` (:class:`importlib.abc.MetaPathFinder`'s protocol) that
+    finds nothing itself (the usual finders import the module), and removes itself once it has
+    run; ``fisherlab.cli`` and :data:`JAX_FREE_MODULES` pass without it.
+    """
+
+    _installed: _CacheHook | None = None
+
+    @classmethod
+    def install(cls) -> None:
+        if cls._installed is None:
+            cls._installed = cls()
+            sys.meta_path.insert(0, cls._installed)
+
+    @classmethod
+    def remove(cls) -> None:
+        hook, cls._installed = cls._installed, None
+        if hook is not None and hook in sys.meta_path:
+            sys.meta_path.remove(hook)
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        if not fullname.startswith("fisherlab.") or fullname in JAX_FREE_MODULES:
+            return None
+        if fullname == "fisherlab.cli" or fullname.startswith("fisherlab.cli."):
+            return None
+        set_up_cache()
+        return None

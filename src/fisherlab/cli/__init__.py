@@ -21,21 +21,43 @@ Python. ``--model FILE.py:FUNCTION`` runs FILE.py: trusted files only.
 which handles signals before ``fisherlab`` is imported): it ends the process with
 ``os._exit`` after flushing, so that no interpreter or XLA-thread teardown runs
 after an interrupt.
+
+Startup: ``fisherlab --help``, ``fisherlab COMMAND --help`` and argument errors import
+neither JAX nor pandas (the commands import what they compute with once their options
+are checked), so they answer in the time Typer and Rich take to load. A signal that
+arrives while a module is being imported (JAX and its C extensions, at the start of a
+command) is delivered again every 10 ms until the import has finished, so that the
+interrupt never unwinds a half-initialised extension module.
 """
 
 from __future__ import annotations
 
+import _thread
+import functools
 import os
+import signal
 import sys
+import threading
 import warnings
-from collections.abc import Sequence
-from typing import NoReturn, TextIO
+from collections.abc import Callable, Sequence
+from types import FrameType
+from typing import Any, NoReturn, TextIO
 
 from . import _interrupt
 
 __all__ = ["main", "run"]
 
 _EXIT_INTERNAL = 1
+
+# The import system's own modules: a frame of theirs on the stack means an import is under way.
+_IMPORT_MACHINERY = frozenset(
+    {
+        "_frozen_importlib",
+        "_frozen_importlib_external",
+        "importlib._bootstrap",
+        "importlib._bootstrap_external",
+    }
+)
 
 
 def _one_line(text: str) -> str:
@@ -69,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         The exit status: 0, 1 (internal error), 2 (bad input), 3 (not converged), 130/143.
     """
     with _interrupt.handling():
+        _defer_during_imports()
         return _guarded(argv)
 
 
@@ -83,6 +106,7 @@ def run() -> NoReturn:
     code = _EXIT_INTERNAL
     try:
         _interrupt.install()
+        _defer_during_imports()
         code = _guarded(None)
     except KeyboardInterrupt:  # a signal before _guarded's own handler
         code = _interrupted()
@@ -94,6 +118,37 @@ def run() -> NoReturn:
         except (OSError, ValueError):  # a closed pipe (fisherlab ... | head): nothing more to say
             pass
     os._exit(code)
+
+
+def _defer_during_imports() -> None:
+    """Wrap the installed SIGINT/SIGTERM handlers so that a signal is not raised inside an import.
+
+    The commands import JAX (C extensions, XLA) after their options are checked; an exception
+    raised half-way through an extension's initialisation can crash the interpreter, so a
+    signal that arrives while any import is under way is delivered again 10 ms later (as
+    :mod:`._interrupt` does for one raised where Python would drop it), until the import is done.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in _interrupt.SIGNALS:
+        handler = signal.getsignal(sig)
+        if callable(handler):
+            signal.signal(sig, functools.partial(_unless_importing, handler))
+
+
+def _unless_importing(
+    handler: Callable[[int, FrameType | None], Any], signum: int, frame: FrameType | None
+) -> None:
+    """``handler(signum, frame)``, or the same signal again in 10 ms when ``frame`` is inside an import."""
+    f = frame
+    while f is not None:
+        if f.f_globals.get("__name__") in _IMPORT_MACHINERY:
+            retry = threading.Timer(0.01, _thread.interrupt_main, (signum,))
+            retry.daemon = True
+            retry.start()
+            return
+        f = f.f_back
+    handler(signum, frame)
 
 
 def _interrupted() -> int:

@@ -20,7 +20,6 @@ import typer
 from rich.console import Console
 
 from fisherlab._options import CovKind, IMTestVariant
-from fisherlab.inference import AUTO_MAX_SIZE
 
 from ._choices import (
     COV_KINDS,
@@ -33,6 +32,7 @@ from ._choices import (
     UNIT_DISPERSION_FAMILIES,
     SummaryDispersion,
     and_list,
+    check_dispersion,
     choice,
     described,
     extra_parameters,
@@ -40,14 +40,12 @@ from ._choices import (
 )
 from ._demo import DEMO_HELP, demo
 from ._errors import CliError
-from ._fitted import Fitted
-from ._fitting import attach_check, check_fit, fit_from_options
 from ._info import INFO_HELP, info
-from ._io import read_table
-from ._render import check_dict, check_table, dump_json, stdout_console
 from ._report import check_target, write_report
-from ._tables import fit_document, print_fit, summary
 from ._timer import Timer
+
+# What the commands compute with (JAX, pandas, SciPy) is imported inside them, so that
+# `fisherlab --help` and argument errors answer without importing JAX.
 
 __all__ = ["app"]
 
@@ -187,12 +185,19 @@ def fit(
     allow_code: Annotated[bool, typer.Option("--allow-code", help=_ALLOW_CODE_HELP)] = False,
 ) -> None:
     """``fisherlab fit``: read, fit, print the summary (or JSON), optionally write a report."""
-    out, err = stdout_console(), Console(stderr=True)
-    timer = Timer(err)
     kind = choice(cov, COV_KINDS, "--cov")
     hc_type = _robust_options(kind, hc, cluster)
     disp = choice(dispersion, DISPERSIONS, "--dispersion")
+    check_dispersion(kind, disp)
     level = _check_level(level)
+    from fisherlab.inference import AUTO_MAX_SIZE  # JAX: after the checks of the options
+
+    from ._fitting import attach_check, fit_from_options
+    from ._render import dump_json, stdout_console
+    from ._tables import fit_document, print_fit, summary
+
+    out, err = stdout_console(), Console(stderr=True)
+    timer = Timer(err)
     report_mod = None
 
     def before_fit() -> None:
@@ -215,6 +220,7 @@ def fit(
         timer,
         before_fit,
         allow_code=allow_code,
+        keep={"--cluster": cluster} if cluster is not None else None,
     )
     size = f.res.nobs * len(f.res.names) ** 2
     if run_check or (run_check is None and size <= AUTO_MAX_SIZE):
@@ -232,7 +238,7 @@ def fit(
             prof = f.res.conf_int(level, kind, method="profile")
     robust: dict[str, object] = {"hc": hc_type} if hc_type is not None else {}
     if cluster is not None:
-        robust = {"groups": _cluster_groups(data, cluster, f)}
+        robust = {"groups": f.kept[cluster]}
     with timer.phase("summary", "standard errors and intervals"):
         t = summary(f, kind, disp, level, prof, robust)
     written = None
@@ -247,6 +253,7 @@ def fit(
             data,
             timer,
             f"fisherlab report: {f.description}",
+            robust,
         )
     if json_out:
         doc = fit_document(f, t, level, timer, timings)
@@ -277,26 +284,6 @@ def _robust_options(kind: str, hc: str | None, cluster: str | None) -> str | Non
     if value not in HC_TYPES:
         raise CliError(f"--hc {hc!r} is not one of {', '.join(HC_TYPES)}")
     return value
-
-
-def _cluster_groups(data: str, column: str, f: Fitted) -> object:
-    """The ``--cluster`` column on the rows of the fit (read again from ``data``)."""
-    if data == "-":
-        raise CliError("--cluster needs the data in a file, not on standard input (the column is read again)")
-    if f.dropped:
-        raise CliError(
-            f"--cluster with rows dropped by --dropna ({f.dropped}) is not supported yet: remove the rows "
-            "with missing values from the table first"
-        )
-    df = read_table(data)
-    if column not in df.columns:
-        raise CliError(
-            f"--cluster {column!r} is not a column of {data}; columns are: {', '.join(map(str, df.columns))}"
-        )
-    groups = df[column]
-    if len(groups) != f.res.nobs:
-        raise CliError(f"--cluster {column!r} has {len(groups)} rows but the fit used {f.res.nobs}")
-    return groups
 
 
 @app.command(
@@ -331,10 +318,12 @@ def check(
     allow_code: Annotated[bool, typer.Option("--allow-code", help=_ALLOW_CODE_HELP)] = False,
 ) -> None:
     """``fisherlab check``: fit, then print the identity diagnostics of ``fl.check`` in full."""
+    variant = choice(variant, IM_VARIANTS, "--variant")
+    from ._fitting import check_fit, fit_from_options  # JAX: after the check of the options
+    from ._render import check_dict, check_table, dump_json, stdout_console
 
     out, err = stdout_console(), Console(stderr=True)
     timer = Timer(err)
-    variant = choice(variant, IM_VARIANTS, "--variant")
     f = fit_from_options(
         data, formula, family, link, trials, dropna, model, init, y, x, positive, timer, allow_code=allow_code
     )

@@ -2,8 +2,9 @@
 
 Covariance kinds come from :class:`fisherlab.CovKind`, the information-matrix test
 from :class:`fisherlab.IMTestVariant`, the ``info`` method from
-:class:`fisherlab.FisherMethod`, families and links from :mod:`fisherlab.models`
-and its family records; ``--dispersion`` is the command line's own
+:class:`fisherlab.FisherMethod`, families from :mod:`fisherlab.models` and the
+JAX-free part of its family records (:data:`fisherlab.models.FAMILY_TRAITS`, so that
+``fisherlab --help`` imports no JAX); ``--dispersion`` is the command line's own
 :class:`SummaryDispersion`. The command line shows some choices in its own order
 (the model-based covariances before the robust ones): :func:`ordered` puts the
 named members first and every other member after them, so a new enum member is
@@ -17,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TypeVar
 
 from fisherlab._options import CovKind, FisherMethod, HCType, IMTestVariant, values
-from fisherlab.models import FAMILIES, Family
+from fisherlab.models import FAMILY_TRAITS, Family
 
 from ._errors import CliError
 
@@ -30,6 +31,7 @@ __all__ = [
     "PEARSON_FAMILIES",
     "SummaryDispersion",
     "and_list",
+    "check_dispersion",
     "choice",
     "described",
     "or_list",
@@ -91,14 +93,24 @@ INFO_METHOD_HELP = {FisherMethod.EXACT.value: "closed form / summation / quadrat
 
 FAMILY_NAMES = values(Family)
 # Families whose R summary estimates the dispersion by Pearson's statistic (t tests in R).
-PEARSON_FAMILIES = [f.value for f, r in FAMILIES.items() if r.pearson]
-UNIT_DISPERSION_FAMILIES = [f.value for f, r in FAMILIES.items() if not r.pearson]
+PEARSON_FAMILIES = [f.value for f, r in FAMILY_TRAITS.items() if r.pearson]
+UNIT_DISPERSION_FAMILIES = [f.value for f, r in FAMILY_TRAITS.items() if not r.pearson]
 
 
 def extra_parameters() -> str:
     """``"sigma for gaussian, shape for gamma and inverse_gaussian, ..."`` from the family records."""
     by_name: dict[str, list[str]] = {}
-    for family, record in FAMILIES.items():
-        if record.extra is not None:
-            by_name.setdefault(record.extra.name, []).append(family.value)
+    for family, traits in FAMILY_TRAITS.items():
+        if traits.extra is not None:
+            by_name.setdefault(traits.extra, []).append(family.value)
     return ", ".join(f"{name} for {and_list(families)}" for name, families in by_name.items())
+
+
+def check_dispersion(kind: str, dispersion: str) -> None:
+    """``--dispersion r`` replaces the model-based covariance of the coefficients by R's: it goes
+    with ``--cov observed`` or ``expected`` (a robust or empirical covariance has no dispersion)."""
+    if dispersion == SummaryDispersion.R.value and CovKind(kind) not in (CovKind.OBSERVED, CovKind.EXPECTED):
+        raise CliError(
+            f"--dispersion r (R's summary.glm covariance) goes with --cov observed or expected, not "
+            f"--cov {kind}; drop --dispersion r for the {kind} covariance"
+        )

@@ -14,11 +14,7 @@ from fisherlab.models import Family
 
 from ._choices import SummaryDispersion
 from ._errors import CliError
-from ._fitting import attach_check, fit_glm
-from ._formula import build_design
-from ._render import stdout_console
 from ._report import check_target, write_report
-from ._tables import print_fit, summary
 from ._timer import Timer
 
 __all__ = ["DEMO_HELP", "demo"]
@@ -37,6 +33,11 @@ def demo(
     force: Annotated[bool, typer.Option(help="Overwrite an existing report.html.")] = False,
 ) -> None:
     """``fisherlab demo``: the Challenger logistic regression, its summary and DIR/report.html."""
+    from ._fitting import attach_check, fit_glm  # JAX, pandas: not needed for --help
+    from ._formula import build_design
+    from ._render import stdout_console
+    from ._tables import print_fit, summary
+
     out, err = stdout_console(), Console(stderr=True)
     timer = Timer(err)
     target = out_dir / "report.html"

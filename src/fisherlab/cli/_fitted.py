@@ -37,6 +37,8 @@ class Fitted:
             binomial (:class:`fisherlab.models.BoundaryTest` as a dict).
         boundary: parameters whose estimate is on the boundary of their space and that
             the fitted (boundary) model therefore no longer has, e.g. ``{"alpha": 0.0}``.
+        kept: other columns of the table the command uses with the fit (``--cluster``), on
+            the fitted rows (after ``--dropna``), by name.
     """
 
     res: Any
@@ -54,6 +56,7 @@ class Fitted:
     check_error: str = ""
     tests: dict[str, Any] = dataclasses.field(default_factory=dict)
     boundary: dict[str, float] = dataclasses.field(default_factory=dict)
+    kept: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def relabel(text: str, f: Fitted) -> str:

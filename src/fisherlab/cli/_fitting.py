@@ -9,8 +9,10 @@ messages and in the identity check (:func:`check_fit`).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
+
+import pandas as pd
 
 import fisherlab as fl
 from fisherlab._options import IMTestVariant
@@ -92,11 +94,29 @@ def fit_from_options(
     before_fit: Callable[[], None] = lambda: None,
     *,
     allow_code: bool = False,
+    keep: Mapping[str, str] | None = None,
 ) -> Fitted:
     """Validate the model options, read the data, fit. ``before_fit`` runs after validation.
 
-    ``allow_code`` (``--allow-code``) lets the formula's terms run arbitrary Python.
+    ``allow_code`` (``--allow-code``) lets the formula's terms run arbitrary Python. ``keep``:
+    other columns the command uses with the fit, by option (``{"--cluster": "firm"}``): they
+    must exist (else a one-line error naming the option), their missing values count as the
+    model's (``--dropna`` drops those rows too), and ``Fitted.kept`` holds them on the fitted
+    rows, by column name.
     """
+    options = dict(keep or {})
+    columns = tuple(dict.fromkeys(options.values()))
+
+    def read() -> pd.DataFrame:
+        df = read_table(data)
+        for option, column in options.items():
+            if column not in df.columns:
+                raise CliError(
+                    f"{option} {column!r} is not a column of {data}; columns are: "
+                    f"{', '.join(map(str, df.columns))}"
+                )
+        return df
+
     if (formula is None) == (model is None):
         raise CliError("give either --formula (with --family) or --model FILE.py:FUNCTION (with --init)")
     if formula is not None:
@@ -105,15 +125,23 @@ def fit_from_options(
         glm = fl.models.glm(family, link)  # unknown family / link: ModelError listing the valid ones
         before_fit()
         with timer.phase("read", f"reading {data}"):
-            df = read_table(data)
+            df = read()
         with timer.phase("design", "building the design matrix"):
             design = build_design(
-                df, formula, family=glm.family, trials=trials, dropna=dropna, allow_code=allow_code
+                df,
+                formula,
+                family=glm.family,
+                trials=trials,
+                dropna=dropna,
+                allow_code=allow_code,
+                keep=columns,
             )
         desc = f"{formula}, family {glm.family.value}, link {glm.link.value}" + (
             f", trials {trials}" if trials else ""
         )
-        return fit_glm(design, glm.family.value, glm.link.value, timer, desc)
+        fitted = fit_glm(design, glm.family.value, glm.link.value, timer, desc)
+        fitted.kept = {c: df[c].to_numpy()[design.rows] for c in columns}
+        return fitted
     if init is None:
         raise CliError(
             '--model needs --init with starting values as JSON, e.g. --init \'{"mu": 0, "sigma": 1}\''
@@ -124,9 +152,9 @@ def fit_from_options(
         raise CliError("--allow-code goes with --formula; a --model file is Python already")
     before_fit()
     with timer.phase("read", f"reading {data}"):
-        df = read_table(data)
+        df = read()
     assert model is not None
-    return fit_user_model(df, model, init, y or "y", x, positive, dropna, timer)
+    return fit_user_model(df, model, init, y or "y", x, positive, dropna, timer, columns)
 
 
 def check_fit(f: Fitted, variant: str) -> Any:

@@ -52,6 +52,7 @@ def build_design(
     trials: str | None = None,
     dropna: bool = False,
     allow_code: bool = False,
+    keep: tuple[str, ...] = (),
 ) -> Design:
     """:func:`fisherlab.formula.build_design` with the command's option names; errors as :class:`CliError`.
 
@@ -62,6 +63,7 @@ def build_design(
         trials: the column of binomial trials (``--trials``; ``y`` is then the number of successes).
         dropna: drop rows with a missing value in a column the model uses (``--dropna``).
         allow_code: run the formula's terms as arbitrary Python (``--allow-code``).
+        keep: other columns the command uses (``--cluster``), checked and dropped with the model's.
 
     Returns:
         The :class:`~fisherlab.formula.Design`.
@@ -78,6 +80,7 @@ def build_design(
             trials=trials,
             dropna=dropna,
             allow_code=allow_code,
+            keep=keep,
             spelling=CLI_SPELLING,
         )
     except FisherlabError as exc:

@@ -12,7 +12,6 @@ import json
 import sys
 from typing import Annotated, Any
 
-import numpy as np
 import typer
 from rich.console import Console
 
@@ -21,7 +20,6 @@ from fisherlab._options import FisherMethod
 
 from ._choices import INFO_METHOD_HELP, INFO_METHODS, choice, described, or_list
 from ._errors import CliError
-from ._render import dump_json, info_table, stdout_console
 
 __all__ = ["INFO_HELP", "info"]
 
@@ -43,6 +41,8 @@ def _dist_names() -> dict[str, Any]:
 
 
 def _parse_value(text: str, name: str) -> Any:
+    import numpy as np
+
     try:
         value = json.loads(text)
     except json.JSONDecodeError:
@@ -84,10 +84,14 @@ def info(
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
 ) -> None:
     """``fisherlab info``: the Fisher information of one observation (or ``--n``) of a distribution."""
-    out = stdout_console()
     method = choice(method, INFO_METHODS, "--method")
     if n < 1:
         raise CliError(f"--n must be a positive number of observations, got {n}")
+    import numpy as np  # NumPy, pandas and JAX only after the checks of the options (--help: none)
+
+    from ._render import dump_json, info_table, stdout_console
+
+    out = stdout_console()
     dists = _dist_names()
     lookup = {k.lower(): k for k in dists}
     if dist.lower() not in lookup:

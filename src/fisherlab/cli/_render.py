@@ -12,9 +12,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from fisherlab._format import format_pvalue, rich_tables
 from fisherlab._options import IMTestVariant
 
-__all__ = ["check_dict", "check_table", "dump_json", "info_table", "stdout_console", "summary_table"]
+__all__ = ["check_dict", "check_table", "dump_json", "info_table", "stdout_console", "summary_tables"]
 
 
 # The papers each information-matrix test variant comes from.
@@ -53,54 +54,10 @@ def dump_json(doc: dict[str, Any]) -> str:
     return json.dumps(_clean(doc), allow_nan=False)
 
 
-def _fmt(v: float) -> str:
-    return "" if not np.isfinite(v) else f"{v:.6g}"
-
-
-def _widths(table: pd.DataFrame) -> dict[Any, int]:
-    """Characters each numeric column needs: its header or its widest formatted number."""
-    return {
-        col: max(len(str(col)), *(len(_fmt(v)) for v in table[col].to_numpy(dtype=float)))
-        for col in table.columns
-    }
-
-
-#: The parameter column is at least this wide (names longer than it fold onto more lines).
-NAME_MIN_WIDTH = 16
-
-
-def summary_table(table: pd.DataFrame, title: str) -> Table:
-    """A Rich table of a DataFrame of numbers indexed by parameter name (blank for NaN).
-
-    Numbers never wrap or shrink (each numeric column is as wide as its widest entry): a number
-    split over two lines or cut to ``0.03195…`` misreads; parameter names may fold.
-    :func:`summary_tables` stacks the columns when the whole table is too wide.
-    """
-    out = Table(title=escape(title), title_justify="left")
-    names = max([len("parameter"), *(len(str(n)) for n in table.index)])
-    out.add_column("parameter", style="bold", overflow="fold", min_width=min(NAME_MIN_WIDTH, names))
-    for col, width in _widths(table).items():
-        out.add_column(escape(str(col)), justify="right", no_wrap=True, min_width=width)
-    for name, row in table.iterrows():
-        out.add_row(escape(str(name)), *(_fmt(v) for v in row.to_numpy(dtype=float)))
-    return out
-
-
 def summary_tables(table: pd.DataFrame, title: str, console: Console) -> list[Table]:
-    """:func:`summary_table`, split into stacked tables of consecutive columns when it would not
-    fit ``console.width``, so that no number is ever wrapped or cut; each part repeats the
-    parameter names and the first carries the title."""
-    names = max([len("parameter"), *(len(str(n)) for n in table.index)])
-    used = 1 + min(NAME_MIN_WIDTH, names) + 3  # left border, the name column, padding + border
-    parts: list[list[Any]] = [[]]
-    width = used
-    for col, need in _widths(table).items():
-        if parts[-1] and width + need + 3 > console.width:
-            parts.append([])
-            width = used
-        parts[-1].append(col)
-        width += need + 3
-    return [summary_table(table[cols], title if i == 0 else "") for i, cols in enumerate(parts)]
+    """The summary table as Rich tables that fit ``console.width``, numbers never wrapped or cut
+    (stacked columns; :func:`fisherlab._format.rich_tables`)."""
+    return rich_tables(table, title, console.width)
 
 
 def check_dict(chk: Any) -> dict[str, Any]:
@@ -141,7 +98,7 @@ def check_table(chk: Any, console: Console) -> None:
         escape("score mean (E[s] = 0)"),
         f"{chk.score_mean_statistic:.4g}",
         str(chk.score_mean_df),
-        f"{chk.score_mean_pvalue:.3g}",
+        format_pvalue(chk.score_mean_pvalue),
         "Hotelling-type, chi2(P)",
     )
     variant = _IM_TEST_SOURCES[IMTestVariant(chk.im_test_variant)]
@@ -155,7 +112,7 @@ def check_table(chk: Any, console: Console) -> None:
         escape("information matrix (E[ss' + H] = 0)"),
         f"{chk.im_test_statistic:.4g}",
         str(chk.im_test_df),
-        f"{chk.im_test_pvalue:.3g}",
+        format_pvalue(chk.im_test_pvalue),
         escape(f"{variant}; p-value: {chk.im_test_pvalue_method}{se}{dropped}"),
     )
     if chk.im_test_pvalue_method != "asymptotic":
@@ -163,7 +120,7 @@ def check_table(chk: Any, console: Console) -> None:
             escape("  same, asymptotic chi2 p-value"),
             "",
             "",
-            f"{chk.im_test_pvalue_asymptotic:.3g}",
+            format_pvalue(chk.im_test_pvalue_asymptotic),
             escape("White's chi2(df); over-rejects below N≈10,000 (not used for the verdict)"),
         )
     console.print(tests)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shlex
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -114,6 +115,7 @@ def write_report(
     source: str,
     timer: Timer,
     title: str,
+    robust: Mapping[str, Any] | None = None,
 ) -> Path:
     """Build the report of ``f`` with ``report_mod.build_html`` and write it to ``path``.
 
@@ -127,6 +129,8 @@ def write_report(
         source: where the data came from, for the page.
         timer: the command's phase timer.
         title: the page title.
+        robust: ``hc`` (``--hc``) and ``groups`` (``--cluster``'s labels) of a robust ``--cov``:
+            the page's sandwich column uses that ``hc``, and the labels add a cluster column.
 
     Returns:
         The path written.
@@ -147,6 +151,7 @@ def write_report(
             source=source,
             level=level,
             profile=profile,
+            **dict(robust or {}),
         )
         _interrupt.checkpoint()  # building took a while: a signal since then means no file
         try:

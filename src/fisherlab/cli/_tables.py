@@ -22,13 +22,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.stats
 from rich.console import Console
 
 import fisherlab as fl
 from fisherlab._options import CovKind
 
-from ._choices import SummaryDispersion
+from ._choices import SummaryDispersion, check_dispersion
 from ._fitted import Fitted
 from ._render import check_dict, summary_tables
 from ._timer import Timer
@@ -47,20 +46,6 @@ _COV_WHAT = {
 }
 
 
-def _covariance(f: Fitted, kind: str, dispersion: str, robust: Mapping[str, Any]) -> tuple[np.ndarray, str]:
-    """The covariance the table uses and its label (``cov_kind``: its own, e.g. ``cluster (G=23)``)."""
-    chosen = f.res.cov(kind, **robust)
-    cov = np.array(chosen.matrix)
-    if dispersion == SummaryDispersion.ML.value or f.family is None:
-        return cov, str(chosen.method or kind)
-    r_cov = fl.models.glm_covariance(f.res, "auto").matrix
-    b = np.asarray(f.beta_index)
-    cov[b, :] = 0.0
-    cov[:, b] = 0.0
-    cov[np.ix_(b, b)] = r_cov
-    return cov, _R
-
-
 def summary(
     f: Fitted,
     kind: str,
@@ -75,37 +60,21 @@ def summary(
     """
     robust = dict(robust or {})
     res = f.res
+    check_dispersion(kind, dispersion)
+    r_style = dispersion == _R and f.family is not None
+    if r_style:  # a GLMFit: R's summary.glm covariance for the coefficients, t tests where R has them
+        res = res.with_dispersion(_R)
     names = list(res.names)
     theta = res.flat_params
-    cov, cov_kind = _covariance(f, kind, dispersion, robust)
-    se = np.sqrt(np.diag(cov))
-    stat = theta / se
-    use_t = cov_kind == _R and f.pearson
+    chosen = res.cov(kind, **robust)
+    cov = np.array(chosen.matrix)
+    cov_kind = _R if r_style else str(chosen.method or kind)
+    table = res.to_pandas(kind, level, **robust)
+    se = table["se"].to_numpy()
+    use_t = "t" in table.columns
     df_resid = res.nobs - len(f.beta_index)
-    p = 2 * scipy.stats.norm.sf(np.abs(stat))
-    if use_t:
-        b = np.asarray(f.beta_index)
-        p[b] = 2 * scipy.stats.t.sf(np.abs(stat[b]), df_resid)
-    ci = res.conf_int(level, kind, **robust)
-    lower, upper = ci["lower"].to_numpy().copy(), ci["upper"].to_numpy().copy()
-    if cov_kind == _R:
-        # t quantiles on N - p df where R prints t tests (Pearson dispersion), else normal ones
-        half = 0.5 + level / 2
-        q = float(scipy.stats.t.ppf(half, df_resid) if use_t else scipy.stats.norm.ppf(half))
-        b = np.asarray(f.beta_index)
-        lower[b], upper[b] = theta[b] - q * se[b], theta[b] + q * se[b]
     pct = f"{100 * level:g}%"
-    table = pd.DataFrame(
-        {
-            "estimate": theta,
-            "se": se,
-            "t" if use_t else "z": stat,
-            "p": p,
-            f"lower {pct}": lower,
-            f"upper {pct}": upper,
-        },
-        index=names,
-    )
+    lower, upper = table[f"lower {pct}"].to_numpy(), table[f"upper {pct}"].to_numpy()
     se_r: dict[str, float] = {}
     phi_r = None
     if f.family is not None:

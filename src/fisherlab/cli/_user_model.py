@@ -122,6 +122,7 @@ def fit_user_model(
     positive: str | None,
     dropna: bool,
     timer: Timer,
+    keep: tuple[str, ...] = (),
 ) -> Fitted:
     """Fit the model ``spec`` to the columns ``y_col`` and ``x_cols`` of ``df`` from ``--init``.
 
@@ -134,6 +135,8 @@ def fit_user_model(
         positive: comma-separated parameters constrained positive, or ``None``.
         dropna: drop rows with missing values in the columns used.
         timer: the command's phase timer.
+        keep: other columns the command uses (``--cluster``): checked and dropped with the
+            model's, kept on the fitted rows in ``Fitted.kept``.
 
     Returns:
         The fit, as the command line renders it.
@@ -146,13 +149,13 @@ def fit_user_model(
     fn = load_model(spec)
     init = parse_init(init_text)
     xs = [c.strip() for c in x_cols.split(",") if c.strip()] if x_cols else []
-    missing = [c for c in [y_col, *xs] if c not in df.columns]
+    missing = [c for c in dict.fromkeys([y_col, *xs, *keep]) if c not in df.columns]
     if missing:
         raise CliError(
             f"column(s) {', '.join(map(repr, missing))} not in the data; columns are: {', '.join(df.columns)}"
             + ("" if y_col in df.columns else " (choose the response with --y COLUMN)")
         )
-    bad, report = missing_report(df, [y_col, *xs])
+    bad, report = missing_report(df, list(dict.fromkeys([y_col, *xs, *keep])))
     dropped = 0
     if report:
         if not dropna:
@@ -196,4 +199,5 @@ def fit_user_model(
         description=f"{spec}, y = {y_col}" + (f", x = {', '.join(xs)}" if xs else ""),
         beta_index=[],
         dropped=dropped,
+        kept={c: df[c].to_numpy() for c in keep},
     )

@@ -24,6 +24,7 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import re
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -66,6 +67,12 @@ class Design:
         response: the response's text in the formula.
         dropped: number of rows dropped for missing values.
         offset: the offset ``(N,)`` added to the linear predictor, or ``None``.
+        spec: formulaic's model spec of the right-hand side (its terms, factor levels and
+            transform states), which builds the same columns for new rows (:func:`new_rows`).
+        offset_columns: the columns the offset was read from: ``(offset, exposure)``, each a
+            name or ``None``.
+        rows: the positions (0-based) in the table of the rows fitted, in order: every row, or
+            those left after dropping missing values.
     """
 
     y: np.ndarray
@@ -75,6 +82,9 @@ class Design:
     response: str
     dropped: int
     offset: np.ndarray | None = None
+    spec: Any = None
+    offset_columns: tuple[str | None, str | None] = (None, None)
+    rows: np.ndarray | None = None
 
     @property
     def x(self) -> object:
@@ -246,6 +256,7 @@ def build_design(
     dropna: bool = False,
     allow_code: bool = False,
     spelling: Spelling = PYTHON,
+    keep: tuple[str, ...] = (),
 ) -> Design:
     """Parse ``formula`` on ``df`` into a :class:`Design`, checking columns, missing values and support.
 
@@ -263,6 +274,10 @@ def build_design(
         allow_code: run the formula's terms as arbitrary Python (formulaic's own
             behaviour); by default they must pass :func:`~fisherlab.formula.check_formula`.
         spelling: how the face calling spells the options its messages suggest.
+        keep: other columns the analysis uses with the model (the cluster labels of a
+            cluster-robust covariance): they must exist, and their missing values count as the
+            model's (an error, or the row dropped with ``dropna``), so that they stay aligned
+            with the fitted rows (:attr:`Design.rows`).
 
     Returns:
         The :class:`Design`.
@@ -306,7 +321,7 @@ def build_design(
     needed = sorted(
         str(v) for v in parsed.required_variables if not (allow_code and str(v) in vars(builtins))
     )
-    extra = [c for c in (counts, offset, exposure) if c is not None]
+    extra = [c for c in (counts, offset, exposure, *keep) if c is not None]
     missing = [v for v in [*needed, *extra] if v not in df.columns]
     if missing:
         raise InvalidDataError(
@@ -322,10 +337,11 @@ def build_design(
         )
     bad, report = missing_report(df, used)
     dropped = 0
+    rows = np.arange(df.shape[0])
     if report:
         if not dropna:
             raise InvalidDataError(f"{report}; pass {spelling.drop_missing} to drop them")
-        df = df.loc[~bad]
+        df, rows = df.loc[~bad], np.flatnonzero(~bad)
         dropped = int(bad.sum())
         if df.shape[0] == 0:
             raise InvalidDataError(f"{report}: none left after {spelling.drop_missing}")
@@ -381,5 +397,51 @@ def build_design(
         )
     _check_magnitude(df, X, columns, "design column")
     return Design(
-        y=y, X=X, columns=columns, trials=n_trials, response=response, dropped=dropped, offset=total_offset
+        y=y,
+        X=X,
+        columns=columns,
+        trials=n_trials,
+        response=response,
+        dropped=dropped,
+        offset=total_offset,
+        spec=mm.model_spec,
+        offset_columns=(offset, exposure),
+        rows=rows,
     )
+
+
+def new_rows(design: Design, newdata: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The covariates of new rows as the fitted GLM takes them, built as ``design`` was built.
+
+    formulaic's model spec replays the fit's terms on ``newdata``: the same factor levels and
+    reference levels, the same transforms (``np.log(x)``, ``C(g)``), so that the design columns
+    match the coefficients. The offset and exposure are read from the columns they came from.
+
+    Raises:
+        InvalidDataError: a column the formula (or the offset / exposure) needs is missing, a
+            factor level not seen in the fit, a value that cannot be evaluated.
+    """
+    if not isinstance(newdata, pd.DataFrame):
+        raise InvalidDataError(f"newdata must be a pandas DataFrame, got {type(newdata).__name__}")
+    needed = sorted(str(v) for v in design.spec.required_variables)
+    names = [c for c in design.offset_columns if c is not None]
+    missing = [c for c in [*needed, *names] if c not in newdata.columns]
+    if missing:
+        raise InvalidDataError(
+            f"predict: newdata lacks the column(s) {', '.join(map(repr, missing))} that the model uses; "
+            f"it needs {', '.join(map(repr, [*needed, *names]))}"
+        )
+    try:
+        with np.errstate(all="ignore"):  # non-finite design entries are named by predict, by row
+            mm = design.spec.get_model_matrix(newdata, na_action="ignore")
+    except Exception as exc:
+        raise InvalidDataError(f"predict: cannot build the design of newdata: {_formula_error(exc)}") from exc
+    X = np.asarray(mm, dtype=np.float64)
+    if [str(c) for c in mm.columns] != design.columns:
+        raise InvalidDataError(
+            f"predict: newdata gives the design columns {[str(c) for c in mm.columns]}, the fit has "
+            f"{design.columns}"
+        )
+    offset = np.zeros(X.shape[0]) if design.offset is None else _offset(newdata, *design.offset_columns)
+    assert offset is not None
+    return {"X": X, "offset": offset}

@@ -14,8 +14,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import EstimateAtInfinityError, FisherlabError
-from ..inference import FitResult
-from ..models import GLM, fit_glm
+from ..models import GLM, GLMFit, fit_glm
 from ._design import Design
 
 __all__ = ["coefficient_names", "design_names", "fit_design"]
@@ -80,7 +79,7 @@ def _renamed(exc: FisherlabError, design: Design) -> FisherlabError:
     return twin
 
 
-def fit_design(model: GLM, design: Design, **options: Any) -> FitResult:
+def fit_design(model: GLM, design: Design, **options: Any) -> GLMFit:
     """:func:`fisherlab.models.fit_glm` of ``model`` on ``design``, errors naming the design columns.
 
     The result keeps the fit's own names (``beta[i]``; :func:`design_names` maps them), so
@@ -92,7 +91,7 @@ def fit_design(model: GLM, design: Design, **options: Any) -> FitResult:
         **options: passed to :func:`fisherlab.models.fit_glm`.
 
     Returns:
-        The :class:`~fisherlab.FitResult`.
+        The :class:`~fisherlab.models.GLMFit` (``dispersion="ml"``).
 
     Raises:
         FisherlabError: any error of the fit (same class and attributes), with ``beta[i]``
@@ -100,6 +99,6 @@ def fit_design(model: GLM, design: Design, **options: Any) -> FitResult:
             infinity caused by one column's rows says so.
     """
     try:
-        return fit_glm(model, design.y, design.x, **options)
+        return GLMFit.from_fit(fit_glm(model, design.y, design.x, **options))
     except FisherlabError as exc:
         raise _renamed(exc, design) from exc

@@ -2,6 +2,7 @@ r"""``fisherlab.glm``: a generalized linear model from a formula and a table, fi
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any, TypeAlias
 
@@ -10,9 +11,8 @@ import pandas as pd
 
 from .._errors import FisherlabArgumentError, InvalidDataError, MethodUnavailableError
 from .._options import GLMDispersion, Missing, choose
-from ..inference import FitResult
-from ..models import FAMILIES, glm as glm_model, glm_dispersion
-from ._design import build_design
+from ..models import FAMILIES, GLMFit, glm as glm_model
+from ._design import build_design, new_rows
 from ._fit import design_names, fit_design
 
 __all__ = ["GLMDispersion", "Missing", "glm"]
@@ -71,7 +71,7 @@ def glm(
     *,
     missing: str = "raise",
     allow_code: bool = False,
-) -> FitResult:
+) -> GLMFit:
     r"""Fit a generalized linear model given by a Wilkinson formula, as R's ``glm(formula, family, data)``.
 
     .. math:: \eta_i = x_i^\top\beta + o_i,\qquad \mu_i = g^{-1}(\eta_i),\qquad
@@ -114,11 +114,11 @@ def glm(
         offset: a known term added to the linear predictor: a column name or one value per row.
         exposure: positive exposures (a column name or one value per row); ``log(exposure)`` is
             added to the offset (statsmodels' ``exposure=``).
-        dispersion: ``"ml"`` (``res.cov()`` and ``res.se()``: the inverse observed
-            information, the dispersion fitted by maximum likelihood) or ``"r"`` (R's
-            ``summary.glm``: the same fit; R's covariance :math:`\hat\phi(X^\top W X)^{-1}`
-            with the Pearson :math:`\hat\phi` is ``fl.models.glm_covariance(res)``, and
-            ``res.notes`` states :math:`\hat\phi`).
+        dispersion: ``"ml"`` (every covariance kind of the maximum-likelihood fit, z tests) or
+            ``"r"`` (R's ``summary.glm``: the same fit, with the coefficients' covariance
+            :math:`\hat\phi(X^\top W X)^{-1}` in ``res.cov()``, Pearson :math:`\hat\phi` for
+            gaussian, Gamma and inverse Gaussian, and t tests and t intervals on :math:`N-p`
+            degrees of freedom for those families; :class:`~fisherlab.models.GLMFit`).
         missing: ``"raise"`` (rows with a missing value in a column the model uses are an
             error naming the columns) or ``"drop"`` (those rows are dropped; ``res.notes``
             says how many).
@@ -126,7 +126,10 @@ def glm(
             without the allow-list; only for formulas you trust.
 
     Returns:
-        The :class:`~fisherlab.FitResult`, named by the design columns.
+        A :class:`~fisherlab.models.GLMFit` (a :class:`~fisherlab.FitResult`), named by the
+        design columns; ``res.predict(new_df)`` builds the design of new rows from the formula
+        (same factor levels and transforms), ``res.df_resid``, ``res.null_deviance`` and
+        ``res.dispersion_r`` are R's.
 
     Raises:
         ModelError: unknown family or link, or a link the family does not take.
@@ -182,15 +185,13 @@ def glm(
         dropna=drop,
         allow_code=allow_code,
     )
-    res = fit_design(model, design)
+    res = fit_design(model, design).with_dispersion(choice.value)
     if design.dropped:
         res.notes.append(
             f"{design.dropped} of {design.dropped + len(design.y)} rows with missing values dropped"
         )
-    if choice is GLMDispersion.R:
-        phi = glm_dispersion(res, "auto")
-        res.notes.append(
-            f"dispersion='r': R's summary.glm dispersion is {phi:.6g}; its covariance "
-            "phi (X'WX)^-1 is fl.models.glm_covariance(res) (res.cov() is the ML covariance)"
-        )
-    return res.rename(design_names(res.names, design.columns))
+    named = res.rename(design_names(res.names, design.columns))
+    assert isinstance(named, GLMFit)
+    named.newdata_design = functools.partial(new_rows, design)
+    named.table, named.rows = df, design.rows
+    return named

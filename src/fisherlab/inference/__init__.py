@@ -12,7 +12,15 @@ from ._laplace import LaplaceApproximation as LaplaceApproximation
 from ._newton import decrement as decrement, newton as newton, newton_batch as newton_batch
 from ._objective import Objective as Objective
 from ._profile2d import ProfileGrid as ProfileGrid, profile_grid as profile_grid
-from ._result import Derived as Derived, FitResult as FitResult, Summary as Summary
+from ._result import (
+    Derived as Derived,
+    FitResult as FitResult,
+    Summary as Summary,
+    format_number as format_number,
+    format_pvalue as format_pvalue,
+    rich_tables as rich_tables,
+    wald_quantile as wald_quantile,
+)
 
 __all__ = [
     "AUTO_MAX_SIZE",
@@ -27,7 +35,11 @@ __all__ = [
     "check",
     "decrement",
     "fit",
+    "format_number",
+    "format_pvalue",
     "newton",
     "newton_batch",
     "profile_grid",
+    "rich_tables",
+    "wald_quantile",
 ]

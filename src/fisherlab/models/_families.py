@@ -73,19 +73,9 @@ from ..dist import (
 )
 from ._aliases import names_of, resolve
 from ._links import Link, LinkRecord, as_link
+from ._traits import FAMILY_TRAITS, Family
 
 __all__ = ["FAMILIES", "EtaSide", "ExtraParameter", "Family", "FamilyRecord", "as_family"]
-
-
-class Family(str, enum.Enum):
-    """GLM families (R's ``family`` objects; ``negative_binomial`` is ``MASS::negative.binomial``)."""
-
-    GAUSSIAN = "gaussian"
-    BINOMIAL = "binomial"
-    POISSON = "poisson"
-    GAMMA = "gamma"
-    INVERSE_GAUSSIAN = "inverse_gaussian"
-    NEGATIVE_BINOMIAL = "negative_binomial"
 
 
 class EtaSide(str, enum.Enum):
@@ -155,8 +145,6 @@ class FamilyRecord:
             family's support and a phrase of what the family needs (finiteness is
             checked separately).
         extra: the :class:`ExtraParameter`, or ``None`` (binomial, Poisson).
-        pearson: R's ``summary.glm`` estimates :math:`\phi` by Pearson's statistic
-            (and reports t tests), rather than taking :math:`\phi = 1`.
         trials: ``None`` when the covariates may not carry trials; else the check of
             the trials themselves (``(bad rows, what trials must be)``).
         eta_side: the links whose mean is defined on one side of :math:`\eta = 0` only.
@@ -175,11 +163,16 @@ class FamilyRecord:
     start: MeanStart
     support: SupportCheck
     extra: ExtraParameter | None = None
-    pearson: bool = False
     trials: TrialsCheck | None = None
     eta_side: Mapping[Link, EtaSide] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
     aliases: tuple[str, ...] = ()
     deviance: UnitDeviance | None = None
+
+    @property
+    def pearson(self) -> bool:
+        """R's ``summary.glm`` estimates :math:`\\phi` by Pearson's statistic (and reports t tests),
+        rather than taking :math:`\\phi = 1` (from :data:`~fisherlab.models.FAMILY_TRAITS`)."""
+        return FAMILY_TRAITS[self.family].pearson
 
     @property
     def default_link(self) -> Link:
@@ -243,10 +236,20 @@ def _pearson_shape_start(variance: VarianceFunction) -> Callable[[np.ndarray, np
     return start
 
 
-def _shape_parameter(variance: VarianceFunction) -> ExtraParameter:
+def _extra_name(family: Family) -> str:
+    """The name of ``family``'s extra parameter (:data:`~fisherlab.models.FAMILY_TRAITS`)."""
+    name = FAMILY_TRAITS[family].extra
+    if name is None:
+        raise ValueError(f"the {family.value} family has no extra parameter")
+    return name
+
+
+def _shape_parameter(family: Family, variance: VarianceFunction) -> ExtraParameter:
     """The shape of a Gamma or inverse Gaussian GLM: dispersion 1/shape, started from Pearson's estimate."""
     start = _pearson_shape_start(variance)
-    return ExtraParameter("shape", ml_dispersion=lambda shape: 1.0 / shape, in_variance=False, start=start)
+    return ExtraParameter(
+        _extra_name(family), ml_dispersion=lambda shape: 1.0 / shape, in_variance=False, start=start
+    )
 
 
 def _alpha_start(y: np.ndarray, mu: np.ndarray, df_resid: int) -> float:
@@ -331,9 +334,11 @@ _RECORDS = (
         start=lambda y, trials: y,
         support=lambda y, trials: (np.zeros(np.shape(y), dtype=bool), "real values"),
         extra=ExtraParameter(
-            "sigma", ml_dispersion=lambda sigma: sigma**2, in_variance=False, start=_sigma_start
+            _extra_name(Family.GAUSSIAN),
+            ml_dispersion=lambda sigma: sigma**2,
+            in_variance=False,
+            start=_sigma_start,
         ),
-        pearson=True,
         deviance=_gaussian_deviance,
     ),
     FamilyRecord(
@@ -364,8 +369,7 @@ _RECORDS = (
         variance=_gamma_variance,
         start=lambda y, trials: y,
         support=_positive,
-        extra=_shape_parameter(_gamma_variance),
-        pearson=True,
+        extra=_shape_parameter(Family.GAMMA, _gamma_variance),
         eta_side=_above(Link.IDENTITY, Link.INVERSE),
         deviance=_gamma_deviance,
     ),
@@ -376,8 +380,7 @@ _RECORDS = (
         variance=_inverse_gaussian_variance,
         start=lambda y, trials: y,
         support=_positive,
-        extra=_shape_parameter(_inverse_gaussian_variance),
-        pearson=True,
+        extra=_shape_parameter(Family.INVERSE_GAUSSIAN, _inverse_gaussian_variance),
         eta_side=_above(Link.IDENTITY, Link.INVERSE, Link.INVERSE_SQUARED),
         aliases=("inverse.gaussian",),
         deviance=_inverse_gaussian_deviance,
@@ -389,7 +392,9 @@ _RECORDS = (
         variance=_negative_binomial_variance,
         start=lambda y, trials: y + (y == 0) / 6.0,
         support=_whole_counts,
-        extra=ExtraParameter("alpha", ml_dispersion=None, in_variance=True, start=_alpha_start),
+        extra=ExtraParameter(
+            _extra_name(Family.NEGATIVE_BINOMIAL), ml_dispersion=None, in_variance=True, start=_alpha_start
+        ),
         eta_side=_above(Link.IDENTITY),
         aliases=("negative.binomial",),
         deviance=_negative_binomial_deviance,

@@ -8,7 +8,11 @@ For a new row with design :math:`x` and offset :math:`o`,
 
 with :math:`\Sigma_\beta` the coefficients' block of the fit's covariance (``res.cov(kind)``), and
 the interval :math:`g^{-1}(\hat\eta \pm z_{(1+\text{level})/2}\operatorname{se}(\hat\eta))` (ordered), as
-statsmodels' ``GLMResults.get_prediction(exog).summary_frame()`` computes it. R's
+statsmodels' ``GLMResults.get_prediction(exog).summary_frame()`` computes it (with a t quantile on
+:math:`N-p` degrees of freedom instead of :math:`z` where the fit reports t tests:
+``fl.glm(..., dispersion="r")`` for a family whose dispersion R estimates). A fit from a formula
+takes ``newdata`` as a DataFrame of the original columns and builds its design with the
+formula (same factor levels and transforms). R's
 ``predict(fit, newdata, type = "link", se.fit = TRUE)`` gives ``eta``/``se_eta`` and
 ``type = "response"`` ``mean``/``se``, with R's ``summary.glm`` dispersion. For a binomial
 model the mean is the success probability per trial (as ``GLM.mean``).
@@ -24,11 +28,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.stats
 
 from .._errors import InvalidDataError
 from .._options import probability
-from ..inference import FitResult
+from ..inference import FitResult, wald_quantile
 from ..inference._prediction import model_predict
 from ..params import param_names
 from ._design import host_design
@@ -46,7 +49,10 @@ def _beta_index(result: FitResult) -> np.ndarray:
 
 def _new_design(model: GLM, result: FitResult, newdata: Any, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     p = b.size
-    if isinstance(newdata, pd.DataFrame):
+    builder = getattr(result, "newdata_design", None)
+    if isinstance(newdata, pd.DataFrame) and builder is not None:
+        X, _, offset = host_design(builder(newdata), model.family)
+    elif isinstance(newdata, pd.DataFrame):
         columns = [result.names[i] for i in b]
         missing = [c for c in columns if c not in newdata.columns]
         if missing:
@@ -89,7 +95,7 @@ def _glm_predict(model: GLM, result: FitResult, newdata: Any, level: float, kind
     link = LINKS[model.link]
     mean = np.asarray(link.inv(eta), dtype=np.float64)
     se = np.abs(np.asarray(link.mu_eta(eta), dtype=np.float64)) * se_eta
-    z = float(scipy.stats.norm.ppf(0.5 + level / 2))
+    z = float(wald_quantile(level, result.wald_df(kind)[b][:1])[0])  # t where the fit reports t tests
     lo = np.asarray(link.inv(eta - z * se_eta), dtype=np.float64)
     hi = np.asarray(link.inv(eta + z * se_eta), dtype=np.float64)
     index = newdata.index if isinstance(newdata, pd.DataFrame) else None

@@ -12,11 +12,12 @@ import datetime
 import html as _html
 import math
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._errors import FisherlabError
+from .._format import format_pvalue
 from .._options import CovKind, values
 
 if TYPE_CHECKING:
@@ -32,6 +33,8 @@ _KIND_HELP = {
     CovKind.EXPECTED.value: "F⁻¹, F the expected Fisher information",
     CovKind.EMPIRICAL.value: "K⁻¹, K = Σ sᵢsᵢᵀ (outer product of scores)",
     CovKind.SANDWICH.value: "J⁻¹ K J⁻¹ (robust to misspecification)",
+    CovKind.CLUSTER.value: "J⁻¹ (G/(G−1) Σ_g S_g S_gᵀ) J⁻¹, S_g the score sum of cluster g (robust to "
+    "correlation within clusters)",
 }
 _INTERCEPTS = {"intercept", "(intercept)", "const", "bias"}
 _MAX_PAIRED = 4  # parameters in the confidence-region panels (4 → 6 panels)
@@ -85,7 +88,7 @@ def _num(v: float, fmt: str = ".6g") -> str:
 
 
 def _p(v: float) -> str:
-    return "< 1e-16" if v < 1e-16 else _num(v, ".3g")
+    return "—" if v is None or math.isnan(v) else _e(format_pvalue(v))
 
 
 def _table(header: list[str], rows: list[tuple[str, list[str]]], *, cls: str = "") -> str:
@@ -149,6 +152,8 @@ def build_html(
     source: str = "",
     level: float = 0.95,
     profile: bool = True,
+    hc: str | None = None,
+    groups: Any = None,
 ) -> str:
     r"""A self-contained HTML page describing a fit and its uncertainty.
 
@@ -197,6 +202,10 @@ def build_html(
         source: name of the data file, shown in the header.
         level: coverage of intervals and regions, in (0, 1).
         profile: compute profile-likelihood intervals and contours.
+        hc: the sandwich column's ``hc`` type (``"HC0"`` .. ``"HC3"``; ``None``: HC0), as
+            :meth:`~fisherlab.FitResult.cov` takes it.
+        groups: cluster labels, one per fitted row: adds a cluster-robust column
+            (``cov("cluster", groups=groups)``) to the standard errors by kind.
 
     Returns:
         The page, a ``str`` of HTML.
@@ -234,7 +243,8 @@ def build_html(
 
     # ---------------------------------------------------------------- estimates
     table = result.to_pandas("observed", level)
-    est, se, z, pv = (table[c].to_numpy(dtype=float) for c in ("estimate", "se", "z", "p"))
+    stat = "t" if "t" in table.columns else "z"  # t tests where the fit has R's dispersion
+    est, se, z, pv = (table[c].to_numpy(dtype=float) for c in ("estimate", "se", stat, "p"))
     lo, hi = table[f"lower {pct}"].to_numpy(dtype=float), table[f"upper {pct}"].to_numpy(dtype=float)
     prof_ci = None
     cheap, cost = True, 0.0
@@ -258,7 +268,7 @@ def build_html(
                 prof_ci = result.conf_int(level, method="profile")
             except _ERRORS as exc:
                 page_notes.append(f"profile-likelihood intervals unavailable ({_reason(exc)})")
-    header = ["parameter", "estimate", "se", "z", "p", f"Wald {pct} lower", f"Wald {pct} upper"]
+    header = ["parameter", "estimate", "se", stat, "p", f"Wald {pct} lower", f"Wald {pct} upper"]
     if prof_ci is not None:
         header += [f"profile {pct} lower", f"profile {pct} upper"]
     rows = []
@@ -281,23 +291,29 @@ def build_html(
 
     # ---------------------------------------------------------------- se by kind
     se_by_kind: dict[str, dict[str, float] | None] = {}
+    labels: dict[str, str] = {}
     kind_notes = []
-    for kind in _KINDS:
+    kinds = [*_KINDS, *([CovKind.CLUSTER.value] if groups is not None else [])]
+    for kind in kinds:
+        options: dict[str, Any] = {"hc": hc} if kind == CovKind.SANDWICH.value and hc is not None else {}
+        if kind == CovKind.CLUSTER.value:
+            options = {"groups": groups}
         try:
-            se_by_kind[kind] = result.se(kind)
+            cov = result.cov(kind, **options)
+            se_by_kind[kind], labels[kind] = cov.se(), cov.method or kind
         except _ERRORS as exc:
-            se_by_kind[kind] = None
+            se_by_kind[kind], labels[kind] = None, kind
             kind_notes.append(f"<li><b>{_e(kind)}</b>: {_e(_reason(exc))}</li>")
     rows = [
-        (name, [_num(se_by_kind[k][name]) if se_by_kind[k] is not None else "—" for k in _KINDS])  # type: ignore[index]
+        (name, [_num(se_by_kind[k][name]) if se_by_kind[k] is not None else "—" for k in kinds])  # type: ignore[index]
         for name in names
     ]
-    legend = "".join(f"<li><b>{k}</b>: {_e(_KIND_HELP[k])}</li>" for k in _KINDS)
+    legend = "".join(f"<li><b>{_e(labels[k])}</b>: {_e(_KIND_HELP[k])}</li>" for k in kinds)
     sections.append(
         _section(
             "standard-errors",
             "Standard errors by information kind",
-            _table(["parameter", *_KINDS], rows)
+            _table(["parameter", *(labels[k] for k in kinds)], rows)
             + f"<ul class=notes>{legend}</ul>"
             + (
                 f"<p class=meta>Not available:</p><ul class=notes>{''.join(kind_notes)}</ul>"

@@ -21,114 +21,33 @@ and is reported as :math:`\Sigma_\theta = G\Sigma_u G^\top` (delta method).
 from __future__ import annotations
 
 import copy
-import enum
-import html
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
-import scipy.stats
 from jax.flatten_util import ravel_pytree
 
-from .._errors import (
-    FisherlabArgumentError,
-    InvalidOptionError,
-    InvalidParameterError,
-    SingularInformationError,
-)
-from .._options import CovKind, CovScale, HCType, IntervalMethod, choose, probability
-from ..backends import backend_for
-from ..data._prepare import Data
-from ..information._data_terms import empirical_fisher, loglik, observed_information, score
-from ..information._fisher import fisher
-from ..information._matrix import Covariance, InfoMatrix
-from ..model._model import Model, trace_shape
-from ..params._constraints import Reparam
-from ..params._prior import Prior
-from ..params._pytree import as_params, param_names
-from ._robust import cluster_meat, hc_meat, leverage, parse_groups
+from ..._errors import FisherlabArgumentError, InvalidOptionError, InvalidParameterError
+from ..._options import CovKind
+from ...data._prepare import Data
+from ...information._data_terms import loglik
+from ...information._matrix import Covariance, InfoMatrix
+from ...model._model import Model
+from ...params._constraints import Reparam
+from ...params._prior import Prior
+from ._covariance import check_kind, fit_covariance, information_matrix
+from ._delta import Derived, delta_method
+from ._summary import Summary
+from ._wald import fit_summary, wald_intervals, wald_table
 
 if TYPE_CHECKING:
-    from ._comparison import LikelihoodRatioTest
-    from ._laplace import LaplaceApproximation
-    from ._objective import Objective
+    from .._comparison import LikelihoodRatioTest
+    from .._laplace import LaplaceApproximation
+    from .._objective import Objective
 
-__all__ = ["CovKind", "Derived", "FitResult", "Summary"]
-
-
-class Derived(NamedTuple):
-    """A function of the parameters with its delta-method uncertainty.
-
-    Attributes:
-        estimate: :math:`g(\\hat\\theta)` (float or array).
-        se: its standard error, same shape.
-        cov: covariance :math:`\\nabla g\\, \\Sigma\\, \\nabla g^\\top` of the flattened output.
-    """
-
-    estimate: Any
-    se: Any
-    cov: np.ndarray
-
-
-def _check_kind(kind: str, allowed: type[enum.Enum]) -> Any:
-    return choose(allowed, kind, "kind")
-
-
-def _check_level(level: float) -> float:
-    return probability(level, "level (the coverage)")
-
-
-def _estimate_text(names: list[str], flat: np.ndarray, limit: int = 8) -> str:
-    """``{a=1.0, b=-2.0, ...}``: the estimate, for a message."""
-    parts = [f"{n}={v:.6g}" for n, v in zip(names[:limit], flat[:limit].tolist(), strict=False)]
-    return "{" + ", ".join(parts) + (", ..." if len(names) > limit else "") + "}"
-
-
-def _function_name(fn: Any) -> str:
-    return str(getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__)
-
-
-class Summary:
-    """A fit summary: estimate, se, z, p-value and confidence interval per parameter.
-
-    ``str(summary)`` is a plain-text table; Rich renders it as a table
-    (``rich.print(summary)``); ``summary.table`` is the DataFrame.
-    """
-
-    def __init__(self, table: pd.DataFrame, header: list[str], notes: list[str]) -> None:
-        self.table = table
-        self.header = header
-        self.notes = notes
-
-    def __str__(self) -> str:
-        body = self.table.to_string(float_format=lambda v: f"{v:.6g}")
-        return "\n".join([*self.header, "", body, *(["", *self.notes] if self.notes else [])])
-
-    def __repr__(self) -> str:
-        return str(self)
-
-    def _repr_html_(self) -> str:
-        """HTML for notebooks: the header lines, the table (6 significant digits), the notes; escaped."""
-        head = "".join(f"<div>{html.escape(line)}</div>" for line in self.header)
-        notes = "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)
-        table = self.table.to_html(float_format=lambda v: f"{v:.6g}")
-        return f"<div>{head}{table}{f'<ul>{notes}</ul>' if notes else ''}</div>"
-
-    def __rich__(self) -> Any:
-        from rich.table import Table
-
-        table = Table(title=" · ".join(self.header), title_justify="left")
-        table.add_column("parameter", style="bold")
-        for col in self.table.columns:
-            table.add_column(str(col), justify="right")
-        for name, row in self.table.iterrows():
-            table.add_row(str(name), *(f"{v:.6g}" for v in row.to_numpy(dtype=float)))
-        if self.notes:
-            table.caption = "\n".join(self.notes)
-        return table
+__all__ = ["FitResult"]
 
 
 class FitResult:
@@ -212,11 +131,6 @@ class FitResult:
         """:math:`\\hat\\theta` flattened in :attr:`names` order."""
         return np.asarray(ravel_pytree(self.params)[0])
 
-    def _prior_curvature(self) -> np.ndarray:
-        if self.prior is None:
-            return np.zeros((len(self.names), len(self.names)))
-        return self.prior.negative_hessian(self.params, names=self.names)
-
     def information(self, kind: str = "observed") -> InfoMatrix:
         """Information matrix at the estimate: ``"observed"``, ``"expected"`` or ``"empirical"``.
 
@@ -228,87 +142,15 @@ class FitResult:
             InvalidOptionError: ``kind`` not one of ``"observed"``, ``"expected"``,
                 ``"empirical"`` (``"sandwich"`` and ``"cluster"`` are covariances: :meth:`cov`).
         """
-        choice = _check_kind(kind, CovKind)
+        choice = check_kind(kind)
         if choice in (CovKind.SANDWICH, CovKind.CLUSTER):
             raise InvalidOptionError(
                 f"kind={choice.value!r}: the {choice.value} is a covariance, not an information: use "
                 f"cov({choice.value!r}); information kinds are ['observed', 'expected', 'empirical']"
             )
         if choice.value not in self._info:
-            y, x, p = self.data.y, self.data.x, self.params
-            if choice is CovKind.OBSERVED:
-                info = observed_information(self.model, p, y, x)
-                m = info.matrix + self._prior_curvature()
-            elif choice is CovKind.EXPECTED:
-                # an iid model (x is None) gives one observation's Fisher: N of them were seen
-                n = self.nobs if x is None else 1
-                info = fisher(self.model, p, x, n=n)
-                m = info.matrix + self._prior_curvature()
-            else:
-                info = empirical_fisher(self.model, p, y, x)
-                m = info.matrix
-            # numeric derivatives (or Monte-Carlo) carry an error estimate: keep it
-            self._info[choice.value] = InfoMatrix(
-                m, self.names, method=choice.value, error=info.error, evaluations=info.evaluations
-            )
+            self._info[choice.value] = information_matrix(self, choice)
         return self._info[choice.value]
-
-    def _jacobian(self) -> np.ndarray:
-        return self.reparam.jacobian(jnp.asarray(self.u))
-
-    def _robust_options(
-        self, choice: CovKind, hc: str | None, groups: Any, small_sample: bool | None
-    ) -> HCType | None:
-        """Check that ``hc`` / ``groups`` / ``small_sample`` fit ``kind``; the ``HCType`` of a sandwich."""
-        if hc is not None and choice is not CovKind.SANDWICH:
-            raise InvalidOptionError(
-                f"hc={hc!r} applies to kind='sandwich' only, not kind={choice.value!r}; "
-                "use cov('sandwich', hc=...)"
-            )
-        if groups is not None and choice is not CovKind.CLUSTER:
-            raise InvalidOptionError(
-                f"groups= applies to kind='cluster' only, not kind={choice.value!r}; "
-                "use cov('cluster', groups=g)"
-            )
-        if small_sample is not None and choice is not CovKind.CLUSTER:
-            raise InvalidOptionError(
-                f"small_sample= applies to kind='cluster' only, not kind={choice.value!r}"
-            )
-        if choice is CovKind.CLUSTER and groups is None:
-            raise FisherlabArgumentError(
-                "cov('cluster') needs groups=: one cluster label per row of the fitted data "
-                f"(N = {self.nobs}), e.g. res.cov('cluster', groups=df['firm'])"
-            )
-        if choice is not CovKind.SANDWICH:
-            return None
-        return choose(HCType, HCType.HC0.value if hc is None else hc, "hc")
-
-    def _leverage_block(self) -> np.ndarray:
-        """Indices of the parameters whose per-row curvature defines the leverage (:mod:`._robust`).
-
-        A GLM (``fisherlab.models.glm``) names its fitted extra parameter ``dispersion_name``:
-        the block is then the coefficients; for any other model, every parameter.
-        """
-        extra = getattr(self.model, "dispersion_name", None)
-        return np.array([i for i, n in enumerate(param_names(self.params)) if n != extra], dtype=np.int64)
-
-    def _robust_meat(
-        self, hc: HCType | None, groups: Any, small_sample: bool | None
-    ) -> tuple[np.ndarray, str]:
-        """The meat of a robust covariance in the user's parameters (HC1..HC3, cluster) and its label."""
-        y, x = self.data.y, self.data.x
-        if hc is None:  # cluster
-            parsed = parse_groups(groups, self.nobs)
-            scores = score(self.model, self.params, y, x)
-            meat = cluster_meat(scores, parsed, small_sample=small_sample is not False)
-            return meat, f"cluster (G={parsed.n_groups})"
-        block, label = self._leverage_block(), f"sandwich ({hc.value})"
-        if hc is HCType.HC1:
-            return hc_meat(score(self.model, self.params, y, x), hc, n_params=block.size), label
-        params = as_params(self.params)
-        rows = backend_for(self.model, params, y, x).row_curvature(params, self.data)
-        hat = leverage(-np.asarray(rows.hessians), block)
-        return hc_meat(np.asarray(rows.scores), hc, n_params=block.size, hat=hat), label
 
     def cov(
         self,
@@ -370,44 +212,7 @@ class FitResult:
             >>> res.cov("cluster", groups=["a", "a", "b", "b"]).method
             'cluster (G=2)'
         """
-        choice = _check_kind(kind, CovKind)
-        scale = choose(CovScale, scale, "scale").value
-        hc_choice = self._robust_options(choice, hc, groups, small_sample)
-        g = self._jacobian()
-        names_u = self.reparam.names_u
-
-        def on_u(kind_: str) -> InfoMatrix:
-            info = self.information(kind_)
-            if self.reparam.identity:
-                return info
-            error = None if info.error is None else np.abs(g).T @ info.error @ np.abs(g)
-            return InfoMatrix(g.T @ info.matrix @ g, names_u, method=f"{kind_} (unconstrained)", error=error)
-
-        error_u = None
-        label = choice.value
-        if choice is CovKind.SANDWICH and hc_choice is HCType.HC0:
-            bread = on_u("observed").cov().matrix
-            meat = on_u("empirical").matrix
-            cov_u = bread @ meat @ bread
-        elif choice in (CovKind.SANDWICH, CovKind.CLUSTER):
-            bread = on_u("observed").cov().matrix
-            meat, label = self._robust_meat(hc_choice, groups, small_sample)
-            if not self.reparam.identity:
-                meat = g.T @ meat @ g
-            cov_u = bread @ meat @ bread
-        else:
-            info_u = on_u(choice.value)
-            cov_u = info_u.cov().matrix
-            if info_u.error is not None:
-                # first order: d(A^-1) = -A^-1 dA A^-1, so |d cov| <= |cov| |dA| |cov| entrywise
-                error_u = np.abs(cov_u) @ info_u.error @ np.abs(cov_u)
-        if scale == "unconstrained":
-            return Covariance(cov_u, names_u, method=label, error=error_u)
-        cov = cov_u if self.reparam.identity else g @ cov_u @ g.T
-        error = error_u
-        if error_u is not None and not self.reparam.identity:
-            error = np.abs(g) @ error_u @ np.abs(g).T
-        return Covariance(cov, self.names, method=label, error=error)
+        return fit_covariance(self, kind, scale, hc, groups, small_sample)
 
     def se(
         self,
@@ -426,6 +231,21 @@ class FitResult:
         return self.cov(kind, hc=hc, groups=groups, small_sample=small_sample).se()
 
     # ------------------------------------------------------------------ intervals
+    def wald_df(self, kind: str = "observed") -> np.ndarray:
+        r"""Degrees of freedom of each parameter's Wald test and interval under ``kind``.
+
+        :math:`\infty` for every parameter (z tests, normal quantiles) for a fit by
+        :func:`~fisherlab.fit`; a GLM fitted with R's dispersion (``fl.glm(...,
+        dispersion="r")``) returns :math:`N - p` for its coefficients where R prints t tests.
+        :meth:`conf_int`, :meth:`to_pandas` and :meth:`summary` use these
+        (:mod:`fisherlab.inference._result._wald`).
+
+        Raises:
+            InvalidOptionError: ``kind`` not one of its values.
+        """
+        check_kind(kind)
+        return np.full(len(self.names), np.inf)
+
     def elementwise_transforms(self) -> list[tuple[Callable[[Any], Any] | None, int]]:
         """How each flattened parameter maps to one coordinate of the fitting scale, if they all do.
 
@@ -498,27 +318,8 @@ class FitResult:
             FisherlabArgumentError: ``level`` not a number (a string, a bool).
             SingularInformationError: as :meth:`cov`.
         """
-        level = _check_level(level)
-        self._robust_options(_check_kind(kind, CovKind), hc, groups, small_sample)
         robust: dict[str, Any] = {"hc": hc, "groups": groups, "small_sample": small_sample}
-        choice = choose(IntervalMethod, method, "method")
-        if choice is IntervalMethod.PROFILE:
-            from ._profile import profile_intervals
-
-            return profile_intervals(self, level)
-        z = float(scipy.stats.norm.ppf(0.5 + level / 2))
-        theta = self.flat_params
-        se = np.sqrt(np.diag(self.cov(kind, **robust).matrix))
-        lower, upper = theta - z * se, theta + z * se
-        aligned = self.elementwise_transforms()
-        if aligned and not self.reparam.identity:
-            se_u = np.sqrt(np.diag(self.cov(kind, scale="unconstrained", **robust).matrix))
-            for i, (t, j) in enumerate(aligned):
-                if t is None:
-                    continue
-                lo, hi = (float(t(jnp.asarray(self.u[j] + s * z * se_u[j]))) for s in (-1.0, 1.0))
-                lower[i], upper[i] = min(lo, hi), max(lo, hi)
-        return pd.DataFrame({"lower": lower, "upper": upper}, index=self.names)
+        return wald_intervals(self, level, kind, robust, method)
 
     # ------------------------------------------------------------------ tables
     def to_pandas(
@@ -537,25 +338,8 @@ class FitResult:
         Raises:
             InvalidOptionError, FisherlabArgumentError: a bad ``kind`` or ``level`` (as :meth:`conf_int`).
         """
-        _check_level(level)
         robust: dict[str, Any] = {"hc": hc, "groups": groups, "small_sample": small_sample}
-        theta = self.flat_params
-        se = np.sqrt(np.diag(self.cov(kind, **robust).matrix))
-        z = theta / se
-        p = 2 * scipy.stats.norm.sf(np.abs(z))
-        ci = self.conf_int(level, kind, **robust)
-        pct = f"{100 * level:g}%"
-        return pd.DataFrame(
-            {
-                "estimate": theta,
-                "se": se,
-                "z": z,
-                "p": p,
-                f"lower {pct}": ci["lower"].to_numpy(),
-                f"upper {pct}": ci["upper"].to_numpy(),
-            },
-            index=self.names,
-        )
+        return wald_table(self, kind, level, robust)
 
     def summary(
         self,
@@ -574,17 +358,8 @@ class FitResult:
         Raises:
             InvalidOptionError, FisherlabArgumentError: a bad ``kind`` or ``level`` (as :meth:`conf_int`).
         """
-        _check_level(level)
-        choice = _check_kind(kind, CovKind)
         robust: dict[str, Any] = {"hc": hc, "groups": groups, "small_sample": small_sample}
-        self._robust_options(choice, hc, groups, small_sample)
-        label = self.cov(kind, **robust).method if choice in (CovKind.SANDWICH, CovKind.CLUSTER) else kind
-        header = [
-            f"fisherlab fit: {'MAP' if self.prior is not None else 'maximum likelihood'}, N = {self.nobs}",
-            f"log-likelihood {self.loglik:.6g}, converged in {self.n_iter} iterations "
-            f"({self.method}, Newton decrement {self.decrement:.1e}), covariance: {label}",
-        ]
-        return Summary(self.to_pandas(kind, level, **robust), header, self.notes)
+        return fit_summary(self, kind, level, robust)
 
     def __repr__(self) -> str:
         return str(self.summary())
@@ -634,77 +409,11 @@ class FitResult:
             ...
             fisherlab._errors.InvalidParameterError: derived: fn (...) is nan at the estimate {rate=3.5}: ...
         """
-        if not callable(fn):
-            raise FisherlabArgumentError(
-                "derived: fn must be a function fn(params) -> number or array, got "
-                f"{type(fn).__name__} {fn!r:.40}"
-            )
-        cov_kind = _check_kind(kind, CovKind)
-        self._robust_options(cov_kind, hc, groups, small_sample)
-        label = _function_name(fn)
-        flat, unravel = ravel_pytree(self.params)
-        theta = np.asarray(flat, dtype=np.float64)
-        at = _estimate_text(self.names, theta)
-
-        def g(v: jax.Array) -> jax.Array:
-            return jnp.ravel(jnp.asarray(fn(unravel(v))))
-
-        shape = trace_shape(
-            lambda v: jnp.asarray(fn(unravel(v))),
-            flat,
-            what=f"derived: fn ({label})",
-            advice="it is differentiated by JAX: write it with jax.numpy",
-        )
-        if not (jnp.issubdtype(shape.dtype, jnp.floating) or jnp.issubdtype(shape.dtype, jnp.integer)):
-            raise FisherlabArgumentError(
-                f"derived: fn ({label}) returns dtype {shape.dtype}; it must return real numbers"
-            )
-        out_shape = tuple(shape.shape)
-
-        def output(i: int) -> str:
-            if not out_shape:
-                return ""
-            return f" (output {list(int(k) for k in np.unravel_index(i, out_shape))})"
-
-        value = np.asarray(g(flat), dtype=np.float64)
-        bad = np.flatnonzero(~np.isfinite(value))
-        if bad.size:
-            i = int(bad[0])
-            raise InvalidParameterError(
-                f"derived: fn ({label}) is {value[i]}{output(i)} at the estimate {at}: it is undefined "
-                "there (a log or square root of a negative number?); the delta method needs a function "
-                "that is finite and differentiable at the estimate"
-            )
-        jac = np.asarray(jax.jacobian(g)(flat), dtype=np.float64).reshape(value.size, theta.size)
-        bad_jac = np.argwhere(~np.isfinite(jac))
-        if bad_jac.size:
-            i, j = (int(k) for k in bad_jac[0])
-            raise InvalidParameterError(
-                f"derived: the gradient of fn ({label}){output(i)} with respect to {self.names[j]} is "
-                f"{jac[i, j]} at the estimate {at}: fn is not differentiable there (a square root or "
-                "absolute value at 0?); the delta method needs a finite gradient"
-            )
-        sigma = self.cov(cov_kind.value, hc=hc, groups=groups, small_sample=small_sample).matrix
-        cov = jac @ sigma @ jac.T
-        variance = np.diag(cov).copy()
-        # J Sigma J^T is positive semidefinite: a negative diagonal is rounding, bounded by
-        # eps * P * (|J| |Sigma| |J|^T)
-        rounding = (
-            8 * np.finfo(np.float64).eps * theta.size * np.diag(np.abs(jac) @ np.abs(sigma) @ np.abs(jac).T)
-        )
-        if np.any(variance < -rounding):
-            i = int(np.flatnonzero(variance < -rounding)[0])
-            raise SingularInformationError(
-                f"derived: the delta-method variance of fn ({label}){output(i)} is negative "
-                f"({variance[i]:.3g}): the {cov_kind.value} covariance is not positive semidefinite"
-            )
-        se = np.sqrt(np.maximum(variance, 0.0)).reshape(out_shape)
-        estimate: Any = float(value[0]) if out_shape == () else value.reshape(out_shape)
-        return Derived(estimate, float(se) if out_shape == () else se, cov)
+        return delta_method(self, fn, kind, hc, groups, small_sample)
 
     def laplace(self) -> LaplaceApproximation:
         """Gaussian (Laplace) approximation of the posterior at the estimate, with evidence."""
-        from ._laplace import laplace_approximation
+        from .._laplace import laplace_approximation
 
         return laplace_approximation(self)
 
@@ -730,7 +439,7 @@ class FitResult:
             >>> round(res.aic, 6) == round(-2 * res.loglik + 2, 6)
             True
         """
-        from ._comparison import akaike
+        from .._comparison import akaike
 
         return akaike(self)
 
@@ -744,7 +453,7 @@ class FitResult:
         Raises:
             MethodUnavailableError: the fit has a prior (a MAP estimate).
         """
-        from ._comparison import schwarz
+        from .._comparison import schwarz
 
         return schwarz(self)
 
@@ -760,7 +469,7 @@ class FitResult:
         Raises:
             MethodUnavailableError: the model defines no saturated model (not a GLM).
         """
-        from ._comparison import model_deviance
+        from .._comparison import model_deviance
 
         return model_deviance(self.model, self)
 
@@ -799,7 +508,7 @@ class FitResult:
             >>> t.df, round(t.statistic - (small.deviance - big.deviance), 10)
             (1, 0.0)
         """
-        from ._comparison import likelihood_ratio_test
+        from .._comparison import likelihood_ratio_test
 
         return likelihood_ratio_test(self, smaller)
 
@@ -818,8 +527,10 @@ class FitResult:
 
         Args:
             newdata: the design matrix of the new rows ``(M, p)``, a dict ``{"X": ...,
-                "offset": ...}`` as the model takes it, or a DataFrame whose columns are the
-                fit's coefficient names (after :meth:`rename` to design-column names).
+                "offset": ...}`` as the model takes it, or a DataFrame: for a fit from a
+                formula (:func:`fisherlab.glm`) one of the original columns, whose design the
+                formula builds; otherwise one whose columns are the fit's coefficient names
+                (after :meth:`rename` to design-column names).
             level: coverage of the interval.
             kind: the covariance kind of :meth:`cov`.
 
@@ -831,6 +542,6 @@ class FitResult:
             MethodUnavailableError: not a GLM fit.
             InvalidDataError: ``newdata`` of the wrong shape or columns, or not finite.
         """
-        from ._prediction import model_predict
+        from .._prediction import model_predict
 
         return model_predict(self.model, self, newdata, level, kind)

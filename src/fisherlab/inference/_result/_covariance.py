@@ -1,0 +1,165 @@
+r"""The information matrices and covariances of a fit (the kinds of :meth:`FitResult.cov`).
+
+Every kind is computed on the unconstrained fitting scale :math:`u` and mapped to the user's
+parameters by the delta method, :math:`\Sigma_\theta = G\Sigma_u G^\top`,
+:math:`G = \partial\theta/\partial u`:
+
+- ``observed``, ``expected``, ``empirical``: the inverse of :func:`information_matrix`
+  (plus the prior's curvature where the fit had a prior);
+- ``sandwich`` (HC0): :math:`J^{-1} K J^{-1}`; HC1–HC3 and ``cluster`` rescale or regroup the
+  meat :math:`K` (:func:`robust_meat`; formulas in :mod:`fisherlab.inference._robust`).
+
+A numeric (finite-difference) information carries an error estimate; it is propagated to
+first order, :math:`|d\Sigma| \le |\Sigma|\,|dA|\,|\Sigma|` entrywise.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import jax.numpy as jnp
+import numpy as np
+
+from ..._errors import FisherlabArgumentError, InvalidOptionError
+from ..._options import CovKind, CovScale, HCType, choose
+from ...backends import backend_for
+from ...information._data_terms import empirical_fisher, observed_information, score
+from ...information._fisher import fisher
+from ...information._matrix import Covariance, InfoMatrix
+from ...params._pytree import as_params, param_names
+from .._robust import cluster_meat, hc_meat, leverage, parse_groups
+
+if TYPE_CHECKING:
+    from ._fitresult import FitResult
+
+__all__ = ["check_kind", "fit_covariance", "information_matrix", "robust_options"]
+
+
+def check_kind(kind: str) -> CovKind:
+    """``kind`` as a :class:`CovKind` (``InvalidOptionError`` naming the valid kinds)."""
+    return choose(CovKind, kind, "kind")
+
+
+def _prior_curvature(res: FitResult) -> np.ndarray:
+    if res.prior is None:
+        return np.zeros((len(res.names), len(res.names)))
+    return res.prior.negative_hessian(res.params, names=res.names)
+
+
+def information_matrix(res: FitResult, choice: CovKind) -> InfoMatrix:
+    """The ``observed`` / ``expected`` / ``empirical`` information of ``res`` at its estimate (not cached)."""
+    y, x, p = res.data.y, res.data.x, res.params
+    if choice is CovKind.OBSERVED:
+        info = observed_information(res.model, p, y, x)
+        m = info.matrix + _prior_curvature(res)
+    elif choice is CovKind.EXPECTED:
+        # an iid model (x is None) gives one observation's Fisher: N of them were seen
+        info = fisher(res.model, p, x, n=res.nobs if x is None else 1)
+        m = info.matrix + _prior_curvature(res)
+    else:
+        info = empirical_fisher(res.model, p, y, x)
+        m = info.matrix
+    # numeric derivatives (or Monte-Carlo) carry an error estimate: keep it
+    return InfoMatrix(m, res.names, method=choice.value, error=info.error, evaluations=info.evaluations)
+
+
+def robust_options(
+    res: FitResult, choice: CovKind, hc: str | None, groups: Any, small_sample: bool | None
+) -> HCType | None:
+    """Check that ``hc`` / ``groups`` / ``small_sample`` fit ``kind``; the ``HCType`` of a sandwich."""
+    if hc is not None and choice is not CovKind.SANDWICH:
+        raise InvalidOptionError(
+            f"hc={hc!r} applies to kind='sandwich' only, not kind={choice.value!r}; "
+            "use cov('sandwich', hc=...)"
+        )
+    if groups is not None and choice is not CovKind.CLUSTER:
+        raise InvalidOptionError(
+            f"groups= applies to kind='cluster' only, not kind={choice.value!r}; use cov('cluster', groups=g)"
+        )
+    if small_sample is not None and choice is not CovKind.CLUSTER:
+        raise InvalidOptionError(f"small_sample= applies to kind='cluster' only, not kind={choice.value!r}")
+    if choice is CovKind.CLUSTER and groups is None:
+        raise FisherlabArgumentError(
+            "cov('cluster') needs groups=: one cluster label per row of the fitted data "
+            f"(N = {res.nobs}), e.g. res.cov('cluster', groups=df['firm'])"
+        )
+    if choice is not CovKind.SANDWICH:
+        return None
+    return choose(HCType, HCType.HC0.value if hc is None else hc, "hc")
+
+
+def _leverage_block(res: FitResult) -> np.ndarray:
+    """Indices of the parameters whose per-row curvature defines the leverage (:mod:`.._robust`).
+
+    A GLM (``fisherlab.models.glm``) names its fitted extra parameter ``dispersion_name``:
+    the block is then the coefficients; for any other model, every parameter.
+    """
+    extra = getattr(res.model, "dispersion_name", None)
+    return np.array([i for i, n in enumerate(param_names(res.params)) if n != extra], dtype=np.int64)
+
+
+def robust_meat(
+    res: FitResult, hc: HCType | None, groups: Any, small_sample: bool | None
+) -> tuple[np.ndarray, str]:
+    """The meat of a robust covariance in the user's parameters (HC1..HC3, cluster) and its label."""
+    y, x = res.data.y, res.data.x
+    if hc is None:  # cluster
+        parsed = parse_groups(groups, res.nobs)
+        scores = score(res.model, res.params, y, x)
+        meat = cluster_meat(scores, parsed, small_sample=small_sample is not False)
+        return meat, f"cluster (G={parsed.n_groups})"
+    block, label = _leverage_block(res), f"sandwich ({hc.value})"
+    if hc is HCType.HC1:
+        return hc_meat(score(res.model, res.params, y, x), hc, n_params=block.size), label
+    params = as_params(res.params)
+    rows = backend_for(res.model, params, y, x).row_curvature(params, res.data)
+    hat = leverage(-np.asarray(rows.hessians), block)
+    return hc_meat(np.asarray(rows.scores), hc, n_params=block.size, hat=hat), label
+
+
+def fit_covariance(
+    res: FitResult,
+    kind: str,
+    scale: str,
+    hc: str | None,
+    groups: Any,
+    small_sample: bool | None,
+) -> Covariance:
+    """:meth:`FitResult.cov`: the covariance of ``kind`` on ``scale``, labelled (see the module)."""
+    choice = check_kind(kind)
+    on_scale = choose(CovScale, scale, "scale")
+    hc_choice = robust_options(res, choice, hc, groups, small_sample)
+    g = res.reparam.jacobian(jnp.asarray(res.u))
+    names_u = res.reparam.names_u
+
+    def on_u(kind_: str) -> InfoMatrix:
+        info = res.information(kind_)
+        if res.reparam.identity:
+            return info
+        error = None if info.error is None else np.abs(g).T @ info.error @ np.abs(g)
+        return InfoMatrix(g.T @ info.matrix @ g, names_u, method=f"{kind_} (unconstrained)", error=error)
+
+    error_u = None
+    label = choice.value
+    if choice is CovKind.SANDWICH and hc_choice is HCType.HC0:
+        bread = on_u("observed").cov().matrix
+        cov_u = bread @ on_u("empirical").matrix @ bread
+    elif choice in (CovKind.SANDWICH, CovKind.CLUSTER):
+        bread = on_u("observed").cov().matrix
+        meat, label = robust_meat(res, hc_choice, groups, small_sample)
+        if not res.reparam.identity:
+            meat = g.T @ meat @ g
+        cov_u = bread @ meat @ bread
+    else:
+        info_u = on_u(choice.value)
+        cov_u = info_u.cov().matrix
+        if info_u.error is not None:
+            # first order: d(A^-1) = -A^-1 dA A^-1, so |d cov| <= |cov| |dA| |cov| entrywise
+            error_u = np.abs(cov_u) @ info_u.error @ np.abs(cov_u)
+    if on_scale is CovScale.UNCONSTRAINED:
+        return Covariance(cov_u, names_u, method=label, error=error_u)
+    cov = cov_u if res.reparam.identity else g @ cov_u @ g.T
+    error = error_u
+    if error_u is not None and not res.reparam.identity:
+        error = np.abs(g) @ error_u @ np.abs(g).T
+    return Covariance(cov, res.names, method=label, error=error)
