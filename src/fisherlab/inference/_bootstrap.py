@@ -17,7 +17,15 @@ simulation from the fitted model:
    is :math:`\sqrt{p(1-p)/B}`.
 
 A refit that does not converge, or a statistic that is not finite, counts as
-:math:`T^{*}_b = +\infty` (an exceedance): a conservative choice, reported in the method.
+:math:`T^{*}_b = +\infty` (an exceedance): a conservative choice, counted in the p-value's note.
+
+Accuracy. Given x, a bootstrap from the true :math:`\theta_0` would be an exact Monte-Carlo test
+(the observed :math:`T` and the :math:`T^*_b` i.i.d.; size exactly :math:`\alpha` when
+:math:`(B + 1)\alpha` is an integer). The bootstrap from :math:`\hat\theta` differs from it only
+as far as the law of :math:`T` moves with :math:`\theta`, and White's statistic is nearly pivotal:
+for the 3-parameter Gaussian nonlinear regression at N = 60, the same draws give statistics within
+about 1% (median) from :math:`\hat\theta` and :math:`\theta_0`, and the two tests reject in the same
+replications (``benchmarks/bench_imtest.py`` compares them replication by replication).
 
 The whole loop is one compiled JAX function of the :math:`B` random keys: the draws, a damped
 Newton iteration from :math:`\hat\theta` per data set (eigenvalue-safeguarded steps halved until

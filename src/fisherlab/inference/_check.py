@@ -51,6 +51,7 @@ import scipy.linalg
 import scipy.stats
 
 from .._errors import FisherlabError, InvalidDataError, MethodUnavailableError
+from .._format import format_pvalue
 from .._options import FisherMethod, IMTestVariant, PValueMethod, choose, count, probability, seed_value
 from ..backends import backend_for, check_finite
 from ..data._prepare import prepare_data
@@ -123,10 +124,6 @@ def _ratio_eigen(num: InfoMatrix, den: InfoMatrix) -> tuple[np.ndarray, np.ndarr
 
 
 # --------------------------------------------------------------------------- result
-
-
-def _p(p: float) -> str:
-    return f"{p:.2g}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -214,11 +211,12 @@ class CheckResult:
             f"fisherlab identity check: N = {self.n} rows, P = {len(self.names)} "
             f"({', '.join(self.names[:8])}{', ...' if len(self.names) > 8 else ''})",
             f"  score mean test          chi2 = {self.score_mean_statistic:.4g}  "
-            f"df = {self.score_mean_df}  p = {_p(self.score_mean_pvalue)}",
+            f"df = {self.score_mean_df}  p = {format_pvalue(self.score_mean_pvalue)}",
             f"  information-matrix test  chi2 = {self.im_test_statistic:.4g}  "
-            f"df = {self.im_test_df}  p = {_p(self.im_test_pvalue)}  ({variant}; {self.im_test_pvalue_method}"
+            f"df = {self.im_test_df}  p = {format_pvalue(self.im_test_pvalue)}  "
+            f"({variant}; {self.im_test_pvalue_method}"
             + (f", Monte-Carlo se {self.im_test_pvalue_se:.2g}" if self.im_test_pvalue_se is not None else "")
-            + f"; asymptotic p = {_p(self.im_test_pvalue_asymptotic)})",
+            + f"; asymptotic p = {format_pvalue(self.im_test_pvalue_asymptotic)})",
         ]
         if self.im_test_pvalue_note:
             lines.append(f"    {self.im_test_pvalue_note}")
@@ -251,11 +249,11 @@ def _im_text(p_value: float, method: str, note: str) -> str:
     """How the verdict names the IM test's p-value: the method and how far to trust it."""
     if method.startswith("bootstrap"):
         how = method.replace("bootstrap", "parametric bootstrap").replace(" (", ", ").rstrip(")")
-        text = f"information-matrix test ({how}): p={_p(p_value)}"
+        text = f"information-matrix test ({how}): p={format_pvalue(p_value)}"
     else:
         text = (
             "information-matrix test (asymptotic chi-square, known to over-reject below "
-            f"N≈{ASYMPTOTIC_RELIABLE_N:,}): p={_p(p_value)}"
+            f"N≈{ASYMPTOTIC_RELIABLE_N:,}): p={format_pvalue(p_value)}"
         )
     return f"{text}; {note}" if note else text
 
@@ -272,8 +270,8 @@ def _verdict(
 ) -> str:
     if not at_mle and score_p < alpha:
         return (
-            f"score NOT centred (score mean test p={_p(score_p)}): the data reject these parameter "
-            "values, which are not the maximum-likelihood estimate; fit the model first (the "
+            f"score NOT centred (score mean test p={format_pvalue(score_p)}): the data reject these "
+            "parameter values, which are not the maximum-likelihood estimate; fit the model first (the "
             f"{im_text} assumes the estimate)"
         )
     span = f"[{ratios[0]:.3g}, {ratios[-1]:.3g}]"
@@ -285,7 +283,7 @@ def _verdict(
             f"empirical Fisher is {ratios[k]:.3g}× the observed information{along} "
             f"(ratios in {span}); use sandwich standard errors"
         )
-    centred = "" if at_mle else f"score centred (p={_p(score_p)}); "
+    centred = "" if at_mle else f"score centred (p={format_pvalue(score_p)}); "
     return (
         f"consistent with the model: {centred}{im_text}, the information-matrix equality is not "
         f"rejected; empirical/observed information ratio in {span}"
