@@ -223,6 +223,7 @@ def test_table_output_and_sandwich(small_csv: Path, capsys: pytest.CaptureFixtur
     assert "identity check:" in out
 
 
+@pytest.mark.slow  # > 7 s: keeps the default suite within its budget
 def test_user_model_matches_formula(
     small_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -653,6 +653,7 @@ def test_group_with_all_zero_counts_exits_3_naming_the_level(
     assert f"{int((df['g'] == 'b').sum())} of 60 rows" in line and out == ""
 
 
+@pytest.mark.slow  # > 7 s: keeps the default suite within its budget
 def test_negative_binomial_on_its_boundary_and_its_overdispersion_test(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -371,6 +371,7 @@ def decay_model(th, t):
     return fl.dist.Normal(np.asarray(th["amp"] * np.exp(-th["k"] * t)), 0.05 * np.ones_like(t))
 
 
+@pytest.mark.slow  # > 7 s: keeps the default suite within its budget
 def test_process_pool_model(rng) -> None:
     t = np.linspace(0.0, 4.0, 40)
     y = 2.0 * np.exp(-0.7 * t) + 0.05 * rng.normal(size=t.size)

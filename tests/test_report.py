@@ -169,6 +169,7 @@ def test_level_is_validated(challenger: fl.FitResult) -> None:
         build_html(challenger, level=1.5)
 
 
+@pytest.mark.slow  # > 7 s: keeps the default suite within its budget
 def test_many_parameters_pick_top_and_skip_profile_contours() -> None:
     rng = np.random.default_rng(11)
     n, k = 400, 6

@@ -203,6 +203,7 @@ def test_laplace_close_to_exact_posterior(two_storey: dict) -> None:
     assert _rel(cov, c) < 0.03
 
 
+@pytest.mark.slow  # > 7 s: keeps the default suite within its budget
 def test_nuts_agrees_with_laplace_and_exact_posterior(two_storey: dict) -> None:
     mode, f, sigma = two_storey["mode"], two_storey["f"], two_storey["sigma"]
     chains, _ = sb.nuts(mode, f, sigma, TWO_MASSES, warmup=500, samples=3000, chains=2, seed=1)

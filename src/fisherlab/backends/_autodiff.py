@@ -3,8 +3,11 @@
 Kernels (:mod:`._autodiff_rows`, :mod:`._autodiff_fisher`, :mod:`._curvature`,
 :mod:`._autodiff_objective`) are compiled on first use and kept in ``model.state.kernels``,
 so a second call with new parameter values of the same shapes reuses the compiled code.
-Each returns per-row validity flags beside its result; :func:`~._validity.raise_invalid`
-names the first invalid row. Derivatives are exact to rounding: every :class:`Derivative`
+The kernels behind the public functions return, beside their result, the number of failed
+row checks (the supports of the distribution parameters and of y, and a NaN or +inf
+log-likelihood where the kernel computes it), reduced inside the compiled function; only when
+it is not zero does a per-row pass run, whose flags :func:`~._validity.raise_invalid` turns
+into an error naming the first invalid row. Derivatives are exact to rounding: every :class:`Derivative`
 has ``error=None``.
 """
 
@@ -38,8 +41,7 @@ __all__ = ["AutodiffBackend"]
 def _observed_kernel(model: Any) -> Callable[..., Any]:
     def kernel(params: Any, y: Any, x: Any) -> Any:
         flat, unravel = ravel_pytree(params)
-        neg, ll, flags = negative_hessian(model, unravel, flat, y, x)
-        return ll, neg, flags
+        return negative_hessian(model, unravel, flat, y, x)
 
     return kernel
 
@@ -58,7 +60,8 @@ class AutodiffBackend(Backend):
         return self.model.state.kernel(name, lambda: build(self.model))
 
     def _on_rows(self, name: str, build: Callable[[Any], Callable[..., Any]], params: Any, data: Data) -> Any:
-        """Run a row kernel, name invalid rows, and check the log-likelihood (its first output)."""
+        """Run a row kernel whose last output is the rows' flags, name invalid rows, and check the
+        log-likelihood (its first output)."""
         out = run(self._kernel(name, build), params, data.y, data.x)
         if self.model.kind == "distribution":
             raise_invalid(self.model, params, out[-1], data.x, has_rows=True, y=data.y)
@@ -66,28 +69,44 @@ class AutodiffBackend(Backend):
         check_finite("log-likelihood", np.where(np.isneginf(ll), 0.0, ll))
         return out
 
+    def _name_invalid(self, params: Any, data: Data, invalid: Any) -> None:
+        """When a kernel counted ``invalid`` rows, the per-row pass that names the first (and raises)."""
+        if int(invalid):
+            self._on_rows("loglik_rows", row_kernels.loglik_kernel, params, data)
+
     def _check_params(self, params: Any, flags: dict[str, Any], x: Any) -> None:
         if self.model.kind == "distribution":
             raise_invalid(self.model, params, flags, x, has_rows=x is not None)
 
     # ------------------------------------------------------------------ rows of data
     def loglik(self, params: Any, data: Data) -> np.ndarray:
-        return np.asarray(self._on_rows("loglik", row_kernels.loglik_kernel, params, data)[0])
+        ll, invalid = run(self._kernel("loglik", row_kernels.checked_loglik_kernel), params, data.y, data.x)
+        self._name_invalid(params, data, invalid)
+        return np.asarray(ll)
 
     def scores(self, params: Any, data: Data) -> Derivative:
-        _, g, _ = self._on_rows("score", row_kernels.score_kernel, params, data)
-        check_finite("score", g)
-        return Derivative(np.asarray(g))
+        g, invalid, nonfinite = run(self._kernel("score", row_kernels.score_kernel), params, data.y, data.x)
+        self._name_invalid(params, data, invalid)
+        g = np.asarray(g)
+        if int(nonfinite):
+            check_finite("score", g)
+        return Derivative(g)
 
     def score_gram(self, params: Any, data: Data) -> Derivative:
-        _, m, finite, _ = self._on_rows("empirical", row_kernels.gram_kernel, params, data)
-        check_finite("score", np.where(np.asarray(finite), 0.0, np.nan))
+        m, invalid, nonfinite = run(
+            self._kernel("empirical", row_kernels.gram_kernel), params, data.y, data.x
+        )
+        self._name_invalid(params, data, invalid)
+        if int(nonfinite):  # name the row
+            self.scores(params, data)
         return Derivative(np.asarray(m))
 
     def negative_hessian(self, params: Any, data: Data) -> Derivative:
-        _, m, _ = self._on_rows("observed", _observed_kernel, params, data)
-        check_finite("observed information", np.asarray(m)[None])
-        return Derivative(np.asarray(m))
+        out = run(self._kernel("observed", _observed_kernel), params, data.y, data.x)
+        m, invalid = jax.device_get(out)  # one transfer of both
+        self._name_invalid(params, data, invalid)
+        check_finite("observed information", m[None])
+        return Derivative(m)
 
     def row_curvature(self, params: Any, data: Data) -> RowCurvature:
         ll, s, h, _ = self._on_rows("check_rows", row_kernels.rows_kernel, params, data)

@@ -62,7 +62,7 @@ class AutodiffLogPosterior(LogPosterior):
             return value, jnp.where(valid, grad, 0.0)
 
         def hessian(u: jax.Array, y: Any, x: Any) -> jax.Array:
-            neg, _, _ = negative_hessian(model, reparam.to_params, u, y, x)
+            neg, _ = negative_hessian(model, reparam.to_params, u, y, x)
             if prior is None:
                 return neg
             return neg - jax.hessian(lambda v: prior.log_density(reparam.to_params(v)))(u)

@@ -45,8 +45,11 @@ def as_observations(tree: Any) -> Any:
 
 
 class Data:
-    """Validated observations ``y`` and covariates ``x`` (pytrees of JAX arrays, dtypes by
-    :func:`data_dtype`), N rows."""
+    """Validated observations ``y`` and covariates ``x``, N rows.
+
+    Pytrees of JAX arrays, or of aligned NumPy arrays for the data of one call
+    (:func:`prepare_data` with ``transient=True``); dtypes by :func:`data_dtype`.
+    """
 
     __slots__ = ("n", "x", "y")
 
@@ -80,6 +83,9 @@ def _check_leaf(field: str, leaf: Any) -> np.ndarray:
         raise InvalidDataError(f"{field} cannot be read as an array: {exc}") from exc
     if arr.ndim == 0:
         raise InvalidDataError(f"{field} is a scalar; observations need a leading axis of rows")
+    if arr.dtype in _KEPT_FLOATS:  # the common case, without the dtype lattice's lookups
+        _check_finite(field, arr)
+        return arr
     if np.issubdtype(arr.dtype, np.complexfloating):
         imag = np.argwhere(arr.imag != 0)
         bad = imag[0] if imag.size else np.zeros(arr.ndim, dtype=int)
@@ -94,20 +100,37 @@ def _check_leaf(field: str, leaf: Any) -> np.ndarray:
     arr = np.asarray(arr, dtype=data_dtype(arr.dtype))  # no copy when the dtype is kept
     if not jnp.issubdtype(arr.dtype, jnp.floating):
         return arr  # integers are finite
-    finite = np.isfinite(arr)
-    if not finite.all():
-        bad = np.argwhere(~finite)[0]
-        raise InvalidDataError(
-            f"{field} {_where(arr, bad)} is {arr[tuple(bad)]}: data must be finite; drop or impute "
-            "missing values before calling fisherlab"
-        )
+    _check_finite(field, arr)
     return arr
+
+
+#: Floating dtypes kept as they are (:func:`data_dtype`).
+_KEPT_FLOATS = (np.dtype(np.float64), np.dtype(np.float32))
+
+
+def _check_finite(field: str, arr: np.ndarray) -> None:
+    if np.isfinite(arr).all():
+        return
+    bad = np.argwhere(~np.isfinite(arr))[0]
+    raise InvalidDataError(
+        f"{field} {_where(arr, bad)} is {arr[tuple(bad)]}: data must be finite; drop or impute "
+        "missing values before calling fisherlab"
+    )
 
 
 def _where(arr: np.ndarray, index: np.ndarray) -> str:
     """``"row 3"`` or ``"row 3, column (2,)"`` for an element of a data leaf."""
     row = int(index[0])
     return f"row {row}" + (f", column {tuple(int(b) for b in index[1:])}" if arr.ndim > 1 else "")
+
+
+def _aligned_copy(arr: np.ndarray) -> np.ndarray:
+    """A copy of ``arr`` in a 64-byte-aligned, C-ordered buffer fisherlab owns."""
+    raw = np.empty(arr.nbytes + 64, dtype=np.uint8)
+    offset = (-raw.ctypes.data) % 64
+    out = raw[offset : offset + arr.nbytes].view(arr.dtype).reshape(arr.shape)
+    np.copyto(out, arr)
+    return out
 
 
 def _to_device(arr: np.ndarray) -> jax.Array:
@@ -117,19 +140,40 @@ def _to_device(arr: np.ndarray) -> jax.Array:
     NumPy array (16-byte aligned) copies, slowly. Owning the copy keeps later
     changes to the caller's array out of fisherlab's data.
     """
-    raw = np.empty(arr.nbytes + 64, dtype=np.uint8)
-    offset = (-raw.ctypes.data) % 64
-    out = raw[offset : offset + arr.nbytes].view(arr.dtype).reshape(arr.shape)
-    np.copyto(out, arr)
-    return jax.device_put(out)
+    return jax.device_put(_aligned_copy(arr))
 
 
-def _leaves(prefix: str, tree: Any) -> list[tuple[str, np.ndarray]]:
+def _for_call(arr: np.ndarray) -> np.ndarray:
+    """``arr`` as a compiled kernel takes it without a copy: 64-byte aligned and C-ordered.
+
+    For data that serve one call (``transient=True``): the caller's array itself when it is
+    already aligned (it is read while the call runs, and the call returns only when its
+    results are on the host), else one aligned copy. A NumPy argument goes through ``jit``'s
+    C++ path, where ``jax.device_put`` would add tens of microseconds of Python per leaf.
+    """
+    if arr.flags.c_contiguous and arr.ctypes.data % 64 == 0:
+        return arr
+    return _aligned_copy(arr)
+
+
+def _leaves(prefix: str, tree: Any) -> list[tuple[str, Any, np.ndarray]]:
+    """``(field, given leaf, checked host array)`` for every leaf of ``tree``."""
     flat, _ = jax.tree_util.tree_flatten_with_path(tree)
-    return [(_field(prefix, path), _check_leaf(_field(prefix, path), leaf)) for path, leaf in flat]
+    out = []
+    for path, leaf in flat:
+        field = _field(prefix, path)
+        out.append((field, leaf, _check_leaf(field, leaf)))
+    return out
 
 
-def prepare_data(y: Any, x: Any = None, *, require_y: bool = True) -> Data:
+def _kept(leaf: Any, arr: np.ndarray, transient: bool) -> Any:
+    """The array a kernel receives for a checked leaf (see :func:`prepare_data`)."""
+    if isinstance(leaf, jax.Array) and leaf.dtype == arr.dtype:
+        return leaf  # immutable already: no copy
+    return _for_call(arr) if transient else _to_device(arr)
+
+
+def prepare_data(y: Any, x: Any = None, *, require_y: bool = True, transient: bool = False) -> Data:
     """Check ``y`` and ``x`` and convert them to JAX arrays, keeping their dtypes.
 
     Dtypes (:func:`data_dtype`): floating leaves keep their precision (float32 stays float32:
@@ -137,6 +181,14 @@ def prepare_data(y: Any, x: Any = None, *, require_y: bool = True) -> Data:
     computed in float32; with float64 parameters JAX promotes to float64), integer leaves
     stay integers (int64: class labels for ``Categorical``, counts, group indices used to
     index parameters in ``x``), booleans become integers 0/1.
+
+    Storage: a JAX array of the kept dtype is used as given (it is immutable). Otherwise the
+    data are copied once into buffers fisherlab owns, so that later changes to the caller's
+    arrays never reach a result that keeps its data (a fit). ``transient=True`` is for data
+    that serve one call whose results are on the host when it returns (``fl.loglik``,
+    ``fl.observed_information``, ...): the leaves stay NumPy arrays, 64-byte aligned (the
+    caller's own array when it already is), which a compiled kernel reads without a copy on
+    the CPU.
 
     Raises:
         InvalidDataError: a non-numeric, complex or non-finite value (first bad row and
@@ -158,7 +210,7 @@ def prepare_data(y: Any, x: Any = None, *, require_y: bool = True) -> Data:
         raise InvalidDataError("y is required: pass the observations, one row per observation")
     checked_y = _leaves("y", y) if y is not None else []
     checked_x = _leaves("x", x) if x is not None else []
-    lengths = {field: arr.shape[0] for field, arr in checked_y + checked_x}
+    lengths = {field: arr.shape[0] for field, _, arr in checked_y + checked_x}
     if len(set(lengths.values())) > 1:
         detail = ", ".join(f"{f} has {n}" for f, n in lengths.items())
         raise InvalidDataError(f"rows of y and x disagree: {detail}; every field needs the same N rows")
@@ -166,10 +218,10 @@ def prepare_data(y: Any, x: Any = None, *, require_y: bool = True) -> Data:
         raise InvalidDataError("no rows: y and x are empty")
     n = next(iter(lengths.values())) if lengths else 0
 
-    def rebuild(tree: Any, checked: list[tuple[str, np.ndarray]]) -> Any:
+    def rebuild(tree: Any, checked: list[tuple[str, Any, np.ndarray]]) -> Any:
         if tree is None:
             return None
         treedef = jax.tree_util.tree_structure(tree)
-        return jax.tree_util.tree_unflatten(treedef, [_to_device(a) for _, a in checked])
+        return jax.tree_util.tree_unflatten(treedef, [_kept(leaf, a, transient) for _, leaf, a in checked])
 
     return Data(rebuild(y, checked_y), rebuild(x, checked_x), n)

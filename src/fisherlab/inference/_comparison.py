@@ -49,6 +49,7 @@ import numpy as np
 import scipy.stats
 
 from .._errors import FisherlabArgumentError, MethodUnavailableError, ModelError
+from .._format import format_pvalue
 
 __all__ = [
     "LikelihoodRatioTest",
@@ -85,7 +86,7 @@ class LikelihoodRatioTest:
     loglik_alt: float
 
     def __str__(self) -> str:
-        return f"LR test: chi2({self.df}) = {self.statistic:.6g}, p = {self.pvalue:.4g}"
+        return f"LR test: chi2({self.df}) = {self.statistic:.6g}, p = {format_pvalue(self.pvalue)}"
 
 
 def _estimated(result: Any, what: str) -> None:

@@ -41,7 +41,8 @@ def _prepare(where: str, model: Any, params: Any, y: Any, x: Any) -> tuple[Any, 
     """The model's backend, the checked parameters and the checked data (``where``: the caller)."""
     require_model(model, where)
     backend = backend_for(model, params, y, x)
-    return backend, as_params(params), prepare_data(y, x)
+    # parameters and data serve this call only (its results are NumPy): no copy into JAX buffers
+    return backend, as_params(params, host=True), prepare_data(y, x, transient=True)
 
 
 def _info(d: Derivative, names: list[str], method: str, factor: float) -> InfoMatrix:

@@ -185,10 +185,19 @@ def validity(
     ``n`` is reduced over its other axes, any other (a parameter shared by all rows) is
     broadcast. ``params_by_row=False`` (a model without covariates: one distribution for all
     rows) broadcasts every parameter check, whatever its shape.
+
+    The checked values pass through :func:`jax.lax.optimization_barrier`: the checks run on
+    the values, and compiling them never constant-folds anything (without it XLA proves
+    ``exp(u) >= 0``, so a NaN rate passed, and folded a reduction of the constant over rows
+    times batched points: XLA's "Constant folding an instruction is taking > 1s" alarm and
+    seconds of compilation for the report's 2-D profile).
     """
-    checks = {
-        name: d.arg_constraints[name](jnp.asarray(getattr(d, name))) for name in _present_constraints(d)
-    }
+    values = {name: jnp.asarray(getattr(d, name)) for name in _present_constraints(d)}
+    # XLA must not reason through the values: it would fold a check it can prove from how they
+    # were computed (``exp(u) >= 0`` becomes ``true``, wrongly so for NaN) into a constant,
+    # and then spend seconds constant-folding its reduction over rows and batched points.
+    values, y = jax.lax.optimization_barrier((values, y))
+    checks = {name: d.arg_constraints[name](value) for name, value in values.items()}
     if y is not None:
         checks["y"] = d.support(y)
 

@@ -32,6 +32,7 @@ import numpy as np
 import scipy.stats
 
 from .._errors import EstimateAtInfinityError, ModelError
+from .._format import format_pvalue
 from ..inference import FitResult, fit
 from ._families import Family
 from ._glm import GLM, check_glm, glm
@@ -65,7 +66,8 @@ class BoundaryTest:
     loglik_alt: float
 
     def __str__(self) -> str:
-        return f"LR test of {self.null}: {self.distribution} = {self.statistic:.4g}, p = {self.pvalue:.4g}"
+        p = format_pvalue(self.pvalue)
+        return f"LR test of {self.null}: {self.distribution} = {self.statistic:.4g}, p = {p}"
 
 
 def _chibar2_01(statistic: float) -> float:

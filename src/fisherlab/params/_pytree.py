@@ -74,7 +74,7 @@ def _element_name(base: str, shape: tuple[int, ...], flat_index: int) -> str:
     return f"{base}[{','.join(str(int(i)) for i in np.unravel_index(flat_index, shape))}]"
 
 
-def _leaf(base: str, leaf: Any) -> jax.Array:
+def _leaf(base: str, leaf: Any, host: bool = False) -> Any:
     """One parameter leaf as a JAX array of a real floating dtype (see :func:`as_params`)."""
     if leaf is None:
         raise FisherlabArgumentError(
@@ -122,11 +122,15 @@ def _leaf(base: str, leaf: Any) -> jax.Array:
             f"parameter {_element_name(base, np.shape(arr), bad)} = {host[bad]} is not finite; "
             "pass finite starting values"
         )
-    return jnp.asarray(arr)
+    return arr if host and isinstance(arr, np.ndarray) else jnp.asarray(arr)
 
 
-def as_params(params: Any) -> Any:
+def as_params(params: Any, *, host: bool = False) -> Any:
     """Return ``params`` with every leaf a real floating JAX array; reject anything else.
+
+    ``host=True`` leaves host (NumPy) leaves as checked NumPy arrays, for a caller that hands
+    them straight to one compiled call (which transfers them itself; a separate transfer per
+    leaf costs more than the call's own work for a small model).
 
     Dtypes: a floating leaf keeps its dtype (``float32`` stays ``float32``: pass float32
     parameters AND float32 data and every computation on the data runs in float32, with
@@ -162,7 +166,7 @@ def as_params(params: Any) -> Any:
             f"params holds no parameters ({params!r}); pass a pytree of real numbers, "
             "e.g. {'mu': 0.0, 'sigma': 1.0}"
         )
-    leaves = [_leaf(path_name(path) or "theta", leaf) for path, leaf in flat]
+    leaves = [_leaf(path_name(path) or "theta", leaf, host) for path, leaf in flat]
     return jax.tree_util.tree_unflatten(treedef, leaves)
 
 
