@@ -74,7 +74,7 @@ def _element_name(base: str, shape: tuple[int, ...], flat_index: int) -> str:
     return f"{base}[{','.join(str(int(i)) for i in np.unravel_index(flat_index, shape))}]"
 
 
-def _leaf(base: str, leaf: Any, host: bool = False) -> Any:
+def _leaf(base: str, leaf: Any, keep_host: bool = False) -> Any:
     """One parameter leaf as a JAX array of a real floating dtype (see :func:`as_params`)."""
     if leaf is None:
         raise FisherlabArgumentError(
@@ -122,7 +122,7 @@ def _leaf(base: str, leaf: Any, host: bool = False) -> Any:
             f"parameter {_element_name(base, np.shape(arr), bad)} = {host[bad]} is not finite; "
             "pass finite starting values"
         )
-    return arr if host and isinstance(arr, np.ndarray) else jnp.asarray(arr)
+    return arr if keep_host and isinstance(arr, np.ndarray) else jnp.asarray(arr)
 
 
 def as_params(params: Any, *, host: bool = False) -> Any:
