@@ -184,7 +184,7 @@ def test_bad_family_link_and_options(frame: pd.DataFrame) -> None:
         fl.glm("cost ~ x", frame, family="gamma", link="logit")
     with pytest.raises(fl.InvalidOptionError, match=r"dispersion='pearson' is not one of \['ml', 'r'\]"):
         fl.glm("count ~ x", frame, family="poisson", dispersion="pearson")
-    with pytest.raises(fl.MethodUnavailableError, match="binomial only"):
+    with pytest.raises(fl.MethodUnavailableError, match="weights for the poisson family"):
         fl.glm("count ~ x", frame, family="poisson", weights="trials")
     with pytest.raises(fl.FisherlabArgumentError, match="pandas DataFrame or a dict"):
         fl.glm("count ~ x", [[1, 2]], family="poisson")
@@ -340,3 +340,61 @@ def test_cluster_groups_by_column_name_follow_dropped_rows(frame: pd.DataFrame) 
     np.testing.assert_allclose(res.cov("cluster", groups=holes["g"]).matrix, want, rtol=1e-9)
     with pytest.raises(fl.InvalidDataError, match="'firm' is not a column of the data"):
         res.cov("cluster", groups="firm")
+
+
+@pytest.mark.parametrize(
+    ("family", "link", "sm_family"),
+    [
+        ("gaussian", None, sm.families.Gaussian()),
+        ("gamma", "log", sm.families.Gamma(link=sm.families.links.Log())),
+        ("inverse_gaussian", "log", sm.families.InverseGaussian(link=sm.families.links.Log())),
+    ],
+)
+def test_prior_weights_divide_the_dispersion(
+    frame: pd.DataFrame, family: str, link: str | None, sm_family: object
+) -> None:
+    # R: glm(y ~ x, family, weights = w); statsmodels: GLM(..., var_weights=w). Row i has
+    # dispersion phi/w_i: same coefficients, summary.glm standard errors, weighted deviances.
+    data = frame.assign(w=np.random.default_rng(2).uniform(0.3, 4.0, len(frame)))
+    response = "height" if family == "gaussian" else "cost"
+    res = fl.glm(f"{response} ~ x + z", data, family=family, link=link, weights="w", dispersion="r")
+    ref = smf.glm(f"{response} ~ x + z", data, family=sm_family, var_weights=data["w"]).fit(tol=1e-13)
+    table = res.to_pandas()
+    cols = list(ref.params.index)
+    np.testing.assert_allclose(table.loc[cols, "estimate"], ref.params, rtol=TOL, atol=TOL)
+    np.testing.assert_allclose(table.loc[cols, "se"], ref.bse, rtol=TOL)
+    assert res.dispersion_r == pytest.approx(ref.scale, rel=TOL)
+    assert res.deviance == pytest.approx(ref.deviance, rel=1e-9)
+    assert res.null_deviance == pytest.approx(ref.null_deviance, rel=1e-9)
+    unweighted = fl.glm(f"{response} ~ x + z", data, family=family, link=link)
+    assert not np.allclose(unweighted.params["beta"], res.params["beta"], rtol=1e-6)  # the weights matter
+    same = fl.glm(f"{response} ~ x + z", data, family=family, link=link, weights=data["w"].to_numpy())
+    np.testing.assert_allclose(same.params["beta"], res.params["beta"], rtol=1e-12)
+
+
+def test_weighted_gaussian_loglik_is_r_loglik(frame: pd.DataFrame) -> None:
+    # R's logLik(glm(y ~ x, gaussian, weights = w)): y_i ~ N(mu_i, sigma^2/w_i), sigma^2 = D/N
+    w = np.random.default_rng(4).uniform(0.5, 2.0, len(frame))
+    res = fl.glm("height ~ x", frame.assign(w=w), family="gaussian", weights="w")
+    X = np.column_stack([np.ones(len(frame)), frame["x"]])
+    sw = np.sqrt(w)
+    beta = np.linalg.lstsq(X * sw[:, None], frame["height"] * sw, rcond=None)[0]
+    mu = X @ beta
+    sigma2 = float(np.sum(w * (frame["height"] - mu) ** 2)) / len(frame)
+    ll = float(np.sum(scipy.stats.norm.logpdf(frame["height"], mu, np.sqrt(sigma2 / w))))
+    assert res.loglik == pytest.approx(ll, rel=1e-10)
+    assert res.aic == pytest.approx(-2 * ll + 2 * 3, rel=1e-10)
+
+
+def test_bad_prior_weights_name_the_row(frame: pd.DataFrame) -> None:
+    w = np.ones(len(frame))
+    w[7] = 0.0
+    with pytest.raises(
+        fl.InvalidDataError, match=r"the weight 'w' at row 7 is 0: prior weights must be positive"
+    ):
+        fl.glm("height ~ x", frame.assign(w=w), family="gaussian", weights="w")
+    with pytest.raises(fl.MethodUnavailableError, match="negative_binomial"):
+        fl.glm("count ~ x", frame.assign(w=1.0), family="negative_binomial", weights="w")
+    with pytest.raises(fl.ModelError, match="'weights'"):
+        x = {"X": np.ones((3, 1)), "weights": np.ones(3)}
+        fl.fit(fl.models.glm("poisson"), np.ones(3), x, init={"beta": np.zeros(1)})

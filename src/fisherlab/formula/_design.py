@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._errors import FormulaError, InvalidDataError, UnsafeFormulaError
+from .._errors import FormulaError, InvalidDataError, MethodUnavailableError, UnsafeFormulaError
 from ..models import FAMILIES, Family
 from ._columns import check_numeric_columns, non_numeric, non_numeric_rows
 from ._guard import check_formula, formula_factors
@@ -67,6 +67,8 @@ class Design:
         response: the response's text in the formula.
         dropped: number of rows dropped for missing values.
         offset: the offset ``(N,)`` added to the linear predictor, or ``None``.
+        weights: R's prior weights ``(N,)`` of a gaussian, Gamma or inverse Gaussian model
+            (row i has dispersion phi/w_i), or ``None``.
         spec: formulaic's model spec of the right-hand side (its terms, factor levels and
             transform states), which builds the same columns for new rows (:func:`new_rows`).
         offset_columns: the columns the offset was read from: ``(offset, exposure)``, each a
@@ -82,6 +84,7 @@ class Design:
     response: str
     dropped: int
     offset: np.ndarray | None = None
+    weights: np.ndarray | None = None
     spec: Any = None
     offset_columns: tuple[str | None, str | None] = (None, None)
     rows: np.ndarray | None = None
@@ -89,13 +92,15 @@ class Design:
     @property
     def x(self) -> object:
         """The covariates as ``fl.models.glm`` takes them: ``X``, or a dict with trials and offset."""
-        if self.trials is None and self.offset is None:
+        if self.trials is None and self.offset is None and self.weights is None:
             return self.X
         out: dict[str, np.ndarray] = {"X": self.X}
         if self.trials is not None:
             out["trials"] = self.trials
         if self.offset is not None:
             out["offset"] = self.offset
+        if self.weights is not None:
+            out["weights"] = self.weights
         return out
 
 
@@ -220,6 +225,26 @@ def _successes(df: pd.DataFrame, y: np.ndarray, weights: np.ndarray, name: str) 
     return whole
 
 
+def _prior_weights(df: pd.DataFrame, column: str, family: Family) -> np.ndarray:
+    """R's prior weights of a family whose dispersion is estimated: finite and positive (row named)."""
+    extra = FAMILIES[family].extra
+    if extra is None or extra.per_weight is None:
+        raise MethodUnavailableError(
+            f"weights for the {family.value} family: R's prior weights are supported where they "
+            "scale the dispersion (gaussian, gamma, inverse_gaussian: row i has dispersion phi/w_i) "
+            "and as the binomial's trials; for counts with different exposures use exposure="
+        )
+    w = _numeric(df, column, "weights column")
+    bad = ~(np.isfinite(w) & (w > 0))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InvalidDataError(
+            f"the weight {column!r} at row {df.index[i]} is {w[i]:g}: prior weights must be positive "
+            f"and finite ({int(bad.sum())} rows violate it); drop rows of weight 0"
+        )
+    return w
+
+
 def _offset(df: pd.DataFrame, offset: str | None, exposure: str | None) -> np.ndarray | None:
     """``offset + log(exposure)`` from their columns (finite; exposure positive), or ``None``."""
     total: np.ndarray | None = None
@@ -266,8 +291,11 @@ def build_design(
         family: the GLM family (a :class:`~fisherlab.models.Family` or its value), for the response
             checks of its record.
         trials: the column of binomial trials (``y`` is then the number of successes).
-        weights: the column of R's prior weights, binomial only: the trials, with ``y`` the
-            proportion of successes (R's ``glm(y ~ ., binomial, weights = n)``).
+        weights: the column of R's prior weights: for the binomial the trials, with ``y`` the
+            proportion of successes (R's ``glm(y ~ ., binomial, weights = n)``); for gaussian,
+            Gamma and inverse Gaussian positive weights that divide the dispersion of their
+            row (R's ``glm(..., weights = w)``, statsmodels' ``var_weights``); refused for
+            the Poisson and negative binomial families.
         offset: the column of a known term added to the linear predictor.
         exposure: a column of positive exposures; ``log(exposure)`` is added to the offset.
         dropna: drop rows with a missing value in a column the model uses, instead of failing.
@@ -299,7 +327,9 @@ def build_design(
         raise InvalidDataError(
             "give the binomial trials once: as trials (y successes) or as weights (y proportions)"
         )
-    counts = trials if trials is not None else weights
+    binomial_weights = weights is not None and FAMILIES[family].trials is not None
+    prior_weights = weights if weights is not None and not binomial_weights else None
+    counts = trials if trials is not None else (weights if binomial_weights else None)
     try:
         parsed = formulaic.Formula(formula)
     except Exception as exc:  # formulaic's syntax errors (multi-line, coloured): one line
@@ -321,7 +351,7 @@ def build_design(
     needed = sorted(
         str(v) for v in parsed.required_variables if not (allow_code and str(v) in vars(builtins))
     )
-    extra = [c for c in (counts, offset, exposure, *keep) if c is not None]
+    extra = [c for c in (counts, prior_weights, offset, exposure, *keep) if c is not None]
     missing = [v for v in [*needed, *extra] if v not in df.columns]
     if missing:
         raise InvalidDataError(
@@ -364,9 +394,10 @@ def build_design(
     n_trials = None
     if counts is not None:
         n_trials = _numeric(df, counts, "trials column" if trials is not None else "weights column")
-    if weights is not None:
-        if FAMILIES[family].trials is None:
-            raise InvalidDataError(f"weights are the binomial trials; the {family.value} family takes none")
+    w = None
+    if prior_weights is not None:
+        w = _prior_weights(df, prior_weights, family)
+    elif weights is not None:
         assert n_trials is not None
         _check_trials(df, n_trials, family, f"the weight {weights!r} (the trials)")
         y = _successes(df, y, n_trials, response)
@@ -404,6 +435,7 @@ def build_design(
         response=response,
         dropped=dropped,
         offset=total_offset,
+        weights=w,
         spec=mm.model_spec,
         offset_columns=(offset, exposure),
         rows=rows,

@@ -11,7 +11,7 @@ import pandas as pd
 
 from .._errors import FisherlabArgumentError, InvalidDataError, MethodUnavailableError
 from .._options import GLMDispersion, Missing, choose
-from ..models import FAMILIES, GLMFit, glm as glm_model
+from ..models import GLMFit, glm as glm_model
 from ._design import build_design, new_rows
 from ._fit import design_names, fit_design
 
@@ -107,10 +107,15 @@ def glm(
         family: ``"gaussian"``, ``"binomial"``, ``"poisson"``, ``"gamma"``,
             ``"inverse_gaussian"`` or ``"negative_binomial"`` (R's spellings work too).
         link: ``None`` for R's default link of the family, or one R allows for it.
-        weights: R's prior weights, a column name or one value per row. Only for the
-            binomial, where they are the numbers of trials and ``y`` is the proportion of
-            successes (R's ``glm(y ~ x, binomial, weights = n)``); ``y`` times the weight must
-            be a whole number.
+        weights: R's prior weights, a column name or one value per row. For the binomial
+            they are the numbers of trials and ``y`` is the proportion of successes (R's
+            ``glm(y ~ x, binomial, weights = n)``; ``y`` times the weight must be a whole
+            number). For gaussian, Gamma and inverse Gaussian they are positive and divide
+            the dispersion of their row, :math:`\phi/w_i` (R's ``glm(..., weights = w)``,
+            statsmodels' ``var_weights``): the coefficients are R's, the deviance and
+            Pearson dispersion are weighted, and the log-likelihood is that of
+            :math:`y_i \sim` family(:math:`\mu_i, \phi/w_i`), as R's ``logLik``. The Poisson
+            and negative binomial refuse them (``MethodUnavailableError``).
         offset: a known term added to the linear predictor: a column name or one value per row.
         exposure: positive exposures (a column name or one value per row); ``log(exposure)`` is
             added to the offset (statsmodels' ``exposure=``).
@@ -139,7 +144,7 @@ def glm(
         InvalidDataError: a column not in the data, missing values, a numeric column with
             typos, a response outside the family's support, non-finite or too large design
             entries, a bad offset, exposure or weight (column and row named).
-        MethodUnavailableError: ``weights`` for a family other than the binomial; a dask
+        MethodUnavailableError: ``weights`` for the Poisson or negative binomial family; a dask
             DataFrame as data.
         FisherlabArgumentError: ``data`` of another type.
         EstimateAtInfinityError, NotConvergedError, SingularInformationError: from the fit,
@@ -164,13 +169,6 @@ def glm(
     model = glm_model(family, link)  # unknown family / link: ModelError before the data are read
     choice = choose(GLMDispersion, dispersion, "dispersion")
     drop = choose(Missing, missing, "missing") is Missing.DROP
-    if weights is not None and FAMILIES[model.family].trials is None:
-        raise MethodUnavailableError(
-            f"glm(weights=...) for the {model.family.value} family: prior weights are supported for "
-            f"the binomial only (the trials, with y the proportion of successes); weights that "
-            "multiply each row's log-likelihood are not available yet; for counts with different "
-            "exposures use exposure= (Poisson, negative binomial)"
-        )
     df = _frame(data)
     df, weights_col = _column(df, weights, "weights")
     df, offset_col = _column(df, offset, "offset")

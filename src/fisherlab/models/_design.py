@@ -1,8 +1,10 @@
 r"""A GLM's covariates: the design matrix :math:`X` (N, p), binomial trials :math:`n_i`, offset :math:`o_i`.
 
-``x`` is the design matrix, or a dict ``{"X": design, "trials": n_i, "offset": o_i}``
-with optional ``"trials"`` (families that take them: the binomial) and ``"offset"``
-(a known term added to :math:`\eta = X\beta + o`).
+``x`` is the design matrix, or a dict ``{"X": design, "trials": n_i, "offset": o_i,
+"weights": w_i}`` with optional ``"trials"`` (families that take them: the binomial),
+``"offset"`` (a known term added to :math:`\eta = X\beta + o`) and ``"weights"``, R's prior
+weights of the families whose dispersion is estimated (gaussian, Gamma, inverse Gaussian):
+row :math:`i` has dispersion :math:`\phi/w_i` (:attr:`ExtraParameter.per_weight`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 from .._errors import ModelError
 from ._families import FAMILIES, Family
 
-__all__ = ["Design", "check_params", "design", "host_design"]
+__all__ = ["Design", "check_params", "design", "host_design", "host_weights"]
 
 
 class Design(NamedTuple):
@@ -26,9 +28,14 @@ class Design(NamedTuple):
     X: Any  # (..., p)
     trials: Any  # (...,) or None
     offset: Any  # (...,) or 0.0
+    weights: Any = None  # (...,) or None
 
 
-_X_KEYS = frozenset({"X", "trials", "offset"})
+_X_KEYS = frozenset({"X", "trials", "offset", "weights"})
+# the families whose covariates may carry prior weights, for messages
+_WITH_WEIGHTS = ", ".join(
+    f.value for f, r in FAMILIES.items() if r.extra is not None and r.extra.per_weight is not None
+)
 # the families whose covariates may carry trials ("binomial"), for messages
 _WITH_TRIALS = ", ".join(f.value for f, r in FAMILIES.items() if r.trials is not None)
 
@@ -37,8 +44,8 @@ def design(x: Any, family: Family) -> Design:
     """Split the covariates into design, trials and offset, checking their structure.
 
     Raises:
-        ModelError: no covariates, a dict with unknown keys or without ``"X"``, trials
-            for a family that takes none, a design that is not 2-D.
+        ModelError: no covariates, a dict with unknown keys or without ``"X"``, trials or
+            weights for a family that takes none, a design that is not 2-D.
     """
     if x is None:
         raise ModelError("a GLM needs covariates: pass the design matrix X (N, p) as x")
@@ -47,20 +54,34 @@ def design(x: Any, family: Family) -> Design:
         if "X" not in x or unknown:
             raise ModelError(
                 "GLM covariates are the design matrix (N, p) or a dict with keys 'X' (design), "
-                f"'trials' ({_WITH_TRIALS}) and 'offset'; got keys {sorted(map(str, x))}. A pandas "
-                "DataFrame is read as a dict of columns: pass df.to_numpy() instead"
+                f"'trials' ({_WITH_TRIALS}), 'offset' and 'weights' ({_WITH_WEIGHTS}); got keys "
+                f"{sorted(map(str, x))}. A pandas DataFrame is read as a dict of columns: pass "
+                "df.to_numpy() instead"
             )
-        X, trials, offset = x["X"], x.get("trials"), x.get("offset", 0.0)
+        X, trials, offset, weights = x["X"], x.get("trials"), x.get("offset", 0.0), x.get("weights")
     else:
-        X, trials, offset = x, None, 0.0
+        X, trials, offset, weights = x, None, 0.0, None
     if trials is not None and FAMILIES[family].trials is None:
         raise ModelError(f"'trials' is for the {_WITH_TRIALS} family, not {family.value}")
+    extra = FAMILIES[family].extra
+    if weights is not None and (extra is None or extra.per_weight is None):
+        raise ModelError(
+            f"'weights' (R's prior weights, dispersion phi/w) are for the {_WITH_WEIGHTS} families, "
+            f"not {family.value}"
+        )
     if jnp.ndim(X) < 2:
         raise ModelError(
             f"the GLM design matrix must be 2-D (N, p), got shape {jnp.shape(X)}: "
             "add a column axis (X[:, None]) and the intercept column of ones"
         )
-    return Design(X, trials, offset)
+    return Design(X, trials, offset, weights)
+
+
+def host_weights(x: Any, family: Family) -> np.ndarray:
+    """R's prior weights (N,) as NumPy (ones when absent)."""
+    d = design(x, family)
+    n = np.shape(d.X)[0]
+    return np.ones(n) if d.weights is None else np.asarray(d.weights, dtype=np.float64)
 
 
 def host_design(x: Any, family: Family) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -32,7 +32,7 @@ import numpy as np
 from .._errors import ModelError
 from ..inference import FitResult, fit
 from ..inference._comparison import check_nested, model_deviance
-from ._design import host_design
+from ._design import host_design, host_weights
 from ._families import FAMILIES, Family
 from ._glm import GLM, check_glm, glm
 from ._links import LINKS
@@ -56,11 +56,14 @@ def _extra_value(model: GLM, params: Any) -> float | None:
     return float(np.asarray(params[leaf.name]))
 
 
-def _deviance_at(model: GLM, y: np.ndarray, mu: np.ndarray, trials: np.ndarray, params: Any) -> float:
+def _deviance_at(
+    model: GLM, y: np.ndarray, mu: np.ndarray, trials: np.ndarray, params: Any, weights: np.ndarray
+) -> float:
+    r""":math:`\sum_i w_i d(y_i, \mu_i)`, ``weights`` R's prior weights (ones without)."""
     unit = FAMILIES[model.family].deviance
     if unit is None:  # every family record has one; a record added without it
         raise ModelError(f"the {model.family.value} family's record has no unit deviance")
-    return float(np.sum(unit(y, mu, trials, _extra_value(model, params))))
+    return float(np.sum(weights * unit(y, mu, trials, _extra_value(model, params))))
 
 
 @model_deviance.register(GLM)
@@ -68,7 +71,7 @@ def _glm_deviance(model: GLM, result: FitResult) -> float:
     y = np.asarray(result.data.y, dtype=np.float64).reshape(-1)
     _, trials, _ = host_design(result.data.x, model.family)
     mu = model.mean(result.params, result.data.x)
-    return _deviance_at(model, y, mu, trials, result.params)
+    return _deviance_at(model, y, mu, trials, result.params, host_weights(result.data.x, model.family))
 
 
 def _constant_column(X: np.ndarray) -> bool:
@@ -105,11 +108,12 @@ def null_deviance(result: FitResult) -> float:
     model = check_glm(result.model, "null_deviance")
     y = np.asarray(result.data.y, dtype=np.float64).reshape(-1)
     X, trials, offset = host_design(result.data.x, model.family)
+    weights = host_weights(result.data.x, model.family)
     link = LINKS[model.link]
     if not _constant_column(X):
         mu = np.asarray(link.inv(offset), dtype=np.float64)
     elif not np.any(offset):
-        mu = np.full(y.shape, np.sum(y) / np.sum(trials))
+        mu = np.full(y.shape, np.sum(weights * y) / np.sum(weights * trials))
     else:
         leaf = FAMILIES[model.family].extra
         extra = _extra_value(model, result.params)
@@ -118,10 +122,12 @@ def null_deviance(result: FitResult) -> float:
         x: dict[str, Any] = {"X": np.ones((y.size, 1)), "offset": offset}
         if isinstance(result.data.x, Mapping) and result.data.x.get("trials") is not None:
             x["trials"] = trials
+        if isinstance(result.data.x, Mapping) and result.data.x.get("weights") is not None:
+            x["weights"] = weights
         start = float(np.asarray(link.fun(np.sum(y) / np.sum(trials))) - np.mean(offset))
         res0 = fit(null, y, x, init={"beta": np.array([start])})
         mu = null.mean(res0.params, res0.data.x)
-    return _deviance_at(model, y, mu, trials, result.params)
+    return _deviance_at(model, y, mu, trials, result.params, weights)
 
 
 def _design_of(res: FitResult, family: Family) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -176,6 +182,8 @@ def _glm_nested(model: GLM, big: FitResult, small: FitResult) -> None:
         raise ModelError("lr_test: the fits have different offsets, so they are not nested")
     if not np.array_equal(tb, ts):
         raise ModelError("lr_test: the fits have different binomial trials, so they are not nested")
+    if not np.array_equal(host_weights(big.data.x, model.family), host_weights(small.data.x, other.family)):
+        raise ModelError("lr_test: the fits have different prior weights, so they are not nested")
     if Xs.shape[1]:
         coef, *_ = np.linalg.lstsq(Xb, Xs, rcond=None)
         resid = np.linalg.norm(Xs - Xb @ coef, axis=0)

@@ -57,6 +57,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
+import jax.numpy as jnp
 import numpy as np
 from scipy.special import xlogy
 
@@ -118,12 +119,18 @@ class ExtraParameter:
             :math:`\mu + \alpha\mu^2`).
         start: the moment estimate ``start(y, mu, df_resid)`` from the means of the
             first Fisher-scoring step, ``df_resid`` :math:`= \max(N-p, 1)`.
+        per_weight: R's prior weights :math:`w_i` of a family whose dispersion is estimated:
+            row :math:`i` has dispersion :math:`\phi/w_i`, so its parameter is
+            ``per_weight(value, w)`` (:math:`\sigma/\sqrt{w_i}`; a shape :math:`\nu w_i`,
+            :math:`\lambda w_i`); ``None`` where prior weights are not a distribution's
+            parameter (the negative binomial's α).
     """
 
     name: str
     ml_dispersion: Callable[[float], float] | None
     in_variance: bool
     start: Callable[[np.ndarray, np.ndarray, int], float]
+    per_weight: Callable[[Any, Any], Any] | None = None
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -248,7 +255,11 @@ def _shape_parameter(family: Family, variance: VarianceFunction) -> ExtraParamet
     """The shape of a Gamma or inverse Gaussian GLM: dispersion 1/shape, started from Pearson's estimate."""
     start = _pearson_shape_start(variance)
     return ExtraParameter(
-        _extra_name(family), ml_dispersion=lambda shape: 1.0 / shape, in_variance=False, start=start
+        _extra_name(family),
+        ml_dispersion=lambda shape: 1.0 / shape,
+        in_variance=False,
+        start=start,
+        per_weight=lambda shape, w: shape * w,
     )
 
 
@@ -338,6 +349,7 @@ _RECORDS = (
             ml_dispersion=lambda sigma: sigma**2,
             in_variance=False,
             start=_sigma_start,
+            per_weight=lambda sigma, w: sigma / jnp.sqrt(w),
         ),
         deviance=_gaussian_deviance,
     ),

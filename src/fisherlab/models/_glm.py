@@ -120,7 +120,11 @@ class GLM(Model):
         eta, d = self._eta(params, x)
         if self.poisson_limit:
             return FAMILIES[Family.POISSON].distribution(eta, LINKS[self.link], None, d.trials)
-        return self._record.distribution(eta, LINKS[self.link], self._extra(params), d.trials)
+        extra = self._extra(params)
+        if d.weights is not None:  # R's prior weights: row i has dispersion phi / w_i
+            assert self._record.extra is not None and self._record.extra.per_weight is not None
+            extra = self._record.extra.per_weight(extra, jnp.asarray(d.weights))
+        return self._record.distribution(eta, LINKS[self.link], extra, d.trials)
 
     # ------------------------------------------------------------------ public helpers
     def mean(self, params: Any, x: Any) -> np.ndarray:

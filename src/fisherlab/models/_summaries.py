@@ -21,7 +21,7 @@ import numpy as np
 
 from ..inference import FitResult
 from ..information import Covariance, fisher
-from ._design import host_design
+from ._design import host_design, host_weights
 from ._families import FAMILIES
 from ._glm import GLM, check_glm
 
@@ -60,9 +60,10 @@ def _check_result(result: Any, caller: str) -> tuple[GLM, FitResult]:
 def _pearson(model: GLM, result: FitResult) -> float:
     y = np.asarray(result.data.y, dtype=np.float64).reshape(-1)
     design, trials, _ = host_design(result.data.x, model.family)
+    weights = host_weights(result.data.x, model.family)
     mu = model.mean(result.params, result.data.x)
     resid = y - trials * mu
-    chi2 = float(np.sum(resid**2 / (trials * model.variance_function(mu, result.params))))
+    chi2 = float(np.sum(weights * resid**2 / (trials * model.variance_function(mu, result.params))))
     n, p = design.shape
     if n <= p:
         raise ValueError(f"the Pearson dispersion needs more rows than coefficients (N = {n}, p = {p})")
