@@ -306,7 +306,8 @@ class FitResult:
             level: coverage, e.g. 0.95.
             kind: covariance kind for Wald intervals (``hc``, ``groups``, ``small_sample``: as
                 :meth:`cov`).
-            method: ``"wald"`` (:math:`\\hat\\theta \\pm z\\,se`; for a constrained
+            method: ``"wald"`` (:math:`\\hat\\theta \\pm z\\,se`, or a t quantile where
+                :meth:`wald_df` is finite; for a constrained
                 parameter computed on the unconstrained scale and mapped back, so it
                 never leaves the support) or ``"profile"`` (likelihood-ratio:
                 :math:`\\{\\psi: 2[\\ell(\\hat\\theta) - \\ell_p(\\psi)] \\le \\chi^2_{1,\\text{level}}\\}`,
@@ -331,7 +332,7 @@ class FitResult:
         groups: Any = None,
         small_sample: bool | None = None,
     ) -> pd.DataFrame:
-        """Estimate, se, z, p-value (two-sided Wald test of 0) and confidence interval per parameter.
+        """Estimate, se, z (or t, see :meth:`wald_df`), two-sided p-value of 0 and interval per parameter.
 
         ``hc``, ``groups``, ``small_sample``: as :meth:`cov`.
 
