@@ -46,7 +46,7 @@ from typing import Any
 
 import jax
 import numpy as np
-import scipy.stats
+import scipy.special
 
 from .._errors import FisherlabArgumentError, MethodUnavailableError, ModelError
 from .._format import format_pvalue
@@ -192,5 +192,5 @@ def likelihood_ratio_test(big: Any, small: Any) -> LikelihoodRatioTest:
         )
     statistic = max(statistic, 0.0)
     df = k_big - k_small
-    pvalue = float(scipy.stats.chi2.sf(statistic, df))
+    pvalue = float(scipy.special.chdtrc(df, statistic))
     return LikelihoodRatioTest(statistic, df, pvalue, float(small.loglik), float(big.loglik))

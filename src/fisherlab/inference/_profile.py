@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import scipy.optimize
-import scipy.stats
+import scipy.special
 
 from .._errors import FisherlabError, MethodUnavailableError, NotConvergedError
 from ._newton import newton
@@ -132,11 +132,11 @@ def profile_intervals(result: FitResult, level: float) -> pd.DataFrame:
             "profile intervals need parameters that map one-to-one to the fitting scale; a simplex or "
             "ordered constraint does not: use method='wald'"
         )
-    target = 0.5 * float(scipy.stats.chi2.ppf(level, df=1))
+    target = float(scipy.special.gammaincinv(0.5, level))  # chi2_1 quantile / 2
     u_hat = np.asarray(result.u)
     f0 = result.objective.value(u_hat)
     se_u = np.sqrt(np.diag(result.cov("observed", scale="unconstrained").matrix))
-    z = float(scipy.stats.norm.ppf(0.5 + level / 2))
+    z = float(scipy.special.ndtri(0.5 + level / 2))
     rows = []
     for t, j in aligned:
         profile = _Profile(result.objective, u_hat, j)

@@ -29,7 +29,7 @@ import dataclasses
 from typing import Any
 
 import numpy as np
-import scipy.stats
+import scipy.special
 
 from .._errors import EstimateAtInfinityError, ModelError
 from .._format import format_pvalue
@@ -71,7 +71,7 @@ class BoundaryTest:
 
 
 def _chibar2_01(statistic: float) -> float:
-    return 1.0 if statistic <= 0.0 else 0.5 * float(scipy.stats.chi2.sf(statistic, 1))
+    return 1.0 if statistic <= 0.0 else 0.5 * float(scipy.special.chdtrc(1, statistic))
 
 
 def _alpha_to_zero(exc: EstimateAtInfinityError) -> bool:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
-import scipy.stats
+import scipy.special
 
 from ..._options import IntervalMethod, choose, probability
 from ._covariance import check_kind, robust_options
@@ -46,8 +46,8 @@ def quantile(level: float, df: np.ndarray) -> np.ndarray:
     half = 0.5 + level / 2
     df = np.asarray(df, dtype=np.float64)
     finite = np.isfinite(df)
-    out = np.full(df.shape, float(scipy.stats.norm.ppf(half)))
-    out[finite] = scipy.stats.t.ppf(half, df[finite])
+    out = np.full(df.shape, float(scipy.special.ndtri(half)))
+    out[finite] = scipy.special.stdtrit(df[finite], half)
     return out
 
 
@@ -55,8 +55,8 @@ def two_sided_p(stat: np.ndarray, df: np.ndarray) -> np.ndarray:
     """:math:`2P(|R_d| \\ge |T|)`, normal where ``df`` is infinite."""
     df = np.asarray(df, dtype=np.float64)
     finite = np.isfinite(df)
-    p = 2 * scipy.stats.norm.sf(np.abs(stat))
-    p[finite] = 2 * scipy.stats.t.sf(np.abs(stat[finite]), df[finite])
+    p = 2 * scipy.special.ndtr(-np.abs(stat))
+    p[finite] = 2 * scipy.special.stdtr(df[finite], -np.abs(stat[finite]))
     return p
 
 
