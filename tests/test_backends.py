@@ -190,7 +190,9 @@ def test_a_new_backend_plugs_in_without_touching_the_callers() -> None:
     np.testing.assert_allclose(fl.observed_information(model, PARAMS, Y, X).matrix, ref, rtol=1e-14)
     fl.fisher(model, PARAMS, X)
     res = fl.fit(model, Y, X, init=PARAMS)
-    res.cov("observed")
+    direct = fl.observed_information(model, res.params, Y, X).matrix  # through negative_hessian
+    # res.cov("observed") reuses the fit's own Hessian, from the same backend's log_posterior
+    np.testing.assert_allclose(np.linalg.inv(res.cov("observed").matrix), direct, rtol=1e-10)
     assert Counting.calls.count("eta_gram") == 1 and Counting.calls.count("negative_hessian") == 2
 
 
