@@ -140,23 +140,38 @@ def _leverage_block(res: FitResult) -> np.ndarray:
     return np.array([i for i, n in enumerate(param_names(res.params)) if n != extra], dtype=np.int64)
 
 
+def _row_terms(res: FitResult, with_hat: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """The per-row scores of the robust meats and, ``with_hat``, the leverages with the scores
+    of the same pass (HC2, HC3), computed once per fit: a summary asks for its covariance
+    several times (the table, the intervals, on both scales), and the per-row curvature behind
+    the leverages is the costliest step."""
+    cache = res._rows
+    if not with_hat:
+        if "scores" not in cache:
+            cache["scores"] = np.asarray(score(res.model, res.params, res.data.y, res.data.x))
+        return cache["scores"], None
+    if "hat" not in cache:
+        params = as_params(res.params)
+        rows = backend_for(res.model, params, res.data.y, res.data.x).row_curvature(params, res.data)
+        cache["hat"] = leverage(-np.asarray(rows.hessians), _leverage_block(res))
+        cache["hat_scores"] = np.asarray(rows.scores)
+    return cache["hat_scores"], cache["hat"]
+
+
 def robust_meat(
     res: FitResult, hc: HCType | None, groups: Any, small_sample: bool | None
 ) -> tuple[np.ndarray, str]:
     """The meat of a robust covariance in the user's parameters (HC1..HC3, cluster) and its label."""
-    y, x = res.data.y, res.data.x
     if hc is None:  # cluster
         parsed = parse_groups(groups, res.nobs)
-        scores = score(res.model, res.params, y, x)
+        scores, _ = _row_terms(res, with_hat=False)
         meat = cluster_meat(scores, parsed, small_sample=small_sample is not False)
         return meat, f"cluster (G={parsed.n_groups})"
-    block, label = _leverage_block(res), f"sandwich ({hc.value})"
+    n_params, label = _leverage_block(res).size, f"sandwich ({hc.value})"
     if hc is HCType.HC1:
-        return hc_meat(score(res.model, res.params, y, x), hc, n_params=block.size), label
-    params = as_params(res.params)
-    rows = backend_for(res.model, params, y, x).row_curvature(params, res.data)
-    hat = leverage(-np.asarray(rows.hessians), block)
-    return hc_meat(np.asarray(rows.scores), hc, n_params=block.size, hat=hat), label
+        return hc_meat(_row_terms(res, with_hat=False)[0], hc, n_params=n_params), label
+    scores, hat = _row_terms(res, with_hat=True)
+    return hc_meat(scores, hc, n_params=n_params, hat=hat), label
 
 
 def fit_covariance(

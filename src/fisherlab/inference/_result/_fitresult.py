@@ -96,6 +96,9 @@ class FitResult:
         self.loglik = float(np.sum(loglik(model, params, data.y, data.x)))
         self.logprior = 0.0 if prior is None else float(prior.log_density(params))
         self._info: dict[str, InfoMatrix] = {}
+        # per-row terms of the robust meats (scores, leverages): they depend on the fit only, so
+        # renamed copies share them (:mod:`._covariance`)
+        self._rows: dict[str, np.ndarray] = {}
 
     def rename(self, names: list[str]) -> FitResult:
         """A copy whose flattened parameters carry ``names`` (e.g. design-matrix column names).
