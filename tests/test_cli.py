@@ -563,8 +563,7 @@ def test_summary_never_splits_or_cuts_a_number(width: int) -> None:
     # cutting "0.03195…": every number appears whole on one line, no line is wider than the terminal.
     from rich.console import Console
 
-    from fisherlab._format import cell_text
-    from fisherlab.cli._render import summary_tables
+    from fisherlab._format import cell_text, rich_tables
 
     table = pd.DataFrame(
         {
@@ -579,7 +578,7 @@ def test_summary_never_splits_or_cuts_a_number(width: int) -> None:
         index=["temperature", "C(group, Treatment('b'))[T.c]"],
     )
     console = Console(width=width, record=True, file=io.StringIO())
-    parts = summary_tables(table, "fisherlab fit: y ~ temperature + C(group)", console)
+    parts = rich_tables(table, "fisherlab fit: y ~ temperature + C(group)", console.width)
     assert len(parts) > 1  # stacked
     for part in parts:
         console.print(part)

@@ -17,7 +17,6 @@ import pandas as pd
 import fisherlab as fl
 from fisherlab._options import IMTestVariant
 from fisherlab.formula import Design, design_names, fit_design
-from fisherlab.models import FAMILIES
 
 from ._choices import FAMILY_NAMES
 from ._errors import EXIT_BAD_INPUT, EXIT_NOT_CONVERGED, CliError
@@ -60,7 +59,6 @@ def fit_glm(design: Design, family: str, link: str | None, timer: Timer, descrip
             code = EXIT_NOT_CONVERGED if isinstance(exc, fl.NotConvergedError) else EXIT_BAD_INPUT
             raise CliError(str(exc), code) from exc
     names = design_names(res.names, design.columns)
-    beta_index = [i for i, name in enumerate(res.names) if name.startswith("beta[")]
     return Fitted(
         res=res.rename(names),
         model=res.model,
@@ -69,8 +67,8 @@ def fit_glm(design: Design, family: str, link: str | None, timer: Timer, descrip
         family=model.family.value,
         link=model.link.value,
         description=description,
-        beta_index=beta_index,
-        pearson=FAMILIES[model.family].pearson,
+        beta_index=res.beta_index.tolist(),
+        pearson=res.pearson,
         dropped=design.dropped,
         original_names=list(res.names),
         tests=tests,

@@ -7,15 +7,14 @@ import math
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from fisherlab._format import format_pvalue, rich_tables
+from fisherlab._format import format_pvalue
 from fisherlab._options import IMTestVariant
 
-__all__ = ["check_dict", "check_table", "dump_json", "info_table", "stdout_console", "summary_tables"]
+__all__ = ["check_dict", "check_table", "dump_json", "info_table", "stdout_console"]
 
 
 # The papers each information-matrix test variant comes from.
@@ -52,12 +51,6 @@ def _clean(value: Any) -> Any:
 def dump_json(doc: dict[str, Any]) -> str:
     """One JSON object on one line (NaN and infinities become ``null``)."""
     return json.dumps(_clean(doc), allow_nan=False)
-
-
-def summary_tables(table: pd.DataFrame, title: str, console: Console) -> list[Table]:
-    """The summary table as Rich tables that fit ``console.width``, numbers never wrapped or cut
-    (stacked columns; :func:`fisherlab._format.rich_tables`)."""
-    return rich_tables(table, title, console.width)
 
 
 def check_dict(chk: Any) -> dict[str, Any]:

@@ -25,11 +25,12 @@ import pandas as pd
 from rich.console import Console
 
 import fisherlab as fl
+from fisherlab._format import rich_tables
 from fisherlab._options import CovKind
 
 from ._choices import SummaryDispersion, check_dispersion
 from ._fitted import Fitted
-from ._render import check_dict, summary_tables
+from ._render import check_dict
 from ._timer import Timer
 
 __all__ = ["fit_document", "print_fit", "summary"]
@@ -186,7 +187,7 @@ def print_fit(f: Fitted, t: dict[str, Any], kind: str, out: Console) -> None:
     """The summary table, the covariance used, the fit's log-likelihood and notes, the check's verdict."""
     res = f.res
     title = f"fisherlab fit: {f.description}"
-    for part in summary_tables(t["table"], title, out):
+    for part in rich_tables(t["table"], title, out.width):
         out.print(part, soft_wrap=False)
     out.print(
         f"covariance: {_cov_description(kind, t['cov_kind'], f.pearson, t['use_t'], t['df_resid'])}",

@@ -234,15 +234,24 @@ def _prior_weights(df: pd.DataFrame, column: str, family: Family) -> np.ndarray:
             "scale the dispersion (gaussian, gamma, inverse_gaussian: row i has dispersion phi/w_i) "
             "and as the binomial's trials; for counts with different exposures use exposure="
         )
-    w = _numeric(df, column, "weights column")
-    bad = ~(np.isfinite(w) & (w > 0))
+    return _positive(
+        df, column, "weights column", "the weight", "prior weights", "", "; drop rows of weight 0"
+    )
+
+
+def _positive(
+    df: pd.DataFrame, column: str, what: str, label: str, rule: str, why: str, hint: str
+) -> np.ndarray:
+    """The numeric ``column``, positive and finite; else the first bad row named, the rows counted."""
+    values = _numeric(df, column, what)
+    bad = ~(np.isfinite(values) & (values > 0))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise InvalidDataError(
-            f"the weight {column!r} at row {df.index[i]} is {w[i]:g}: prior weights must be positive "
-            f"and finite ({int(bad.sum())} rows violate it); drop rows of weight 0"
+            f"{label} {column!r} at row {df.index[i]} is {values[i]:g}: {rule} must be positive and "
+            f"finite{why} ({int(bad.sum())} rows violate it){hint}"
         )
-    return w
+    return values
 
 
 def _offset(df: pd.DataFrame, offset: str | None, exposure: str | None) -> np.ndarray | None:
@@ -257,14 +266,9 @@ def _offset(df: pd.DataFrame, offset: str | None, exposure: str | None) -> np.nd
                 f"the offset {offset!r} at row {df.index[i]} is {total[i]}: it must be finite"
             )
     if exposure is not None:
-        e = _numeric(df, exposure, "exposure")
-        bad = ~(np.isfinite(e) & (e > 0))
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise InvalidDataError(
-                f"the exposure {exposure!r} at row {df.index[i]} is {e[i]:g}: exposures must be positive and "
-                f"finite (the offset is log(exposure)) ({int(bad.sum())} rows violate it)"
-            )
+        e = _positive(
+            df, exposure, "exposure", "the exposure", "exposures", " (the offset is log(exposure))", ""
+        )
         total = np.log(e) if total is None else total + np.log(e)
     return total
 

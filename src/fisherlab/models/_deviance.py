@@ -37,7 +37,7 @@ from ._families import FAMILIES, Family
 from ._glm import GLM, check_glm, glm
 from ._links import LINKS
 
-__all__ = ["null_deviance"]
+__all__ = ["constant_column", "null_deviance"]
 
 #: The smaller design lies in the bigger one's column space when its least-squares residual on
 #: it is below this fraction of its norm (rounding of a QR solve is ~1e-13 relative).
@@ -74,7 +74,8 @@ def _glm_deviance(model: GLM, result: FitResult) -> float:
     return _deviance_at(model, y, mu, trials, result.params, host_weights(result.data.x, model.family))
 
 
-def _constant_column(X: np.ndarray) -> bool:
+def constant_column(X: np.ndarray) -> bool:
+    """Whether the design has a constant non-zero column (an intercept), as R's null model asks."""
     return bool(np.any(np.all(X == X[:1], axis=0) & (X[0] != 0)))
 
 
@@ -110,7 +111,7 @@ def null_deviance(result: FitResult) -> float:
     X, trials, offset = host_design(result.data.x, model.family)
     weights = host_weights(result.data.x, model.family)
     link = LINKS[model.link]
-    if not _constant_column(X):
+    if not constant_column(X):
         mu = np.asarray(link.inv(offset), dtype=np.float64)
     elif not np.any(offset):
         mu = np.full(y.shape, np.sum(weights * y) / np.sum(weights * trials))

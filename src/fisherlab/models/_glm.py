@@ -44,11 +44,12 @@ from .._errors import ModelError
 from ..data import prepare_data
 from ..dist import Distribution
 from ..model import Model
+from ..params import param_names
 from ._design import Design, check_params, design
 from ._families import FAMILIES, Family, FamilyRecord, as_family
 from ._links import LINKS, Link
 
-__all__ = ["GLM", "check_glm", "glm", "linear_regression"]
+__all__ = ["GLM", "check_glm", "coefficient_index", "glm", "linear_regression"]
 
 
 @final
@@ -256,3 +257,8 @@ def check_glm(model: Any, caller: str) -> GLM:
     if not isinstance(model, GLM):
         raise TypeError(f"{caller} needs a model from fisherlab.models.glm, got {type(model).__name__}")
     return model
+
+
+def coefficient_index(params: Any) -> np.ndarray:
+    """Positions of ``beta[0] .. beta[p-1]`` among a GLM's flattened parameters (``param_names`` order)."""
+    return np.array([i for i, n in enumerate(param_names(params)) if n.startswith("beta[")], dtype=np.int64)

@@ -33,11 +33,10 @@ from .._errors import InvalidDataError
 from .._options import CovKind, GLMDispersion, choose
 from ..inference import FitResult
 from ..information import Covariance
-from ..params import param_names
 from ._design import host_design
-from ._deviance import null_deviance
+from ._deviance import constant_column, null_deviance
 from ._families import FAMILIES
-from ._glm import GLM, check_glm
+from ._glm import GLM, check_glm, coefficient_index
 from ._summaries import glm_covariance, glm_dispersion
 
 __all__ = ["GLMFit"]
@@ -85,10 +84,7 @@ class GLMFit(FitResult):
         twin.__class__ = cls
         assert isinstance(twin, GLMFit)
         twin.dispersion = choice.value
-        extra = twin.glm.dispersion_name
-        twin.beta_index = np.array(
-            [i for i, n in enumerate(param_names(result.params)) if n != extra], dtype=np.int64
-        )
+        twin.beta_index = coefficient_index(result.params)
         twin._info = dict(result._info)
         twin._r_cov = None
         for name in ("newdata_design", "table", "rows"):
@@ -124,8 +120,7 @@ class GLMFit(FitResult):
     def df_null(self) -> int:
         """R's null degrees of freedom: :math:`N - 1` with a constant column in the design, else :math:`N`."""
         X, _, _ = host_design(self.data.x, self.glm.family)
-        constant = bool(np.any(np.all(X == X[:1], axis=0) & (X[0] != 0)))
-        return int(self.nobs - (1 if constant else 0))
+        return int(self.nobs - (1 if constant_column(X) else 0))
 
     @property
     def null_deviance(self) -> float:

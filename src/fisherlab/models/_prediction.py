@@ -33,18 +33,11 @@ from .._errors import InvalidDataError
 from .._options import probability
 from ..inference import FitResult, wald_quantile
 from ..inference._prediction import model_predict
-from ..params import param_names
 from ._design import host_design
-from ._glm import GLM
+from ._glm import GLM, coefficient_index
 from ._links import LINKS
 
 __all__: list[str] = []
-
-
-def _beta_index(result: FitResult) -> np.ndarray:
-    """Positions of ``beta[0] .. beta[p-1]`` among the flattened parameters (the fit's own order)."""
-    own = param_names(result.params)
-    return np.array([i for i, n in enumerate(own) if n.startswith("beta[")], dtype=int)
 
 
 def _new_design(model: GLM, result: FitResult, newdata: Any, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -86,7 +79,7 @@ def _new_design(model: GLM, result: FitResult, newdata: Any, b: np.ndarray) -> t
 @model_predict.register(GLM)
 def _glm_predict(model: GLM, result: FitResult, newdata: Any, level: float, kind: str) -> pd.DataFrame:
     level = probability(level, "level (the coverage)")
-    b = _beta_index(result)
+    b = coefficient_index(result.params)
     X, offset = _new_design(model, result, newdata, b)
     beta = result.flat_params[b]
     sigma = result.cov(kind).matrix[np.ix_(b, b)]
