@@ -30,6 +30,10 @@ first fisherlab module that needs JAX is imported (a one-shot import hook), so b
 fisherlab compiles anything. JAX decides once per process, at its first compilation,
 whether a cache is used: a process that compiles with JAX before it first uses fisherlab
 runs uncached.
+
+**Stored kernels.** Beside ``jax/``, ``kernels/`` (:func:`kernel_dir`) keeps the traced
+kernels of built-in models as :mod:`jax.export` artifacts (:mod:`fisherlab.model._stored`),
+so a second process skips tracing too; ``FISHERLAB_NO_CACHE=1`` turns both off.
 """
 
 from __future__ import annotations
@@ -43,7 +47,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from importlib.machinery import ModuleSpec
 
-__all__ = ["JAX_FREE_MODULES", "MIN_COMPILE_SECONDS", "at_import", "cache_dir", "set_up_cache"]
+__all__ = [
+    "JAX_FREE_MODULES",
+    "MIN_COMPILE_SECONDS",
+    "at_import",
+    "cache_dir",
+    "kernel_dir",
+    "set_up_cache",
+]
 
 #: Kernels that compile faster than this are not written to the persistent cache.
 MIN_COMPILE_SECONDS = 0.0
@@ -66,14 +77,10 @@ _FALSE = ("0", "false", "f", "no", "n", "off")  # JAX's own false spellings (jax
 _state = {"x64_env_set": False, "cache_done": False}
 
 
-def cache_dir() -> str | None:
-    """The persistent compilation cache fisherlab sets up, or ``None`` when it sets none."""
+def _base_dir() -> str | None:
+    """fisherlab's cache folder, or ``None`` with ``FISHERLAB_NO_CACHE=1`` (or no platformdirs)."""
     if os.environ.get("FISHERLAB_NO_CACHE", "") not in ("", "0"):
         return None
-    jax = sys.modules.get("jax")
-    chosen = jax is not None and getattr(jax.config, "jax_compilation_cache_dir", None)
-    if chosen or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
-        return None  # the process chose its own cache
     base = os.environ.get("FISHERLAB_CACHE_DIR")
     if not base:
         try:
@@ -81,7 +88,25 @@ def cache_dir() -> str | None:
         except ImportError:  # pragma: no cover - a dependency; an installation without it runs uncached
             return None
         base = platformdirs.user_cache_dir("fisherlab", appauthor=False)
+    return base
+
+
+def cache_dir() -> str | None:
+    """The persistent compilation cache fisherlab sets up, or ``None`` when it sets none."""
+    base = _base_dir()
+    if base is None:
+        return None
+    jax = sys.modules.get("jax")
+    chosen = jax is not None and getattr(jax.config, "jax_compilation_cache_dir", None)
+    if chosen or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return None  # the process chose its own cache
     return os.path.join(base, "jax")
+
+
+def kernel_dir() -> str | None:
+    """The folder of exported kernels of built-in models (:mod:`fisherlab.model._stored`), or ``None``."""
+    base = _base_dir()
+    return None if base is None else os.path.join(base, "kernels")
 
 
 def set_up_cache() -> None:

@@ -23,6 +23,7 @@ import numpyro.distributions as nd
 from jax.flatten_util import ravel_pytree
 
 from .._errors import MethodUnavailableError, ModelError, NotConvergedError
+from ..model._stored import Local
 from ..params._pytree import tree_signature
 from . import _autodiff_fisher as fisher_kernels, _autodiff_rows as row_kernels
 from ._autodiff_objective import AutodiffLogPosterior
@@ -170,5 +171,5 @@ class AutodiffBackend(Backend):
 
     # ------------------------------------------------------------------ fitting
     def log_posterior(self, reparam: Reparam, prior: Prior | None, data: Data, params0: Any) -> LogPosterior:
-        key = (tree_signature(params0), None if prior is None else id(prior.spec))
+        key = (tree_signature(params0), None if prior is None else Local(id(prior.spec)))
         return AutodiffLogPosterior(self.model, reparam, prior, data, key)

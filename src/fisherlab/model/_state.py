@@ -11,9 +11,13 @@ profile point, a ``cov`` after the fit), so it keeps:
 - ``evaluations``: the numeric backend's values of the model function at parameter points
   (:class:`EvaluationCache`, bounded in bytes, shared by every data set and role);
 - ``pools``: executor pools made for ``executor="threads"``/``"processes"``, one per kind,
-  shut down when the model is garbage-collected.
+  shut down when the model is garbage-collected;
+- ``token``: for a built-in model whose function a string fully describes (``GLM(...)``'s
+  ``repr``), that string; its kernels are then also kept on disk between processes
+  (:mod:`fisherlab.model._stored`). ``None`` for a user's function.
 
-Only :mod:`fisherlab.backends` writes these fields; callers above it never read them.
+Only :mod:`fisherlab.backends` writes these fields (and a built-in model its ``token``);
+callers above it never read them.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from typing import Any
 
 import jax
 import numpy as np
+
+from ._stored import stored_kernel
 
 __all__ = ["CACHE_BYTES", "EvaluationCache", "ModelState"]
 
@@ -106,10 +112,17 @@ class ModelState:
     routes: dict[Hashable, str] = dataclasses.field(default_factory=dict)
     evaluations: EvaluationCache = dataclasses.field(default_factory=EvaluationCache)
     pools: dict[str, Any] = dataclasses.field(default_factory=dict)
+    token: str | None = None
 
     def kernel(self, name: Hashable, build: Callable[[], Callable[..., Any]]) -> Callable[..., Any]:
-        """The jit-compiled kernel ``name``, built (``jax.jit(build())``) on first use and kept."""
+        """The jit-compiled kernel ``name``, built (``jax.jit(build())``) on first use and kept.
+
+        With a ``token`` and a name that reads the same in every process, the kernel's trace is
+        also kept on disk (:func:`~fisherlab.model._stored.stored_kernel`).
+        """
         kernel = self.kernels.get(name)
         if kernel is None:
-            kernel = self.kernels[name] = jax.jit(build())
+            fn = build()
+            kernel = stored_kernel(fn, self.token, name) or jax.jit(fn)
+            self.kernels[name] = kernel
         return kernel

@@ -93,6 +93,8 @@ class GLM(Model):
         self._record: FamilyRecord = record
         constraints = {self.dispersion_name: "positive"} if self.dispersion_name else None
         super().__init__(self._distribution, constraints=constraints)
+        if type(self) is GLM:  # a subclass may change the function: its kernels stay in memory
+            self.state.token = f"fisherlab.models.{self!r}"
 
     def __repr__(self) -> str:
         extra = f", {self.dispersion_name}" if self.dispersion_name else ""
