@@ -184,8 +184,6 @@ def test_bad_family_link_and_options(frame: pd.DataFrame) -> None:
         fl.glm("cost ~ x", frame, family="gamma", link="logit")
     with pytest.raises(fl.InvalidOptionError, match=r"dispersion='pearson' is not one of \['ml', 'r'\]"):
         fl.glm("count ~ x", frame, family="poisson", dispersion="pearson")
-    with pytest.raises(fl.MethodUnavailableError, match="weights for the poisson family"):
-        fl.glm("count ~ x", frame, family="poisson", weights="trials")
     with pytest.raises(fl.FisherlabArgumentError, match="pandas DataFrame or a dict"):
         fl.glm("count ~ x", [[1, 2]], family="poisson")
     with pytest.raises(fl.FormulaError, match="needs a response"):
@@ -372,6 +370,74 @@ def test_prior_weights_divide_the_dispersion(
     np.testing.assert_allclose(same.params["beta"], res.params["beta"], rtol=1e-12)
 
 
+def test_poisson_prior_weights_are_r_weights(frame: pd.DataFrame) -> None:
+    # R: glm(y ~ x + z, poisson, weights = w) maximises sum w_i log p(y_i); statsmodels' var_weights
+    # is the same: estimates, standard errors (dispersion 1), log-likelihood, AIC, deviances,
+    # and the HC0 sandwich with the weighted scores w_i s_i (R's sandwich::vcovHC(type = "HC0")).
+    data = frame.assign(w=np.random.default_rng(5).uniform(0.3, 4.0, len(frame)))
+    res = fl.glm("count ~ x + z", data, family="poisson", weights="w")
+    ref = smf.glm("count ~ x + z", data, family=sm.families.Poisson(), var_weights=data["w"]).fit(tol=1e-13)
+    cols = list(ref.params.index)
+    table = res.to_pandas()
+    np.testing.assert_allclose(table.loc[cols, "estimate"], ref.params, rtol=TOL, atol=TOL)
+    np.testing.assert_allclose(table.loc[cols, "se"], ref.bse, rtol=TOL)
+    assert res.loglik == pytest.approx(ref.llf, rel=1e-10)
+    assert res.aic == pytest.approx(ref.aic, rel=1e-10)
+    assert res.deviance == pytest.approx(ref.deviance, rel=1e-9)
+    assert res.null_deviance == pytest.approx(ref.null_deviance, rel=1e-9)
+    hc0 = smf.glm("count ~ x + z", data, family=sm.families.Poisson(), var_weights=data["w"]).fit(
+        tol=1e-13, cov_type="HC0"
+    )
+    se = res.se("sandwich")
+    np.testing.assert_allclose([se[c] for c in cols], hc0.bse, rtol=1e-6)
+    np.testing.assert_allclose([res.se("expected")[c] for c in cols], ref.bse, rtol=1e-6)
+    unweighted = fl.glm("count ~ x + z", data, family="poisson")
+    assert not np.allclose(unweighted.params["beta"], res.params["beta"], rtol=1e-4)
+
+
+def test_negative_binomial_integer_weights_are_replicated_rows(frame: pd.DataFrame) -> None:
+    # MASS::glm.nb(weights = w): the weighted log-likelihood, alpha included. With integer weights
+    # that is the fit of the data with row i repeated w_i times (an independent oracle): same
+    # estimates, log-likelihood, deviances and observed/expected information.
+    rng = np.random.default_rng(6)
+    w = rng.integers(1, 4, len(frame)).astype(float)
+    mu = np.exp(0.4 + 0.6 * frame["x"].to_numpy())
+    data = frame.assign(w=w, nb=rng.negative_binomial(2.0, 2.0 / (2.0 + mu)))  # alpha = 0.5
+    res = fl.glm("nb ~ x", data, family="negative_binomial", weights="w")
+    repeated = data.loc[data.index.repeat(w.astype(int))].reset_index(drop=True)
+    ref = fl.glm("nb ~ x", repeated, family="negative_binomial")
+    assert set(res.params) == set(ref.params) == {"alpha", "beta"}
+    for name in ref.params:
+        np.testing.assert_allclose(res.params[name], ref.params[name], rtol=1e-7)
+    assert res.loglik == pytest.approx(ref.loglik, rel=1e-10)
+    assert res.deviance == pytest.approx(ref.deviance, rel=1e-8)
+    assert res.null_deviance == pytest.approx(ref.null_deviance, rel=1e-8)
+    for kind in ("observed", "expected"):
+        np.testing.assert_allclose(res.cov(kind).matrix, ref.cov(kind).matrix, rtol=1e-6, atol=1e-14)
+    assert res.df_resid == len(frame) - 2  # R: rows with non-zero weight minus the coefficients
+    # a weighted log-likelihood is not a likelihood of y: no identity check, no simulation
+    with pytest.raises(fl.MethodUnavailableError, match="likelihood weights"):
+        fl.check(res.model, res.params, res.data.y, res.data.x)
+    with pytest.raises(fl.MethodUnavailableError, match="no sampler"):
+        fl.fisher(res.model, res.params, res.data.x, method="mc")
+
+
+def test_weighted_distribution_scales_log_density_and_fisher() -> None:
+    base = fl.dist.NegativeBinomial2(np.array([1.5, 4.0]), 2.0)
+    d = fl.dist.Weighted(base, np.array([0.5, 3.0]))
+    y = np.array([2.0, 7.0])
+    np.testing.assert_allclose(d.log_prob(y), np.array([0.5, 3.0]) * base.log_prob(y), rtol=1e-15)
+    f, fb = fl.dist.family_fisher(d), fl.dist.family_fisher(base)
+    assert f.names == fb.names
+    np.testing.assert_allclose(f.matrix, np.array([0.5, 3.0])[:, None, None] * fb.matrix, rtol=1e-15)
+    with pytest.raises(fl.FisherlabArgumentError):
+        fl.dist.Weighted(np.ones(2), 1.0)
+    # rows outside the support are named through the wrapper, as for the base family
+    m = fl.Model(lambda th, x: fl.dist.Weighted(fl.dist.Poisson(th["rate"] * x), 2.0))
+    with pytest.raises(fl.InvalidParameterError, match="row 1"):
+        fl.loglik(m, {"rate": 1.0}, np.array([1.0, 2.0]), np.array([1.0, -1.0]))
+
+
 def test_weighted_gaussian_loglik_is_r_loglik(frame: pd.DataFrame) -> None:
     # R's logLik(glm(y ~ x, gaussian, weights = w)): y_i ~ N(mu_i, sigma^2/w_i), sigma^2 = D/N
     w = np.random.default_rng(4).uniform(0.5, 2.0, len(frame))
@@ -393,8 +459,13 @@ def test_bad_prior_weights_name_the_row(frame: pd.DataFrame) -> None:
         fl.InvalidDataError, match=r"the weight 'w' at row 7 is 0: prior weights must be positive"
     ):
         fl.glm("height ~ x", frame.assign(w=w), family="gaussian", weights="w")
-    with pytest.raises(fl.MethodUnavailableError, match="negative_binomial"):
-        fl.glm("count ~ x", frame.assign(w=1.0), family="negative_binomial", weights="w")
-    with pytest.raises(fl.ModelError, match="'weights'"):
+    w[7] = -1.0
+    with pytest.raises(fl.InvalidDataError, match=r"the weight 'w' at row 7 is -1"):
+        fl.glm("count ~ x", frame.assign(w=w), family="negative_binomial", weights="w")
+    with pytest.raises(fl.ModelError, match=r"'weights'.*not binomial.*'trials'"):
         x = {"X": np.ones((3, 1)), "weights": np.ones(3)}
-        fl.fit(fl.models.glm("poisson"), np.ones(3), x, init={"beta": np.zeros(1)})
+        fl.fit(fl.models.glm("binomial"), np.ones(3), x, init={"beta": np.zeros(1)})
+    # at the model level a weight is checked inside the kernel, its row named
+    x = {"X": np.ones((3, 1)), "weights": np.array([1.0, -2.0, 1.0])}
+    with pytest.raises(fl.InvalidParameterError, match=r"row 1.*weight"):
+        fl.loglik(fl.models.glm("poisson"), {"beta": np.zeros(1)}, np.ones(3), x)

@@ -36,7 +36,14 @@ INFO_HELP = (
 
 
 def _dist_names() -> dict[str, Any]:
-    skip = {"Distribution", "FamilyFisher", "family_fisher", "register_fisher", "registered_families"}
+    skip = {
+        "Distribution",
+        "FamilyFisher",
+        "Weighted",
+        "family_fisher",
+        "register_fisher",
+        "registered_families",
+    }
     return {n: getattr(fl.dist, n) for n in fl.dist.__all__ if n not in skip}
 
 

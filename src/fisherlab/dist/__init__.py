@@ -17,6 +17,10 @@ MultivariateNormal(loc, covariance_matrix), Poisson(rate), Bernoulli(probs= |
 logits=), Binomial(total_count, probs= | logits=), Geometric(probs= | logits=),
 Categorical(probs= | logits=), NegativeBinomial2(mean, concentration),
 InverseGaussian(mean, concentration).
+
+:class:`Weighted` multiplies a distribution's log-density by a known weight per row
+(likelihood weights, as NumPyro's ``handlers.scale``): R's prior weights of a Poisson or
+negative-binomial GLM. Its Fisher is the weight times the base family's.
 """
 
 from numpyro.distributions import (
@@ -59,6 +63,7 @@ from ._registry import (
     register_fisher as register_fisher,
     registered_families as registered_families,
 )
+from ._weighted import Weighted as Weighted
 
 __all__ = [
     "Bernoulli",
@@ -91,6 +96,7 @@ __all__ = [
     "Uniform",
     "VonMises",
     "Weibull",
+    "Weighted",
     "family_fisher",
     "register_fisher",
     "registered_families",

@@ -162,9 +162,16 @@ def has_closed_form(cls: type) -> bool:
     return _entry.dispatch(cls) is not _entry.dispatch(object)
 
 
+#: Registered classes that are not families but wrap one (:class:`~fisherlab.dist.Weighted`).
+WRAPPERS: set[type] = set()
+
+
 def registered_families() -> list[type]:
-    """The distribution classes with a closed-form entry (besides ``object``)."""
-    return [cls for cls in _entry.registry if cls is not object]
+    """The distribution families with a closed-form entry (besides ``object``).
+
+    Wrappers whose entry is their base family's (:class:`~fisherlab.dist.Weighted`) are not listed.
+    """
+    return [cls for cls in _entry.registry if cls is not object and cls not in WRAPPERS]
 
 
 # --------------------------------------------------------------------------- location-scale

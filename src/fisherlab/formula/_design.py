@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import FormulaError, InvalidDataError, MethodUnavailableError, UnsafeFormulaError
-from ..models import FAMILIES, Family
+from ..models import FAMILIES, Family, takes_weights
 from ._columns import check_numeric_columns, non_numeric, non_numeric_rows
 from ._guard import check_formula, formula_factors
 from ._spelling import PYTHON, Spelling
@@ -226,14 +226,13 @@ def _successes(df: pd.DataFrame, y: np.ndarray, weights: np.ndarray, name: str) 
 
 
 def _prior_weights(df: pd.DataFrame, column: str, family: Family) -> np.ndarray:
-    """R's prior weights of a family whose dispersion is estimated: finite and positive (row named)."""
-    extra = FAMILIES[family].extra
-    if extra is None or extra.per_weight is None:
-        raise MethodUnavailableError(
-            f"weights for the {family.value} family: R's prior weights are supported where they "
-            "scale the dispersion (gaussian, gamma, inverse_gaussian: row i has dispersion phi/w_i) "
-            "and as the binomial's trials; for counts with different exposures use exposure="
-        )
+    """R's prior weights (the binomial's are its trials, read elsewhere): finite and positive (row named).
+
+    They divide the dispersion of a gaussian, Gamma or inverse Gaussian row and multiply the
+    log-likelihood of a Poisson or negative-binomial row (``fisherlab.models.glm``).
+    """
+    if not takes_weights(family):
+        raise MethodUnavailableError(f"weights for the {family.value} family are not supported")
     return _positive(
         df, column, "weights column", "the weight", "prior weights", "", "; drop rows of weight 0"
     )

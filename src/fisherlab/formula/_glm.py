@@ -114,8 +114,13 @@ def glm(
             the dispersion of their row, :math:`\phi/w_i` (R's ``glm(..., weights = w)``,
             statsmodels' ``var_weights``): the coefficients are R's, the deviance and
             Pearson dispersion are weighted, and the log-likelihood is that of
-            :math:`y_i \sim` family(:math:`\mu_i, \phi/w_i`), as R's ``logLik``. The Poisson
-            and negative binomial refuse them (``MethodUnavailableError``).
+            :math:`y_i \sim` family(:math:`\mu_i, \phi/w_i`), as R's ``logLik``. For the
+            Poisson and negative binomial row :math:`i`'s log-likelihood counts :math:`w_i`
+            times (R's ``glm(..., poisson, weights = w)`` and ``MASS::glm.nb``, statsmodels'
+            ``var_weights``; integer weights are frequency weights; :class:`fisherlab.dist.Weighted`):
+            R's estimates, standard errors, ``logLik``, AIC and deviances; the sandwich has
+            the weighted scores :math:`w_i s_i`; :func:`~fisherlab.check` refuses such a fit
+            (a weighted log-likelihood does not satisfy the information-matrix equality).
         offset: a known term added to the linear predictor: a column name or one value per row.
         exposure: positive exposures (a column name or one value per row); ``log(exposure)`` is
             added to the offset (statsmodels' ``exposure=``).
@@ -144,8 +149,7 @@ def glm(
         InvalidDataError: a column not in the data, missing values, a numeric column with
             typos, a response outside the family's support, non-finite or too large design
             entries, a bad offset, exposure or weight (column and row named).
-        MethodUnavailableError: ``weights`` for the Poisson or negative binomial family; a dask
-            DataFrame as data.
+        MethodUnavailableError: a dask DataFrame as data.
         FisherlabArgumentError: ``data`` of another type.
         EstimateAtInfinityError, NotConvergedError, SingularInformationError: from the fit,
             naming the design columns.

@@ -55,6 +55,7 @@ from .._format import format_pvalue
 from .._options import FisherMethod, IMTestVariant, PValueMethod, choose, count, probability, seed_value
 from ..backends import backend_for, check_finite
 from ..data._prepare import prepare_data
+from ..dist import Weighted
 from ..information._fisher import fisher
 from ..information._matrix import InfoMatrix, _combination
 from ..model._model import Model, require_model
@@ -432,7 +433,9 @@ def check(
         InvalidOptionError: an unknown ``variant``, ``pvalue`` or ``fisher_method``,
             ``num_bootstrap`` below 1, a negative ``seed``, or ``alpha`` outside (0, 1) or NaN.
         MethodUnavailableError: ``pvalue="bootstrap"`` for a model that cannot simulate
-            (``from_loglik`` without a sampler) or has numeric derivatives.
+            (``from_loglik`` without a sampler) or has numeric derivatives; a model whose rows
+            carry likelihood weights (:class:`~fisherlab.dist.Weighted`: a Poisson or
+            negative-binomial GLM with prior weights), for which the equality does not hold.
         FisherlabArgumentError: ``model`` is not an ``fl.Model``; ``alpha`` not a number;
             a complex, bool or non-numeric parameter.
 
@@ -465,6 +468,13 @@ def check(
     names = param_names(params)
     data = prepare_data(y, x)
     n, p = data.n, len(names)
+    if model.kind == "distribution" and isinstance(backend.first_distribution(params, data.x), Weighted):
+        raise MethodUnavailableError(
+            "check: the model's rows carry likelihood weights (fl.dist.Weighted, w·log p: R's prior "
+            "weights of a Poisson or negative-binomial GLM); a weighted log-likelihood is not a "
+            "likelihood of y, so the information-matrix equality E[w² s sᵀ] = w·F does not hold "
+            "and the test does not apply; use sandwich standard errors (res.cov('sandwich'))"
+        )
     rows_j, cols_j = np.triu_indices(p)
     q = rows_j.size
     if n <= p + q:

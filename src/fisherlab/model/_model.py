@@ -30,6 +30,7 @@ from numpyro.distributions.util import lazy_property
 
 from .._errors import FisherlabArgumentError, FisherlabError, MethodUnavailableError, ModelError
 from .._options import Derivatives, choose
+from ..dist._weighted import Weighted
 from ..params._constraints import resolve_constraints
 from ._state import ModelState
 
@@ -164,7 +165,12 @@ def _batch1(tree: Any) -> Any:
 
 
 def _present_constraints(d: nd.Distribution) -> list[str]:
-    """Names of ``d.arg_constraints`` that are set (not lazily derived) on this instance."""
+    """Names of ``d.arg_constraints`` that are set (not lazily derived) on this instance.
+
+    A :class:`~fisherlab.dist.Weighted` distribution's are its base distribution's and ``weight``.
+    """
+    if isinstance(d, Weighted):
+        return [*_present_constraints(d.base_dist), "weight"]
     names = []
     for name in d.arg_constraints:
         if name in vars(d):

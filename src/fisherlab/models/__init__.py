@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from ._traits import FAMILY_TRAITS as FAMILY_TRAITS, Family as Family, FamilyTraits as FamilyTraits
 
 if TYPE_CHECKING:
+    from ._design import LIKELIHOOD_WEIGHTS as LIKELIHOOD_WEIGHTS, takes_weights as takes_weights
     from ._deviance import null_deviance as null_deviance
     from ._families import (
         FAMILIES as FAMILIES,
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
 _PLUGINS = ("_prediction", "_deviance")
 _LAZY = {
     "null_deviance": "_deviance",
+    **dict.fromkeys(("LIKELIHOOD_WEIGHTS", "takes_weights"), "_design"),
     **dict.fromkeys(("FAMILIES", "EtaSide", "ExtraParameter", "FamilyRecord"), "_families"),
     **dict.fromkeys(("GLM", "glm", "linear_regression"), "_glm"),
     **dict.fromkeys(("BoundaryTest", "fit_glm", "overdispersion_test"), "_glm_fit"),
@@ -83,6 +85,7 @@ __all__ = [
     "FAMILIES",
     "FAMILY_TRAITS",
     "GLM",
+    "LIKELIHOOD_WEIGHTS",
     "LINKS",
     "BoundaryTest",
     "Dispersion",
@@ -102,4 +105,5 @@ __all__ = [
     "linear_regression",
     "null_deviance",
     "overdispersion_test",
+    "takes_weights",
 ]

@@ -3,8 +3,11 @@ r"""A GLM's covariates: the design matrix :math:`X` (N, p), binomial trials :mat
 ``x`` is the design matrix, or a dict ``{"X": design, "trials": n_i, "offset": o_i,
 "weights": w_i}`` with optional ``"trials"`` (families that take them: the binomial),
 ``"offset"`` (a known term added to :math:`\eta = X\beta + o`) and ``"weights"``, R's prior
-weights of the families whose dispersion is estimated (gaussian, Gamma, inverse Gaussian):
-row :math:`i` has dispersion :math:`\phi/w_i` (:attr:`ExtraParameter.per_weight`).
+weights: for the families whose dispersion is estimated (gaussian, Gamma, inverse Gaussian)
+row :math:`i` has dispersion :math:`\phi/w_i` (:attr:`ExtraParameter.per_weight`); for the
+Poisson and negative binomial (:data:`LIKELIHOOD_WEIGHTS`) row :math:`i`'s log-likelihood
+counts :math:`w_i` times (:class:`~fisherlab.dist.Weighted`), as in R's ``glm`` and
+``MASS::glm.nb``.
 """
 
 from __future__ import annotations
@@ -19,7 +22,15 @@ import numpy as np
 from .._errors import ModelError
 from ._families import FAMILIES, Family
 
-__all__ = ["Design", "check_params", "design", "host_design", "host_weights"]
+__all__ = [
+    "LIKELIHOOD_WEIGHTS",
+    "Design",
+    "check_params",
+    "design",
+    "host_design",
+    "host_weights",
+    "takes_weights",
+]
 
 
 class Design(NamedTuple):
@@ -32,10 +43,19 @@ class Design(NamedTuple):
 
 
 _X_KEYS = frozenset({"X", "trials", "offset", "weights"})
+
+#: Families whose prior weights multiply each row's log-likelihood (R's ``glm``, ``glm.nb``).
+LIKELIHOOD_WEIGHTS = frozenset({Family.POISSON, Family.NEGATIVE_BINOMIAL})
+
+
+def takes_weights(family: Family) -> bool:
+    """Whether the family takes R's prior weights (a dispersion divisor, or likelihood weights)."""
+    extra = FAMILIES[family].extra
+    return family in LIKELIHOOD_WEIGHTS or (extra is not None and extra.per_weight is not None)
+
+
 # the families whose covariates may carry prior weights, for messages
-_WITH_WEIGHTS = ", ".join(
-    f.value for f, r in FAMILIES.items() if r.extra is not None and r.extra.per_weight is not None
-)
+_WITH_WEIGHTS = ", ".join(f.value for f in FAMILIES if takes_weights(f))
 # the families whose covariates may carry trials ("binomial"), for messages
 _WITH_TRIALS = ", ".join(f.value for f, r in FAMILIES.items() if r.trials is not None)
 
@@ -63,11 +83,10 @@ def design(x: Any, family: Family) -> Design:
         X, trials, offset, weights = x, None, 0.0, None
     if trials is not None and FAMILIES[family].trials is None:
         raise ModelError(f"'trials' is for the {_WITH_TRIALS} family, not {family.value}")
-    extra = FAMILIES[family].extra
-    if weights is not None and (extra is None or extra.per_weight is None):
+    if weights is not None and not takes_weights(family):
         raise ModelError(
-            f"'weights' (R's prior weights, dispersion phi/w) are for the {_WITH_WEIGHTS} families, "
-            f"not {family.value}"
+            f"'weights' (R's prior weights) are for the {_WITH_WEIGHTS} families, not {family.value} "
+            "(the binomial's trials go in 'trials')"
         )
     if jnp.ndim(X) < 2:
         raise ModelError(

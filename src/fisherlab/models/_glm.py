@@ -42,7 +42,7 @@ import numpy as np
 
 from .._errors import ModelError
 from ..data import prepare_data
-from ..dist import Distribution
+from ..dist import Distribution, Weighted
 from ..model import Model
 from ..params import param_names
 from ._design import Design, check_params, design
@@ -122,12 +122,16 @@ class GLM(Model):
     def _distribution(self, params: Any, x: Any) -> Distribution:
         eta, d = self._eta(params, x)
         if self.poisson_limit:
-            return FAMILIES[Family.POISSON].distribution(eta, LINKS[self.link], None, d.trials)
+            base = FAMILIES[Family.POISSON].distribution(eta, LINKS[self.link], None, d.trials)
+            return base if d.weights is None else Weighted(base, jnp.asarray(d.weights))
         extra = self._extra(params)
-        if d.weights is not None:  # R's prior weights: row i has dispersion phi / w_i
-            assert self._record.extra is not None and self._record.extra.per_weight is not None
-            extra = self._record.extra.per_weight(extra, jnp.asarray(d.weights))
-        return self._record.distribution(eta, LINKS[self.link], extra, d.trials)
+        per_weight = self._record.extra.per_weight if self._record.extra is not None else None
+        if d.weights is not None and per_weight is not None:  # row i has dispersion phi / w_i
+            extra = per_weight(extra, jnp.asarray(d.weights))
+        base = self._record.distribution(eta, LINKS[self.link], extra, d.trials)
+        if d.weights is not None and per_weight is None:  # row i's log-likelihood counts w_i times
+            return Weighted(base, jnp.asarray(d.weights))
+        return base
 
     # ------------------------------------------------------------------ public helpers
     def mean(self, params: Any, x: Any) -> np.ndarray:
