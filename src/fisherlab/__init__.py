@@ -84,6 +84,7 @@ if TYPE_CHECKING:  # the real imports, for type checkers and IDEs; at run time s
         score as score,
     )
     from .model import Model as Model
+    from .operators import Curvature as Curvature, Estimate as Estimate, curvature as curvature
     from .params import param_names as param_names
 
 _config.at_import()  # before any submodule: float64, and the compilation cache before JAX is needed
@@ -134,6 +135,7 @@ _LAZY: dict[str, str] = {
         "._options",
     ),
     "glm": ".formula",
+    **dict.fromkeys(("Curvature", "Estimate", "curvature"), ".operators"),
     **dict.fromkeys(
         ("CheckResult", "Derived", "FitResult", "LaplaceApproximation", "Summary", "check", "fit"),
         ".inference",

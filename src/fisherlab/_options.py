@@ -40,6 +40,8 @@ from ._errors import FisherlabArgumentError, InvalidOptionError
 __all__ = [
     "CovKind",
     "CovScale",
+    "CurvatureKind",
+    "CurvatureStructure",
     "Derivatives",
     "ExecutorKind",
     "FisherMethod",
@@ -217,6 +219,27 @@ class Reduction(str, enum.Enum):
 
     SUM = "sum"
     MEAN = "mean"
+
+
+class CurvatureKind(str, enum.Enum):
+    """Which curvature ``fl.curvature`` takes (``fisherlab.operators``)."""
+
+    FISHER = "fisher"
+    MC_FISHER = "mc_fisher"
+    EMPIRICAL = "empirical"
+    GGN = "ggn"
+    HESSIAN = "hessian"
+
+
+class CurvatureStructure(str, enum.Enum):
+    """What ``fl.curvature`` materialises: nothing, the dense matrix, its diagonal, blocks, ..."""
+
+    OPERATOR = "operator"
+    DENSE = "dense"
+    DIAGONAL = "diagonal"
+    KFAC = "kfac"
+    BLOCK = "block"
+    LOWRANK = "lowrank"
 
 
 class Derivatives(str, enum.Enum):

@@ -331,6 +331,38 @@ class Model:
         model.state = ModelState()
         return model
 
+    @classmethod
+    def from_equinox(cls, module: Any, likelihood: Callable[[Any], nd.Distribution]) -> tuple[Model, Any]:
+        r"""A model and its parameters from an Equinox module (:mod:`fisherlab.model._modules`).
+
+        ``fn(params, x) = likelihood(jax.vmap(module)(x))``: the module maps one example, the
+        likelihood maps all rows' outputs to a distribution. ``params`` are the module's
+        floating-point arrays (an Equinox pytree; names ``layers[0].weight[3,4]``).
+
+        Example:
+            >>> import equinox as eqx, jax, numpy as np, fisherlab as fl
+            >>> net = eqx.nn.MLP(2, 3, 4, 1, key=jax.random.PRNGKey(0))
+            >>> m, params = fl.Model.from_equinox(net, lambda z: fl.dist.Categorical(logits=z))
+            >>> fl.param_names(params)[:2]
+            ['layers[0].weight[0,0]', 'layers[0].weight[0,1]']
+        """
+        from ._modules import from_equinox
+
+        fn, params = from_equinox(module, likelihood)
+        return cls(fn), params
+
+    @classmethod
+    def from_flax(cls, module: Any, likelihood: Callable[[Any], nd.Distribution]) -> tuple[Model, Any]:
+        r"""A model and its parameters from a Flax NNX module (:mod:`fisherlab.model._modules`).
+
+        ``fn(params, x) = likelihood(module(x))`` with the module's ``nnx.Param`` state as
+        ``params``, a nested dict (names ``l1.kernel[0,0]``).
+        """
+        from ._modules import from_flax
+
+        fn, params = from_flax(module, likelihood)
+        return cls(fn), params
+
     # ------------------------------------------------------------------ one row
     def distribution(self, params: Any, x_row: Any) -> nd.Distribution:
         """The distribution of one row (``x_row`` without its leading axis, or ``None``)."""

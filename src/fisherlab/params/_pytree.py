@@ -160,7 +160,12 @@ def as_params(params: Any, *, host: bool = False) -> Any:
         raise FisherlabArgumentError(
             "params is None; pass a pytree of real numbers, e.g. {'mu': 0.0, 'sigma': 1.0}"
         )
-    flat, treedef = jax.tree_util.tree_flatten_with_path(params, is_leaf=lambda v: v is None)
+    # ``None`` marks the fixed parts of an Equinox module's parameters (eqx.partition); anywhere
+    # else it is a parameter without a value
+    module = any(c.__module__.split(".")[0] == "equinox" for c in type(params).__mro__)
+    flat, treedef = jax.tree_util.tree_flatten_with_path(
+        params, is_leaf=None if module else lambda v: v is None
+    )
     if not flat:
         raise InvalidParameterError(
             f"params holds no parameters ({params!r}); pass a pytree of real numbers, "

@@ -1,0 +1,652 @@
+r"""``fl.curvature``: the curvature of a model's log-likelihood on data as an object, not a matrix.
+
+.. math:: C = \sum_{i=1}^N J_i^\top M_i J_i \quad (\text{or } -\nabla^2_\theta \textstyle\sum_i \ell_i),
+
+with the kinds of :mod:`._head` (``"fisher"``, ``"ggn"``, ``"empirical"``, ``"mc_fisher"``) and
+``"hessian"``; ``reduction="mean"`` divides by :math:`N`. A *structure* decides what is
+computed and kept:
+
+=============  ==============================================================================
+``operator``   nothing is materialised: :meth:`~Curvature.mv` is one linearisation of the
+               network and its transpose (``jax.linearize``, ``jax.linear_transpose``);
+               ``diagonal`` and ``trace`` are exact (per-row reverse passes), ``solve`` is
+               conjugate gradients, ``logdet`` stochastic Lanczos quadrature, ``eigh`` Lanczos
+``dense``      the :math:`P\times P` matrix (refused above :data:`MAX_DENSE_BYTES` unless
+               ``force=True``)
+``diagonal``   the exact diagonal :math:`\sum_i\sum_r \sigma_r (J_i^\top b_{ir})^2` (for the
+               Hessian a Hutchinson estimate with its standard error)
+``block``      a dense block per layer (parameters grouped by their pytree path without its
+               last key: ``layers[0].weight`` and ``layers[0].bias`` form ``layers[0]``), zero
+               between layers
+``lowrank``    the top ``rank`` eigenpairs by Lanczos with full reorthogonalisation (matfree),
+               plus the diagonal of what they leave out
+=============  ==============================================================================
+
+Every structure answers :meth:`~Curvature.mv`, :meth:`~Curvature.diagonal`,
+:meth:`~Curvature.to_dense`, :meth:`~Curvature.solve`, :meth:`~Curvature.logdet`,
+:meth:`~Curvature.trace` and :meth:`~Curvature.eigh` *of its own approximation* (a diagonal
+structure's ``logdet`` is that of the diagonal matrix). Lanczos, stochastic Lanczos quadrature
+and Hutchinson's estimator come from matfree (a small, JAX-native library of matrix-free
+linear algebra with reorthogonalised Lanczos and stochastic trace estimators that report their
+standard errors), conjugate gradients from ``jax.scipy.sparse.linalg``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._errors import (
+    FisherlabArgumentError,
+    InvalidDataError,
+    InvalidOptionError,
+    InvalidParameterError,
+    MethodUnavailableError,
+    NotConvergedError,
+    SingularInformationError,
+)
+from .._options import CurvatureKind, CurvatureStructure, Reduction, choose, count, seed_value
+from ..data._prepare import prepare_data
+from ..information._matrix import InfoMatrix
+from ..model._model import Model, require_model
+from ..params._pytree import as_params, param_names, path_name
+from ._kernels import factor_kernel, flat_of, gram_kernel, hessian_mv_kernel, mv_kernel
+
+__all__ = ["MAX_DENSE_BYTES", "Curvature", "Estimate", "curvature"]
+
+#: Largest dense matrix :meth:`Curvature.to_dense` (and ``structure="dense"``/``"block"``) builds
+#: without ``force=True``: 2 GiB.
+MAX_DENSE_BYTES = 2 * 2**30
+
+#: Random vectors of the stochastic estimates (Hutchinson, stochastic Lanczos quadrature).
+NUM_PROBES = 100
+
+#: Up to this many parameters the operator's ``logdet`` builds the matrix and is exact.
+EXACT_LOGDET_MAX_PARAMS = 2000
+
+
+class Estimate(NamedTuple):
+    """A number and its standard error (``error`` is 0.0 where the value is exact)."""
+
+    value: float
+    error: float
+
+
+def _layer_groups(params: Any, sizes: list[int]) -> list[tuple[str, int, int]]:
+    """``(layer name, start, stop)`` of the flat vector: leaves grouped by their path without its last key."""
+    paths = [path for path, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
+    out: list[tuple[str, int, int]] = []
+    start = 0
+    for path, size in zip(paths, sizes, strict=True):
+        layer = path_name(path[:-1]) if len(path) > 1 else path_name(path)
+        if out and out[-1][0] == layer and len(path) > 1:
+            out[-1] = (layer, out[-1][1], start + size)
+        else:
+            out.append((layer, start, start + size))
+        start += size
+    return out
+
+
+class Curvature:
+    """A curvature of a model on data (see the module docstring); made by :func:`curvature`."""
+
+    def __init__(
+        self,
+        model: Model,
+        params: Any,
+        y: Any,
+        x: Any,
+        *,
+        kind: str,
+        structure: str,
+        reduction: str,
+        num_samples: int,
+        seed: int,
+        rank: int,
+        force: bool,
+    ) -> None:
+        self.model, self.kind, self.structure = model, kind, structure
+        self.params = params
+        self._y, self._x = y, x
+        self.n = int(jax.tree_util.tree_leaves(y)[0].shape[0])
+        self.scale = 1.0 / self.n if reduction == "mean" else 1.0
+        self.flat, self._unravel = flat_of(params)
+        self.names = param_names(params)
+        self.p = int(self.flat.shape[0])
+        self.dtype = self.flat.dtype
+        self._key = jax.random.PRNGKey(seed)
+        self.num_samples = num_samples
+        self.error: Any = None  # per-entry standard errors where the structure is an estimate
+        state = model.state
+        sig = ("curvature", kind, num_samples, _signature(params), _signature(x), _signature(y))
+        if kind != "hessian":
+            fk = state.kernel(
+                (*sig, "factor"), lambda: factor_kernel(model, kind, num_samples, self._unravel)
+            )
+            head = fk(self.flat, y, x, self._key)
+            self._factor, self._signs = head.factor, head.signs
+            valid = np.asarray(head.valid)
+            if not valid.all():
+                row = int(np.flatnonzero(~valid)[0])
+                raise InvalidDataError(
+                    f"y at row {row} = {np.asarray(jax.tree_util.tree_leaves(y)[0][row])} is outside the "
+                    f"support of the model's distribution ({int((~valid).sum())} rows); for a "
+                    "Categorical head labels are integers 0..K-1"
+                )
+            _finite_or_raise(np.asarray(head.loglik), "the log-likelihood")
+            _finite_or_raise(np.asarray(self._factor), f"the head's {kind} matrix")
+        self._mv = state.kernel(
+            (*sig, "mv"),
+            lambda: (
+                hessian_mv_kernel(model, self._unravel)
+                if kind == "hessian"
+                else mv_kernel(model, kind, self._unravel)
+            ),
+        )
+        self._sig = sig
+        sizes = [int(np.size(leaf)) for leaf in jax.tree_util.tree_leaves(params)]
+        self.layers = _layer_groups(params, sizes)
+        self._dense: np.ndarray | None = None
+        self._diag: np.ndarray | None = None
+        self._blocks: list[np.ndarray] | None = None
+        self._low: tuple[np.ndarray, np.ndarray] | None = None
+        if structure == "dense":
+            self._check_size(self.p, force)
+            self._dense = self._gram([(0, self.p)], diagonal=False)[0]
+        elif structure == "diagonal":
+            self._diag = self._exact_diagonal()
+        elif structure == "block":
+            for _, a, b in self.layers:
+                self._check_size(b - a, force)
+            self._blocks = self._gram([(a, b) for _, a, b in self.layers], diagonal=False)
+        elif structure == "lowrank":
+            values, vectors = self._lanczos(min(rank, self.p))
+            self._low = (values, vectors)
+            remainder = self._exact_diagonal() - (vectors**2) @ values
+            # what the top eigenpairs leave of a positive semi-definite C is PSD: its diagonal is
+            # >= 0 up to rounding; a GGN or Hessian may be indefinite and keeps its sign
+            psd = kind in ("fisher", "mc_fisher", "empirical")
+            self._diag = np.maximum(remainder, 0.0) if psd else remainder
+        elif structure == "kfac":
+            raise MethodUnavailableError(
+                "structure='kfac' (Kronecker-factored blocks per layer) is not available yet; use "
+                "'block' (dense per layer), 'diagonal', 'lowrank' or 'operator'"
+            )
+
+    # ------------------------------------------------------------------ helpers
+    def __repr__(self) -> str:
+        return (
+            f"Curvature(kind={self.kind!r}, structure={self.structure!r}, P={self.p}, N={self.n}, "
+            f"layers={len(self.layers)})"
+        )
+
+    def _check_size(self, size: int, force: bool) -> None:
+        need = size * size * np.dtype(self.dtype).itemsize
+        if need > MAX_DENSE_BYTES and not force:
+            raise MethodUnavailableError(
+                f"a dense {size} x {size} matrix needs {need / 2**30:.1f} GiB (more than "
+                f"{MAX_DENSE_BYTES / 2**30:.0f} GiB); use structure='diagonal', 'lowrank' or "
+                "'operator', or pass force=True"
+            )
+
+    def _flat(self, v: Any, what: str = "v") -> jax.Array:
+        try:
+            leaves_v, tree_v = jax.tree_util.tree_flatten(v)
+            leaves_p, tree_p = jax.tree_util.tree_flatten(self.params)
+        except Exception as exc:  # pragma: no cover - tree_flatten takes anything
+            raise FisherlabArgumentError(f"{what} must be a pytree shaped like params") from exc
+        shapes_v, shapes_p = [np.shape(a) for a in leaves_v], [np.shape(b) for b in leaves_p]
+        if str(tree_v) != str(tree_p) or shapes_v != shapes_p:
+            raise FisherlabArgumentError(
+                f"{what} must be a pytree shaped like params ({tree_p}, shapes {shapes_p}); got "
+                f"{tree_v} with shapes {shapes_v}"
+            )
+        flat = jnp.concatenate([jnp.ravel(jnp.asarray(a, dtype=self.dtype)) for a in leaves_v])
+        if not bool(jnp.all(jnp.isfinite(flat))):
+            raise FisherlabArgumentError(f"{what} has NaN or infinite entries")
+        return flat
+
+    def _tree(self, flat: Any) -> Any:
+        return self._unravel(jnp.asarray(flat, dtype=self.dtype))
+
+    def _apply_jax(self, vs: jax.Array) -> jax.Array:
+        """The exact curvature (not the structure's approximation) times the rows of ``vs`` (m, P),
+        traceable (for conjugate gradients, Lanczos and stochastic Lanczos quadrature)."""
+        if self.kind == "hessian":
+            out = self._mv(self.flat, self._y, self._x, vs)
+        else:
+            out = self._mv(self.flat, self._y, self._x, self._factor, self._signs, vs)
+        return out * jnp.asarray(self.scale, dtype=out.dtype)
+
+    def _apply(self, vs: jax.Array) -> np.ndarray:
+        """:meth:`_apply_jax` as float64 NumPy."""
+        return np.asarray(self._apply_jax(vs), dtype=np.float64)
+
+    def _matvec(self, delta: float = 0.0) -> Callable[[jax.Array], jax.Array]:
+        """``u -> (C + delta I) u`` on one flat vector, traceable."""
+
+        def matvec(u: jax.Array) -> jax.Array:
+            return self._apply_jax(u[None])[0] + delta * u
+
+        return matvec
+
+    def _gram(self, groups: list[tuple[int, int]], diagonal: bool) -> list[np.ndarray]:
+        if self.kind == "hessian":
+            if diagonal:
+                raise AssertionError("the Hessian's diagonal is estimated")  # pragma: no cover
+            out = []
+            for a, b in groups:  # P Hessian-vector products per block: exact
+                eye = jnp.eye(self.p, dtype=self.dtype)[a:b]
+                cols = self._apply(eye)
+                out.append(0.5 * (cols[:, a:b] + cols[:, a:b].T))
+            return out
+        key = (*self._sig, "gram", tuple(groups), diagonal)
+        kernel = self.model.state.kernel(
+            key, lambda: gram_kernel(self.model, self.kind, self._unravel, groups, diagonal)
+        )
+        blocks = kernel(self.flat, self._x, self._factor, self._signs)
+        return [np.asarray(b, dtype=np.float64) * self.scale for b in blocks]
+
+    def _exact_diagonal(self) -> np.ndarray:
+        if self.kind == "hessian":
+            est = self._hutchinson_diagonal()
+            self.error = est[1]
+            return est[0]
+        return self._gram([(0, self.p)], diagonal=True)[0]
+
+    def _hutchinson_diagonal(self) -> tuple[np.ndarray, np.ndarray]:
+        """Hutchinson's diagonal :math:`\\frac1S\\sum_s z_s \\odot C z_s`, Rademacher :math:`z_s`."""
+        if self.p <= NUM_PROBES:  # as cheap to be exact: P products with unit vectors
+            cols = self._apply(jnp.eye(self.p, dtype=self.dtype))
+            return np.diag(cols).copy(), np.zeros(self.p)
+        z = jax.random.rademacher(self._key, (NUM_PROBES, self.p), dtype=self.dtype)
+        cz = self._apply(z)
+        samples = np.asarray(z, dtype=np.float64) * cz
+        return samples.mean(axis=0), samples.std(axis=0, ddof=1) / math.sqrt(NUM_PROBES)
+
+    def _lanczos(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` eigenpairs (descending) of the exact curvature by Lanczos, full reorthogonalisation."""
+        from matfree import decomp, eig
+
+        steps = min(self.p, max(2 * k + 20, 40))
+        start = jax.random.normal(self._key, (self.p,), dtype=self.dtype)
+        matvec = self._matvec()
+        if steps >= self.p:  # the whole space: exact (P products)
+            dense = self._apply(jnp.eye(self.p, dtype=self.dtype))
+            w, v = np.linalg.eigh(0.5 * (dense + dense.T))
+        else:
+            values, vectors = _python_lanczos(matvec, start, steps, decomp, eig)
+            w, v = values, vectors
+        order = np.argsort(w)[::-1][:k]
+        return np.asarray(w[order]), np.asarray(v[:, order])
+
+    # ------------------------------------------------------------------ public
+    def mv(self, v: Any) -> Any:
+        """:math:`C v` for a pytree ``v`` shaped like ``params`` (this structure's :math:`C`)."""
+        flat = self._flat(v)
+        return self._tree(self._mv_flat(np.asarray(flat, dtype=np.float64)))
+
+    def _mv_flat(self, v: np.ndarray) -> np.ndarray:
+        if self._dense is not None:
+            return self._dense @ v
+        if self.structure == "diagonal":
+            assert self._diag is not None
+            return self._diag * v
+        if self._blocks is not None:
+            out = np.zeros_like(v)
+            for (_, a, b), block in zip(self.layers, self._blocks, strict=True):
+                out[a:b] = block @ v[a:b]
+            return out
+        if self._low is not None:
+            values, vectors = self._low
+            assert self._diag is not None
+            return vectors @ (values * (vectors.T @ v)) + self._diag * v
+        return self._apply(jnp.asarray(v, dtype=self.dtype)[None])[0]
+
+    def diagonal(self) -> Any:
+        """The diagonal of this structure's :math:`C`, a pytree shaped like ``params``.
+
+        Exact for every kind but ``"hessian"`` on the operator and diagonal structures (a
+        Hutchinson estimate then, its standard errors in ``.error`` after the call).
+        """
+        return self._tree(self._diagonal_flat())
+
+    def _diagonal_flat(self) -> np.ndarray:
+        if self._dense is not None:
+            return np.diag(self._dense).copy()
+        if self._blocks is not None:
+            return np.concatenate([np.diag(b) for b in self._blocks])
+        if self._low is not None:
+            values, vectors = self._low
+            assert self._diag is not None
+            return (vectors**2) @ values + self._diag
+        if self._diag is None:
+            self._diag = self._exact_diagonal()
+        return self._diag.copy()
+
+    def to_dense(self, *, force: bool = False) -> InfoMatrix:
+        """This structure's :math:`C` as a labelled :math:`P\\times P` matrix.
+
+        Raises:
+            MethodUnavailableError: the matrix would take more than :data:`MAX_DENSE_BYTES`
+                (2 GiB; the message gives the size) and ``force`` is false.
+        """
+        self._check_size(self.p, force)
+        if self._dense is not None:
+            m = self._dense
+        elif self.structure == "operator":
+            self._dense = m = self._gram([(0, self.p)], diagonal=False)[0]
+        else:
+            m = np.stack([self._mv_flat(e) for e in np.eye(self.p)], axis=1)
+        return InfoMatrix(m, self.names, method=f"{self.kind} ({self.structure})")
+
+    def solve(self, v: Any, damping: float = 0.0) -> Any:
+        """:math:`(C + \\delta I)^{-1} v` for a pytree ``v`` shaped like ``params``.
+
+        Dense, block and diagonal structures solve directly; low rank by Woodbury's identity;
+        the operator by conjugate gradients (for a positive definite :math:`C + \\delta I`).
+
+        Raises:
+            SingularInformationError: :math:`C + \\delta I` is singular or, for conjugate
+                gradients, not positive definite (add ``damping``).
+            NotConvergedError: conjugate gradients did not reach a relative residual of 1e-10.
+        """
+        delta = _damping(damping)
+        rhs = np.asarray(self._flat(v), dtype=np.float64)
+        if self._dense is not None:
+            out = _dense_solve(self._dense, delta, rhs)
+        elif self.structure == "diagonal":
+            d = self._diagonal_flat() + delta
+            if np.any(d <= 0):
+                raise SingularInformationError(_singular_message(self, delta))
+            out = rhs / d
+        elif self._blocks is not None:
+            out = np.concatenate(
+                [
+                    _dense_solve(b, delta, rhs[a:c])
+                    for (_, a, c), b in zip(self.layers, self._blocks, strict=True)
+                ]
+            )
+        elif self._low is not None:
+            out = self._woodbury(delta, rhs)
+        else:
+            out = self._cg(delta, rhs)
+        return self._tree(out)
+
+    def _woodbury(self, delta: float, rhs: np.ndarray) -> np.ndarray:
+        assert self._low is not None and self._diag is not None
+        values, vectors = self._low
+        d: np.ndarray = self._diag + delta
+        if np.any(d <= 0) or np.any(values <= 0):
+            raise SingularInformationError(_singular_message(self, delta))
+        inner = np.diag(1.0 / values) + (vectors.T / d) @ vectors
+        return rhs / d - (vectors / d[:, None]) @ np.linalg.solve(inner, (vectors.T @ (rhs / d)))
+
+    def _cg(self, delta: float, rhs: np.ndarray) -> np.ndarray:
+        from jax.scipy.sparse.linalg import cg
+
+        matvec = self._matvec(delta)
+        b = jnp.asarray(rhs, dtype=self.dtype)
+        sol, _ = cg(matvec, b, tol=1e-12, maxiter=10 * self.p)
+        out = np.asarray(sol, dtype=np.float64)
+        scale = max(float(np.linalg.norm(rhs)), 1e-300)
+        resid = float(np.linalg.norm(np.asarray(matvec(jnp.asarray(out, dtype=self.dtype))) - rhs)) / scale
+        if not np.isfinite(resid) or resid > 1e-6:
+            raise NotConvergedError(
+                f"conjugate gradients for (C + {delta:g} I) x = v stopped at relative residual "
+                f"{resid:.2e}: C + damping·I may not be positive "
+                "definite or is badly conditioned; add damping or use structure='dense'"
+            )
+        return out
+
+    def logdet(self, damping: float = 0.0) -> float:
+        """:math:`\\log\\det(C + \\delta I)` of this structure's :math:`C`.
+
+        Exact for dense, block, diagonal and low-rank structures; for the operator, stochastic
+        Lanczos quadrature (:data:`NUM_PROBES` probes; its standard error is ``.error`` after
+        the call), exact up to :data:`EXACT_LOGDET_MAX_PARAMS` parameters (the matrix is built).
+
+        Raises:
+            SingularInformationError: :math:`C + \\delta I` is not positive definite.
+        """
+        delta = _damping(damping)
+        if self._dense is not None or (self.structure == "operator" and self.p <= EXACT_LOGDET_MAX_PARAMS):
+            m = self._dense if self._dense is not None else self.to_dense().matrix
+            return _dense_logdet(self, m, delta)
+        if self._blocks is not None:
+            return float(sum(_dense_logdet(self, b, delta) for b in self._blocks))
+        if self.structure == "diagonal":
+            d = self._diagonal_flat() + delta
+            if np.any(d <= 0):
+                raise SingularInformationError(_singular_message(self, delta))
+            return float(np.sum(np.log(d)))
+        if self._low is not None:
+            assert self._diag is not None
+            values, vectors = self._low
+            d = self._diag + delta
+            if np.any(d <= 0) or np.any(values <= 0):
+                raise SingularInformationError(_singular_message(self, delta))
+            inner = np.diag(1.0 / values) + (vectors.T / d) @ vectors
+            _, logdet_inner = np.linalg.slogdet(inner)
+            return float(np.sum(np.log(d)) + logdet_inner + np.sum(np.log(values)))
+        return self._slq_logdet(delta)
+
+    def _slq_logdet(self, delta: float) -> float:
+        from matfree import decomp, funm, stochtrace
+
+        matvec = self._matvec(delta)
+        integrand = funm.monte_carlo_funm_sym_logdet(decomp.tridiag_sym(min(self.p, 30), reortho="full"))
+        sampler = stochtrace.sampler_normal(jnp.zeros(self.p, self.dtype), num=NUM_PROBES)
+        mean, sem = stochtrace.estimator_monte_carlo_mean_and_sem(integrand, sampler)(matvec, self._key)
+        self.error = float(sem)
+        return float(mean)
+
+    def trace(self) -> Estimate:
+        """:math:`\\operatorname{tr} C`: exact (error 0.0) but for the Hessian's operator and
+        diagonal structures (Hutchinson's estimate with its standard error)."""
+        if self.kind == "hessian" and self.structure in ("operator", "diagonal"):
+            d = self._diagonal_flat()
+            err = self.error if self.error is not None else np.zeros(self.p)
+            # the per-entry estimates share their probes: the trace's error from the probes' sums
+            return Estimate(float(d.sum()), float(np.sqrt(np.sum(np.asarray(err) ** 2))))
+        return Estimate(float(self._diagonal_flat().sum()), 0.0)
+
+    def eigh(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` largest eigenvalues (descending), eigenvectors ``(P, k)``, of this structure's :math:`C`.
+
+        Rows of the vectors follow :func:`fisherlab.param_names`. Dense and block structures are
+        exact (``numpy.linalg.eigh``), the diagonal's are its largest entries, low rank its
+        stored pairs, and the operator's come from Lanczos with full reorthogonalisation.
+        """
+        k = count(k, "eigh: k", what="eigenpairs")
+        if k > self.p:
+            raise InvalidOptionError(f"eigh: k = {k} is more than the {self.p} parameters")
+        if self._dense is not None:
+            w, v = np.linalg.eigh(self._dense)
+            order = np.argsort(w)[::-1][:k]
+            return w[order], v[:, order]
+        if self._blocks is not None:
+            ws, vs = [], []
+            for (_, a, b), block in zip(self.layers, self._blocks, strict=True):
+                w, v = np.linalg.eigh(block)
+                full = np.zeros((self.p, v.shape[1]))
+                full[a:b] = v
+                ws.append(w)
+                vs.append(full)
+            w, v = np.concatenate(ws), np.concatenate(vs, axis=1)
+            order = np.argsort(w)[::-1][:k]
+            return w[order], v[:, order]
+        if self.structure == "diagonal":
+            d = self._diagonal_flat()
+            order = np.argsort(d)[::-1][:k]
+            return d[order], np.eye(self.p)[:, order]
+        if self._low is not None and k <= self._low[0].size:
+            return self._low[0][:k].copy(), self._low[1][:, :k].copy()
+        return self._lanczos(k)
+
+
+def _python_lanczos(
+    matvec: Callable[[jax.Array], jax.Array], start: jax.Array, steps: int, decomp: Any, eig: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """Ritz pairs from matfree's Lanczos (full reorthogonalisation), eigenvectors as columns."""
+    values, vectors = eig.eigh_partial(decomp.tridiag_sym(steps, reortho="full"))(matvec, start)
+    v = np.asarray(vectors, dtype=np.float64)
+    if v.shape[0] != start.shape[0]:
+        v = v.T
+    return np.asarray(values, dtype=np.float64), v
+
+
+def _damping(damping: Any) -> float:
+    try:
+        delta = float(damping)
+    except (TypeError, ValueError) as exc:
+        raise FisherlabArgumentError(f"damping must be a number >= 0, got {damping!r}") from exc
+    if not math.isfinite(delta) or delta < 0:
+        raise InvalidOptionError(f"damping must be a finite number >= 0, got {damping!r}")
+    return delta
+
+
+def _singular_message(c: Curvature, delta: float) -> str:
+    return (
+        f"the {c.kind} curvature ({c.structure}) plus damping {delta:g}·I is not positive definite "
+        "(a direction the data do not inform, or an indefinite GGN/Hessian); add damping"
+    )
+
+
+def _dense_solve(m: np.ndarray, delta: float, rhs: np.ndarray) -> np.ndarray:
+    a = m + delta * np.eye(m.shape[0])
+    try:
+        out = np.linalg.solve(a, rhs)
+    except np.linalg.LinAlgError as exc:
+        raise SingularInformationError(
+            f"the curvature plus damping {delta:g}·I is singular; add damping"
+        ) from exc
+    if not np.all(np.isfinite(out)):
+        raise SingularInformationError(f"the curvature plus damping {delta:g}·I is singular; add damping")
+    return out
+
+
+def _dense_logdet(c: Curvature, m: np.ndarray, delta: float) -> float:
+    w = np.linalg.eigvalsh(0.5 * (m + m.T) + delta * np.eye(m.shape[0]))
+    if w[0] <= 0:
+        raise SingularInformationError(_singular_message(c, delta))
+    return float(np.sum(np.log(w)))
+
+
+def _finite_or_raise(values: np.ndarray, what: str) -> None:
+    """Raise :class:`InvalidParameterError` naming the first row where ``values`` is NaN or +inf."""
+    bad_mask = np.isnan(values) | np.isposinf(values)
+    if not bad_mask.any():
+        return
+    bad = np.argwhere(bad_mask)[0]
+    raise InvalidParameterError(
+        f"{what} of row {int(bad[0])} is {values[tuple(bad)]}: the parameters give that row an "
+        "undefined value (a label outside the head's support, or parameters outside theirs); "
+        "check the data and the parameters there"
+    )
+
+
+def _signature(tree: Any) -> Any:
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    return str(treedef), tuple(
+        (tuple(np.shape(a)), str(getattr(a, "dtype", type(a).__name__))) for a in leaves
+    )
+
+
+def curvature(
+    model: Model,
+    params: Any,
+    y: Any,
+    x: Any = None,
+    *,
+    kind: str = "fisher",
+    structure: str = "operator",
+    reduction: str = "sum",
+    num_samples: int = 1,
+    seed: int = 0,
+    rank: int = 20,
+    force: bool = False,
+) -> Curvature:
+    r"""The curvature of ``model``'s log-likelihood on ``(y, x)`` at ``params``, as an object.
+
+    .. math:: C = \sum_{i=1}^N J_i^\top M_i J_i, \qquad J_i = \partial\eta_i/\partial\theta
+
+    (``reduction="mean"``: :math:`C/N`), :math:`\eta_i` the parameters of row :math:`i`'s
+    distribution, :math:`M_i` the kind's matrix (:mod:`fisherlab.operators`): ``"fisher"``
+    the registry's closed form :math:`I(\eta_i)` (any registered family as the head),
+    ``"mc_fisher"`` the outer products of scores at ``num_samples`` labels per row drawn from
+    the model (seeded), ``"empirical"`` :math:`g_i g_i^\top` at the observed labels,
+    ``"ggn"`` :math:`\nabla^2_\eta[-\log p(y_i\mid\eta_i)]`; ``"hessian"`` is
+    :math:`-\nabla^2_\theta \sum_i \log p(y_i\mid x_i,\theta)`.
+
+    Args:
+        model: an :class:`~fisherlab.Model` whose function takes all rows at once
+            (``fn(params, x)`` with ``x`` of leading axis N returns a distribution of batch
+            shape ``(N, ...)``).
+        params: the parameter pytree (float32 stays float32).
+        y: observations, leading axis N (integer class labels are kept as integers).
+        x: inputs, leading axis N, or ``None``.
+        kind: ``"fisher"``, ``"mc_fisher"``, ``"empirical"``, ``"ggn"`` or ``"hessian"``.
+        structure: ``"operator"``, ``"dense"``, ``"diagonal"``, ``"block"``, ``"lowrank"``
+            (``"kfac"`` is not available yet).
+        reduction: ``"sum"`` or ``"mean"``.
+        num_samples: labels drawn per row for ``"mc_fisher"``.
+        seed: the seed of the sampled labels and of the stochastic estimates.
+        rank: eigenpairs kept by ``structure="lowrank"``.
+        force: build a dense matrix larger than :data:`MAX_DENSE_BYTES` anyway.
+
+    Returns:
+        A :class:`Curvature`.
+
+    Raises:
+        InvalidOptionError: an unknown kind, structure or reduction; ``num_samples`` or
+            ``rank`` below 1.
+        InvalidDataError: NaN/inf data, rows that disagree.
+        ModelError: the model function does not return a distribution, or one whose batch
+            does not have the rows on its leading axis.
+        MethodUnavailableError: ``kind="fisher"`` for a head without a closed form (use
+            ``"mc_fisher"``); a dense matrix too large for memory (estimated size given);
+            ``structure="kfac"``.
+        FisherlabArgumentError: ``model`` is not an ``fl.Model``; bad parameters.
+
+    Example:
+        >>> import fisherlab as fl, jax.numpy as jnp, numpy as np
+        >>> x = np.linspace(-1.0, 1.0, 50)[:, None]
+        >>> y = (x[:, 0] > 0).astype(np.int32)
+        >>> m = fl.Model(lambda th, x: fl.dist.Categorical(logits=x @ th["w"]))
+        >>> C = fl.curvature(m, {"w": jnp.ones((1, 2))}, y, x, kind="fisher", structure="dense")
+        >>> bool(np.allclose(C.to_dense().matrix, C.to_dense().matrix.T))
+        True
+    """
+    require_model(model, "curvature")
+    kind = choose(CurvatureKind, kind, "curvature: kind").value
+    structure = choose(CurvatureStructure, structure, "curvature: structure").value
+    reduction = choose(Reduction, reduction, "curvature: reduction").value
+    num_samples = count(num_samples, "curvature: num_samples", what="sampled labels per row")
+    rank = count(rank, "curvature: rank", what="eigenpairs")
+    seed = seed_value(seed, "curvature: seed")
+    if model.kind != "distribution":
+        raise MethodUnavailableError(
+            "curvature needs a model that returns a distribution (fl.Model(fn)); a Model.from_loglik "
+            "model has no head to take the Fisher, GGN or sampled labels of"
+        )
+    params = as_params(params)
+    data = prepare_data(y, x)
+    return Curvature(
+        model,
+        params,
+        data.y,
+        data.x,
+        kind=kind,
+        structure=structure,
+        reduction=reduction,
+        num_samples=num_samples,
+        seed=seed,
+        rank=rank,
+        force=bool(force),
+    )

@@ -1,0 +1,147 @@
+r"""Compiled kernels of the curvature objects, kept on the model (``model.state.kernels``).
+
+All work on flat parameter vectors (:func:`jax.flatten_util.ravel_pytree` order, which is
+:func:`fisherlab.param_names` order) and on all rows at once; per-row work is ``vmap``:
+
+- :func:`factor_kernel`: the head's factor :math:`B_i`, signs and the rows' log-likelihoods;
+- :func:`mv_kernel`: :math:`C v = \sum_i J_i^\top B_i \sigma B_i^\top J_i v` by one linearisation
+  of :math:`\eta(\theta)` (``jax.linearize``: :math:`Jv`) and its transpose (:math:`J^\top w`),
+  never forming :math:`J`; for ``"hessian"`` the Hessian-vector product of
+  :math:`-\sum_i\ell_i` (forward over reverse);
+- :func:`gram_kernel`: the dense blocks :math:`\sum_i G_i \sigma G_i^\top` with
+  :math:`G_i = J_i^\top B_i` restricted to groups of parameters (all parameters: ``"dense"``;
+  one group per layer: ``"block"``; one per parameter: ``"diagonal"``, where only
+  :math:`\sum_i \sum_r \sigma_r G_{i,pr}^2` is kept). :math:`G_i` comes from row :math:`i`'s
+  own reverse pass (the model on that row alone, ``vmap`` over rows), in blocks of rows so that
+  memory stays :math:`O(\text{block}\cdot r\cdot P)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
+
+from ..model._model import Model
+from ._head import head_factor, head_map
+
+__all__ = ["BLOCK_ROWS", "factor_kernel", "gram_kernel", "hessian_mv_kernel", "mv_kernel"]
+
+#: Rows per block of the per-row reverse passes (``gram_kernel``).
+BLOCK_ROWS = 64
+
+
+def _n_rows(y: Any) -> int:
+    return int(jax.tree_util.tree_leaves(y)[0].shape[0])
+
+
+def factor_kernel(
+    model: Model, kind: str, num_samples: int, unravel: Callable[[jax.Array], Any]
+) -> Callable[..., Any]:
+    """``(flat, y, x, key) -> Head`` (:func:`~._head.head_factor` at ``unravel(flat)``)."""
+
+    def kernel(flat: jax.Array, y: Any, x: Any, key: jax.Array) -> Any:
+        return head_factor(model, kind, unravel(flat), y, x, _n_rows(y), num_samples, key)
+
+    return kernel
+
+
+def mv_kernel(model: Model, kind: str, unravel: Callable[[jax.Array], Any]) -> Callable[..., Any]:
+    """``(flat, y, x, factor, signs, V (m, P)) -> C V`` for ``m`` vectors at once."""
+
+    def kernel(flat: jax.Array, y: Any, x: Any, factor: jax.Array, signs: jax.Array, vs: jax.Array) -> Any:
+        eta = head_map(model, kind, x, _n_rows(y))
+        _, jvp = jax.linearize(lambda f: eta(unravel(f)), flat)
+        vjp = jax.linear_transpose(jvp, flat)
+
+        def one(v: jax.Array) -> jax.Array:
+            u = jvp(v)  # (N, R, k)
+            w = jnp.einsum("nrkq,nrq,nrjq,nrj->nrk", factor, signs, factor, u)
+            return vjp(w)[0]
+
+        return jax.lax.map(one, vs)
+
+    return kernel
+
+
+def hessian_mv_kernel(model: Model, unravel: Callable[[jax.Array], Any]) -> Callable[..., Any]:
+    r"""``(flat, y, x, V (m, P)) -> -\nabla^2 \sum_i \ell_i \; V`` (forward over reverse)."""
+
+    def kernel(flat: jax.Array, y: Any, x: Any, vs: jax.Array) -> Any:
+        def total(f: jax.Array) -> jax.Array:
+            from ._head import _distribution, _row_logliks
+
+            d = _distribution(model, unravel(f), x)
+            return -_row_logliks(d, y, _n_rows(y)).sum()
+
+        grad = jax.grad(total)
+        return jax.lax.map(lambda v: jax.jvp(grad, (flat,), (v,))[1], vs)
+
+    return kernel
+
+
+def gram_kernel(
+    model: Model,
+    kind: str,
+    unravel: Callable[[jax.Array], Any],
+    groups: Sequence[tuple[int, int]],
+    diagonal: bool,
+) -> Callable[..., Any]:
+    """``(flat, x, factor, signs) -> blocks``: per group ``(start, stop)`` of the flat vector the
+    block :math:`\\sum_i G_i \\sigma G_i^\\top` (or, ``diagonal``, its diagonal), summed over rows."""
+
+    def kernel(flat: jax.Array, x: Any, factor: jax.Array, signs: jax.Array) -> Any:
+        n = factor.shape[0]
+
+        def row_eta(f: jax.Array, x_row: Any) -> jax.Array:
+            xb = None if x is None else jax.tree_util.tree_map(lambda a: a[None], x_row)
+            return head_map(model, kind, xb, 1)(unravel(f))[0]  # (R, k)
+
+        def row_terms(x_row: Any, b: jax.Array, s: jax.Array) -> Any:
+            # b: (R, k, r), s: (R, r): G = J^T B, one reverse pass per column of B and output
+            _, vjp = jax.vjp(lambda f: row_eta(f, x_row), flat)
+            big_r, k, r = b.shape
+            cols = jnp.einsum("ab,bkq->aqbk", jnp.eye(big_r, dtype=b.dtype), b).reshape(big_r * r, big_r, k)
+            g = jax.vmap(lambda c: vjp(c)[0])(cols)  # (R r, P)
+            sign = s.reshape(big_r * r)
+            out = []
+            for start, stop in groups:
+                gg = g[:, start:stop]
+                if diagonal:
+                    out.append(jnp.einsum("r,rp->p", sign, gg * gg))
+                else:
+                    out.append(jnp.einsum("r,rp,rq->pq", sign, gg, gg))
+            return out
+
+        def block(args: Any) -> Any:
+            xb, bb, sb = args
+            if x is None:
+                terms = jax.vmap(lambda b, s: row_terms(None, b, s))(bb, sb)
+            else:
+                terms = jax.vmap(row_terms)(xb, bb, sb)
+            return [t.sum(axis=0) for t in terms]
+
+        size = min(BLOCK_ROWS, n)
+        blocks = -(-n // size)
+        pad = blocks * size - n
+
+        def padded(a: jax.Array, zero: bool) -> jax.Array:
+            if not pad:
+                return a.reshape(blocks, size, *a.shape[1:])
+            fill = jnp.zeros((pad, *a.shape[1:]), a.dtype) if zero else jnp.repeat(a[:1], pad, axis=0)
+            return jnp.concatenate([a, fill]).reshape(blocks, size, *a.shape[1:])
+
+        xs = None if x is None else jax.tree_util.tree_map(lambda a: padded(a, False), x)
+        # padded rows get a zero factor: they add nothing
+        parts = jax.lax.map(block, (xs, padded(factor, True), padded(signs, True)))
+        return [p.sum(axis=0) for p in parts]
+
+    return kernel
+
+
+def flat_of(params: Any) -> tuple[jax.Array, Callable[[jax.Array], Any]]:
+    """The flat vector of ``params`` and its inverse (``param_names`` order)."""
+    return ravel_pytree(params)

@@ -1,0 +1,332 @@
+"""``fl.curvature``: every kind and structure against dense references built independently.
+
+References: the Jacobian of the network's outputs by ``jax.jacrev`` contracted with textbook
+Fisher matrices of the head (softmax: diag(p) - p pᵀ; Normal in (loc, scale): diag(1/σ², 2/σ²);
+Poisson: 1/λ; Gamma), the closed-form Hessian of -log N in (loc, scale) for the GGN, per-example
+gradients for the empirical Fisher, and ``jax.hessian`` of the total log-likelihood.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.flatten_util import ravel_pytree
+from jax.scipy.special import polygamma
+
+import fisherlab as fl
+from fisherlab.operators import _curvature as cmod
+
+N, D, H, K = 40, 3, 4, 3
+STRUCTURES = ["operator", "dense", "diagonal", "block", "lowrank"]
+
+
+def _net(th, x):
+    return jnp.tanh(x @ th["l1"]["w"] + th["l1"]["b"]) @ th["l2"]["w"] + th["l2"]["b"]
+
+
+@pytest.fixture(scope="module")
+def problem():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(N, D))
+    y = rng.integers(0, K, size=N).astype(np.int32)
+    params = {
+        "l1": {"w": jnp.asarray(rng.normal(size=(D, H)) * 0.7), "b": jnp.asarray(rng.normal(size=H) * 0.1)},
+        "l2": {"w": jnp.asarray(rng.normal(size=(H, K)) * 0.7), "b": jnp.asarray(rng.normal(size=K) * 0.1)},
+    }
+    model = fl.Model(lambda th, x: fl.dist.Categorical(logits=_net(th, x)))
+    flat, unravel = ravel_pytree(params)
+
+    def logits(f):
+        return _net(unravel(f), jnp.asarray(x))
+
+    J = jax.jacrev(logits)(flat)  # (N, K, P)
+    p = jax.nn.softmax(logits(flat))
+    I = jax.vmap(lambda q: jnp.diag(q) - jnp.outer(q, q))(p)
+    fisher = np.asarray(jnp.einsum("nkp,nkl,nlq->pq", J, I, J))
+
+    def total(f):
+        return jnp.sum(jax.nn.log_softmax(logits(f))[jnp.arange(N), y])
+
+    hessian = -np.asarray(jax.hessian(total)(flat))
+    scores = jax.vmap(
+        lambda xi, yi: jax.grad(lambda f: jax.nn.log_softmax(_net(unravel(f), xi[None]))[0, yi])(flat)
+    )(jnp.asarray(x), jnp.asarray(y))
+    empirical = np.asarray(scores.T @ scores)
+    refs = {"fisher": fisher, "ggn": fisher, "hessian": hessian, "empirical": empirical}
+    return model, params, x, y, refs
+
+
+def _flat(tree):
+    return np.asarray(ravel_pytree(tree)[0])
+
+
+@pytest.mark.parametrize("kind", ["fisher", "ggn", "empirical", "hessian"])
+@pytest.mark.parametrize("structure", STRUCTURES)
+def test_kinds_and_structures_match_dense_references(problem, kind, structure) -> None:
+    model, params, x, y, refs = problem
+    ref = refs[kind]
+    C = fl.curvature(model, params, y, x, kind=kind, structure=structure, rank=6)
+    scale = np.max(np.abs(ref))
+    # every structure's diagonal and trace are exact (the low-rank keeps the exact diagonal)
+    np.testing.assert_allclose(_flat(C.diagonal()), np.diag(ref), rtol=1e-10, atol=1e-12 * scale)
+    assert C.trace().value == pytest.approx(np.trace(ref), rel=1e-10)
+    assert C.trace().error == 0.0
+    v = jax.tree_util.tree_map(lambda a: jnp.linspace(-1.0, 1.0, a.size).reshape(a.shape), params)
+    if structure in ("operator", "dense"):
+        np.testing.assert_allclose(_flat(C.mv(v)), ref @ _flat(v), rtol=1e-10, atol=1e-12 * scale)
+        np.testing.assert_allclose(C.to_dense().matrix, ref, rtol=1e-10, atol=1e-12 * scale)
+        assert C.to_dense().names == fl.param_names(params)
+    if structure == "block":
+        dense = C.to_dense().matrix
+        for _, a, b in C.layers:
+            np.testing.assert_allclose(dense[a:b, a:b], ref[a:b, a:b], rtol=1e-10, atol=1e-12 * scale)
+        assert [name for name, _, _ in C.layers] == ["l1", "l2"]
+        assert np.all(dense[: C.layers[0][2], C.layers[1][1] :] == 0.0)
+    if structure == "lowrank" and kind != "hessian":
+        w, V = C.eigh(6)
+        ref_w, ref_v = np.linalg.eigh(ref)
+        np.testing.assert_allclose(w, ref_w[::-1][:6], rtol=1e-8, atol=1e-10 * scale)
+        np.testing.assert_allclose(np.abs(V.T @ ref_v[:, ::-1][:, :3]).max(axis=0), 1.0, rtol=1e-6)
+
+
+def test_operator_eigh_solve_logdet(problem) -> None:
+    model, params, x, y, refs = problem
+    ref = refs["fisher"]
+    C = fl.curvature(model, params, y, x)
+    w, V = C.eigh(4)
+    ref_w, _ = np.linalg.eigh(ref)
+    np.testing.assert_allclose(w, ref_w[::-1][:4], rtol=1e-8)
+    np.testing.assert_allclose(ref @ V, V * w, atol=1e-7 * ref_w[-1])
+    v = jax.tree_util.tree_map(jnp.ones_like, params)
+    for damping in (0.1, 2.0):
+        want = np.linalg.solve(ref + damping * np.eye(len(ref)), _flat(v))
+        np.testing.assert_allclose(_flat(C.solve(v, damping=damping)), want, rtol=1e-8)
+        assert C.logdet(damping) == pytest.approx(
+            np.linalg.slogdet(ref + damping * np.eye(len(ref)))[1], rel=1e-10
+        )
+    # every structure's solve and logdet are those of its own matrix
+    for structure in ("dense", "diagonal", "block", "lowrank"):
+        S = fl.curvature(model, params, y, x, structure=structure, rank=5)
+        m = S.to_dense().matrix + 0.5 * np.eye(len(ref))
+        np.testing.assert_allclose(_flat(S.solve(v, 0.5)), np.linalg.solve(m, _flat(v)), rtol=1e-8)
+        assert S.logdet(0.5) == pytest.approx(np.linalg.slogdet(m)[1], rel=1e-9)
+
+
+def test_stochastic_lanczos_logdet_within_its_error(problem, monkeypatch) -> None:
+    model, params, x, y, refs = problem
+    monkeypatch.setattr(cmod, "EXACT_LOGDET_MAX_PARAMS", 0)
+    exact = np.linalg.slogdet(refs["fisher"] + np.eye(len(refs["fisher"])))[1]
+    C = fl.curvature(model, params, y, x, seed=4)
+    estimate = C.logdet(1.0)
+    assert 0 < C.error < 0.1 * abs(exact)
+    assert abs(estimate - exact) < 4 * C.error
+
+
+def test_mc_fisher_is_unbiased_within_its_spread(problem) -> None:
+    model, params, x, y, refs = problem
+    exact = np.trace(refs["fisher"])
+    traces = [fl.curvature(model, params, y, x, kind="mc_fisher", seed=s).trace().value for s in range(30)]
+    mean, sem = np.mean(traces), np.std(traces, ddof=1) / np.sqrt(len(traces))
+    assert abs(mean - exact) < 4 * sem
+    many = fl.curvature(model, params, y, x, kind="mc_fisher", structure="dense", num_samples=4000, seed=1)
+    assert np.max(np.abs(many.to_dense().matrix - refs["fisher"])) < 0.03 * np.max(np.abs(refs["fisher"]))
+
+
+def test_hutchinson_hessian_diagonal_within_its_errors() -> None:
+    rng = np.random.default_rng(8)
+    n, d, h = 60, 6, 16  # P = 6*16 + 16 + 16 + 1 = 129 > NUM_PROBES: estimated
+    x = rng.normal(size=(n, d))
+    params = {
+        "w1": jnp.asarray(rng.normal(size=(d, h)) * 0.5),
+        "b1": jnp.zeros(h),
+        "w2": jnp.asarray(rng.normal(size=h)),
+        "b2": jnp.zeros(()),
+    }
+
+    def mean(th, x):
+        return jnp.tanh(x @ th["w1"] + th["b1"]) @ th["w2"] + th["b2"]
+
+    y = np.asarray(mean(params, x)) + rng.normal(size=n)
+    model = fl.Model(lambda th, x: fl.dist.Normal(mean(th, x), 1.0))
+    flat, unravel = ravel_pytree(params)
+    exact = -np.diag(
+        np.asarray(jax.hessian(lambda f: fl.dist.Normal(mean(unravel(f), x), 1.0).log_prob(y).sum())(flat))
+    )
+    C = fl.curvature(model, params, y, x, kind="hessian", structure="diagonal")
+    est, err = _flat(C.diagonal()), C.error
+    assert np.all(err > 0)
+    z = (est - exact) / err
+    assert np.mean(np.abs(z) < 3) > 0.95
+    tr = C.trace()
+    assert tr.error > 0 and abs(tr.value - exact.sum()) < 4 * tr.error
+
+
+def test_heteroscedastic_normal_head_fisher_and_ggn() -> None:
+    rng = np.random.default_rng(5)
+    n = 30
+    x = rng.normal(size=(n, 2))
+    params = {"w": jnp.asarray(rng.normal(size=(2, 2))), "b": jnp.asarray([0.1, -0.3])}
+
+    def head(th, x):
+        out = x @ th["w"] + th["b"]
+        return out[:, 0], jax.nn.softplus(out[:, 1]) + 0.1
+
+    y = rng.normal(size=n)
+    model = fl.Model(lambda th, x: fl.dist.Normal(*head(th, x)))
+    flat, unravel = ravel_pytree(params)
+    J = jax.jacrev(lambda f: jnp.stack(head(unravel(f), x), axis=-1))(flat)  # (N, 2, P)
+    mu, s = (np.asarray(a) for a in head(params, x))
+    fisher_eta = np.zeros((n, 2, 2))
+    fisher_eta[:, 0, 0], fisher_eta[:, 1, 1] = 1 / s**2, 2 / s**2
+    r = y - mu  # Hessian of -log N(y | mu, s) in (mu, s): textbook
+    ggn_eta = np.stack(
+        [np.stack([1 / s**2, 2 * r / s**3], -1), np.stack([2 * r / s**3, 3 * r**2 / s**4 - 1 / s**2], -1)], -2
+    )
+    for kind, m_eta in (("fisher", fisher_eta), ("ggn", ggn_eta)):
+        ref = np.einsum("nkp,nkl,nlq->pq", J, m_eta, J)
+        for structure in ("operator", "dense", "diagonal"):
+            C = fl.curvature(model, params, y, x, kind=kind, structure=structure)
+            np.testing.assert_allclose(_flat(C.diagonal()), np.diag(ref), rtol=1e-10)
+        np.testing.assert_allclose(
+            fl.curvature(model, params, y, x, kind=kind).to_dense().matrix, ref, rtol=1e-10, atol=1e-12
+        )
+    # the GGN of a heteroscedastic head can be indefinite; the Fisher never is
+    assert (
+        np.linalg.eigvalsh(
+            fl.curvature(model, params, y, x, kind="fisher", structure="dense").to_dense().matrix
+        )[0]
+        > 0
+    )
+
+
+@pytest.mark.parametrize("family", ["poisson", "gamma"])
+def test_other_registry_heads(family) -> None:
+    rng = np.random.default_rng(6)
+    n = 25
+    x = rng.normal(size=(n, 2))
+    params = {"w": jnp.asarray(rng.normal(size=(2, 2)) * 0.3), "b": jnp.asarray([0.2, 0.5])}
+
+    def eta(th, x):
+        out = x @ th["w"] + th["b"]
+        return jnp.exp(out[:, 0]), jnp.exp(out[:, 1])
+
+    flat, unravel = ravel_pytree(params)
+    if family == "poisson":
+        model = fl.Model(lambda th, x: fl.dist.Poisson(eta(th, x)[0]))
+        y = rng.poisson(2.0, size=n)
+        J = jax.jacrev(lambda f: eta(unravel(f), x)[0][:, None])(flat)
+        lam = np.asarray(eta(params, x)[0])
+        m_eta = (1 / lam)[:, None, None]
+    else:
+        model = fl.Model(lambda th, x: fl.dist.Gamma(*eta(th, x)))
+        y = rng.gamma(2.0, 1.0, size=n)
+        J = jax.jacrev(lambda f: jnp.stack(eta(unravel(f), x), -1))(flat)
+        a, b = (np.asarray(v) for v in eta(params, x))
+        m_eta = np.stack(
+            [np.stack([np.asarray(polygamma(1, a)), -1 / b], -1), np.stack([-1 / b, a / b**2], -1)], -2
+        )
+    ref = np.einsum("nkp,nkl,nlq->pq", J, m_eta, J)
+    C = fl.curvature(model, params, y, x, kind="fisher", structure="dense")
+    np.testing.assert_allclose(C.to_dense().matrix, ref, rtol=1e-10)
+
+
+def test_iid_model_and_several_outputs_per_row() -> None:
+    rng = np.random.default_rng(7)
+    y = rng.normal(1.0, 2.0, size=50)
+    iid = fl.Model(lambda th, x: fl.dist.Normal(th["mu"], th["sigma"]))
+    C = fl.curvature(iid, {"mu": 1.0, "sigma": 2.0}, y, kind="fisher", structure="dense")
+    np.testing.assert_allclose(C.to_dense().matrix, 50 * np.diag([1 / 4.0, 2 / 4.0]), rtol=1e-12)
+    # two independent outputs per row: batch shape (N, 2), y (N, 2)
+    x = rng.normal(size=(20, 3))
+    w = jnp.asarray(rng.normal(size=(3, 2)))
+    two = fl.Model(lambda th, x: fl.dist.Normal(x @ th["w"], 0.5))
+    C2 = fl.curvature(two, {"w": w}, rng.normal(size=(20, 2)), x, kind="fisher", structure="dense")
+    ref = np.kron(x.T @ x, np.eye(2)) / 0.25  # d loc_(i,j) / d w_(a,b) = x_ia [j = b]
+    np.testing.assert_allclose(C2.to_dense().matrix, ref, rtol=1e-12)
+    assert C2.trace().value == pytest.approx(np.trace(ref), rel=1e-12)
+
+
+def test_float32_stays_float32(problem) -> None:
+    model, params, x, y, refs = problem
+    p32 = jax.tree_util.tree_map(lambda a: a.astype(jnp.float32), params)
+    C = fl.curvature(model, p32, y, x.astype(np.float32), structure="diagonal")
+    diag = C.diagonal()
+    assert all(leaf.dtype == jnp.float32 for leaf in jax.tree_util.tree_leaves(diag))
+    np.testing.assert_allclose(_flat(diag), np.diag(refs["fisher"]), rtol=1e-4)
+    out = fl.curvature(model, p32, y, x.astype(np.float32)).mv(p32)
+    assert all(leaf.dtype == jnp.float32 for leaf in jax.tree_util.tree_leaves(out))
+
+
+def test_equinox_and_flax_modules() -> None:
+    eqx = pytest.importorskip("equinox")
+    nnx = pytest.importorskip("flax.nnx")
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(25, 2))
+    y = rng.integers(0, 3, size=25)
+    net = eqx.nn.MLP(2, 3, 4, 1, activation=jnp.tanh, key=jax.random.PRNGKey(0))
+    model, params = fl.Model.from_equinox(net, lambda z: fl.dist.Categorical(logits=z))
+    names = fl.param_names(params)
+    assert names[0] == "layers[0].weight[0,0]" and names[-1] == "layers[1].bias[2]"
+    same = {
+        "l1": {"w": net.layers[0].weight.T, "b": net.layers[0].bias},
+        "l2": {"w": net.layers[1].weight.T, "b": net.layers[1].bias},
+    }
+    plain = fl.Model(lambda th, x: fl.dist.Categorical(logits=_net(th, x)))
+    got = fl.curvature(model, params, y, x, structure="block")
+    want = fl.curvature(plain, same, y, x, structure="block")
+    assert [n for n, _, _ in got.layers] == ["layers[0]", "layers[1]"]
+    assert got.trace().value == pytest.approx(want.trace().value, rel=1e-12)
+
+    class Net(nnx.Module):
+        def __init__(self, rngs):
+            self.l1 = nnx.Linear(2, 4, rngs=rngs)
+            self.l2 = nnx.Linear(4, 3, rngs=rngs)
+
+        def __call__(self, x):
+            return self.l2(jnp.tanh(self.l1(x)))
+
+    module = Net(nnx.Rngs(0))
+    fmodel, fparams = fl.Model.from_flax(module, lambda z: fl.dist.Categorical(logits=z))
+    assert fl.param_names(fparams)[0] == "l1.bias[0]"
+    fsame = {
+        "l1": {"w": module.l1.kernel[...], "b": module.l1.bias[...]},
+        "l2": {"w": module.l2.kernel[...], "b": module.l2.bias[...]},
+    }
+    assert fl.curvature(fmodel, fparams, y, x).trace().value == pytest.approx(
+        fl.curvature(plain, fsame, y, x).trace().value, rel=1e-12
+    )
+    with pytest.raises(fl.FisherlabArgumentError, match=r"equinox\.Module"):
+        fl.Model.from_equinox(object(), lambda z: z)
+
+
+def test_bad_input_gets_named_errors(problem, monkeypatch) -> None:
+    model, params, x, y, _ = problem
+    with pytest.raises(fl.InvalidOptionError, match="kind"):
+        fl.curvature(model, params, y, x, kind="fisherr")
+    with pytest.raises(fl.InvalidOptionError, match="structure"):
+        fl.curvature(model, params, y, x, structure="sparse")
+    with pytest.raises(fl.MethodUnavailableError, match="kfac"):
+        fl.curvature(model, params, y, x, structure="kfac")
+    with pytest.raises(fl.MethodUnavailableError, match="distribution"):
+        fl.curvature(fl.Model.from_loglik(lambda th, y, x: -(y**2)), {"a": 1.0}, np.ones(3))
+    with pytest.raises(fl.ModelError, match="not a distribution"):
+        fl.curvature(fl.Model(lambda th, x: _net(th, x)), params, y, x)
+    bad = y.copy()
+    bad[5] = 7
+    with pytest.raises(fl.InvalidDataError, match="row 5"):
+        fl.curvature(model, params, bad, x)
+    with pytest.raises(fl.InvalidDataError):
+        fl.curvature(model, params, y, np.where(np.arange(N)[:, None] == 3, np.nan, x))
+    C = fl.curvature(model, params, y, x)
+    with pytest.raises(fl.FisherlabArgumentError, match="shaped like params"):
+        C.mv({"l1": params["l1"]})
+    with pytest.raises(fl.InvalidOptionError, match="damping"):
+        C.solve(params, damping=-1.0)
+    with pytest.raises(fl.SingularInformationError):
+        fl.curvature(model, params, y, x, structure="dense").logdet()  # softmax: P > rank
+    monkeypatch.setattr(cmod, "MAX_DENSE_BYTES", 1000)
+    with pytest.raises(fl.MethodUnavailableError, match=r"GiB.*force=True"):
+        C.to_dense()
+    assert C.to_dense(force=True).matrix.shape == (C.p, C.p)
