@@ -55,7 +55,7 @@ from ..data._prepare import prepare_data
 from ..information._matrix import InfoMatrix
 from ..model._model import Model, require_model
 from ..params._pytree import as_params, param_names, path_name
-from ._kernels import factor_kernel, flat_of, gram_kernel, hessian_mv_kernel, mv_kernel
+from ._kernels import factor_kernel, flat_of, gram_kernel, hessian_mv_kernel, mv_kernel, vjp_kernel
 
 __all__ = ["MAX_DENSE_BYTES", "Curvature", "Estimate", "curvature"]
 
@@ -140,14 +140,12 @@ class Curvature:
                 )
             _finite_or_raise(np.asarray(head.loglik), "the log-likelihood")
             _finite_or_raise(np.asarray(self._factor), f"the head's {kind} matrix")
-        self._mv = state.kernel(
-            (*sig, "mv"),
-            lambda: (
-                hessian_mv_kernel(model, self._unravel)
-                if kind == "hessian"
-                else mv_kernel(model, kind, self._unravel)
-            ),
-        )
+        if kind == "hessian":
+            self._mv = state.kernel((*sig, "mv"), lambda: hessian_mv_kernel(model, self._unravel))
+        else:
+            vk = state.kernel((*sig, "vjp"), lambda: vjp_kernel(model, kind, self._unravel))
+            self._vjp = vk(self.flat, y, x)
+            self._mv = state.kernel(("curvature", "mv"), mv_kernel)
         self._sig = sig
         sizes = [int(np.size(leaf)) for leaf in jax.tree_util.tree_leaves(params)]
         self.layers = _layer_groups(params, sizes)
@@ -220,8 +218,8 @@ class Curvature:
         if self.kind == "hessian":
             out = self._mv(self.flat, self._y, self._x, vs)
         else:
-            out = self._mv(self.flat, self._y, self._x, self._factor, self._signs, vs)
-        return out * jnp.asarray(self.scale, dtype=out.dtype)
+            out = self._mv(self._vjp, self._factor, self._signs, vs)
+        return out if self.scale == 1.0 else out * jnp.asarray(self.scale, dtype=out.dtype)
 
     def _apply(self, vs: jax.Array) -> np.ndarray:
         """:meth:`_apply_jax` as float64 NumPy."""
@@ -289,6 +287,8 @@ class Curvature:
     def mv(self, v: Any) -> Any:
         """:math:`C v` for a pytree ``v`` shaped like ``params`` (this structure's :math:`C`)."""
         flat = self._flat(v)
+        if self.structure == "operator":  # stays in JAX, in the parameters' dtype
+            return self._unravel(self._apply_jax(flat[None])[0])
         return self._tree(self._mv_flat(np.asarray(flat, dtype=np.float64)))
 
     def _mv_flat(self, v: np.ndarray) -> np.ndarray:

@@ -197,7 +197,7 @@ def head_factor(
         k = fam.params.shape[-1]
         mat = jnp.broadcast_to(fam.matrix, (*rows, k, k)).reshape(rows[0], _prod(rows[1:]), k, k)
         chol_ok = jnp.all(jnp.isfinite(mat))
-        factor, signs = _eigen_factor(jnp.where(chol_ok, mat, jnp.nan))
+        factor, signs = _eigen_factor(jnp.where(chol_ok, mat, jnp.nan).astype(fam.params.dtype))
         return Head(factor, signs, _row_logliks(d, y_rows, n), _support(d, y_rows, n))
     template = d
     eta0 = _eta_of(d, rows)

@@ -4,10 +4,11 @@ All work on flat parameter vectors (:func:`jax.flatten_util.ravel_pytree` order,
 :func:`fisherlab.param_names` order) and on all rows at once; per-row work is ``vmap``:
 
 - :func:`factor_kernel`: the head's factor :math:`B_i`, signs and the rows' log-likelihoods;
-- :func:`mv_kernel`: :math:`C v = \sum_i J_i^\top B_i \sigma B_i^\top J_i v` by one linearisation
-  of :math:`\eta(\theta)` (``jax.linearize``: :math:`Jv`) and its transpose (:math:`J^\top w`),
-  never forming :math:`J`; for ``"hessian"`` the Hessian-vector product of
-  :math:`-\sum_i\ell_i` (forward over reverse);
+- :func:`vjp_kernel` / :func:`mv_kernel`: :math:`C v = \sum_i J_i^\top B_i \sigma B_i^\top J_i v`
+  from one reverse linearisation of :math:`\eta(\theta)` kept with the curvature
+  (``jax.vjp``: :math:`J^\top w`; its transpose, ``jax.linear_transpose``: :math:`Jv`), never
+  forming :math:`J` nor running the network again; :func:`hessian_mv_kernel`, for
+  ``"hessian"``, the Hessian-vector product of :math:`-\sum_i\ell_i` (forward over reverse);
 - :func:`gram_kernel`: the dense blocks :math:`\sum_i G_i \sigma G_i^\top` with
   :math:`G_i = J_i^\top B_i` restricted to groups of parameters (all parameters: ``"dense"``;
   one group per layer: ``"block"``; one per parameter: ``"diagonal"``, where only
@@ -28,10 +29,20 @@ from jax.flatten_util import ravel_pytree
 from ..model._model import Model
 from ._head import head_factor, head_map
 
-__all__ = ["BLOCK_ROWS", "factor_kernel", "gram_kernel", "hessian_mv_kernel", "mv_kernel"]
+__all__ = [
+    "BLOCK_ELEMENTS",
+    "BLOCK_ROWS",
+    "factor_kernel",
+    "gram_kernel",
+    "hessian_mv_kernel",
+    "mv_kernel",
+    "vjp_kernel",
+]
 
-#: Rows per block of the per-row reverse passes (``gram_kernel``).
-BLOCK_ROWS = 64
+#: Numbers held by one block of per-row gradients in :func:`gram_kernel` (rows x columns x P):
+#: 2^21 (16 MiB in float64: larger blocks ran many times slower on the CPU); at least one row, at most 256.
+BLOCK_ELEMENTS = 2**21
+BLOCK_ROWS = 256
 
 
 def _n_rows(y: Any) -> int:
@@ -49,16 +60,26 @@ def factor_kernel(
     return kernel
 
 
-def mv_kernel(model: Model, kind: str, unravel: Callable[[jax.Array], Any]) -> Callable[..., Any]:
-    """``(flat, y, x, factor, signs, V (m, P)) -> C V`` for ``m`` vectors at once."""
+def vjp_kernel(model: Model, kind: str, unravel: Callable[[jax.Array], Any]) -> Callable[..., Any]:
+    """``(flat, y, x) -> vjp``: the reverse-mode linearisation of :math:`\\eta(\\theta)` at ``flat``,
+    a pytree holding the network's residuals (its activations), reused by every product."""
 
-    def kernel(flat: jax.Array, y: Any, x: Any, factor: jax.Array, signs: jax.Array, vs: jax.Array) -> Any:
+    def kernel(flat: jax.Array, y: Any, x: Any) -> Any:
         eta = head_map(model, kind, x, _n_rows(y))
-        _, jvp = jax.linearize(lambda f: eta(unravel(f)), flat)
-        vjp = jax.linear_transpose(jvp, flat)
+        return jax.vjp(lambda f: eta(unravel(f)), flat)[1]
+
+    return kernel
+
+
+def mv_kernel() -> Callable[..., Any]:
+    """``(vjp, factor, signs, V (m, P)) -> C V`` for ``m`` vectors: :math:`Jv` by transposing the
+    stored reverse pass, :math:`J^\\top w` by the pass itself (the network is not run again)."""
+
+    def kernel(vjp: Any, factor: jax.Array, signs: jax.Array, vs: jax.Array) -> Any:
+        jvp = jax.linear_transpose(vjp, jax.ShapeDtypeStruct(factor.shape[:-1], factor.dtype))
 
         def one(v: jax.Array) -> jax.Array:
-            u = jvp(v)  # (N, R, k)
+            u = jvp((v,))[0]  # (N, R, k)
             w = jnp.einsum("nrkq,nrq,nrjq,nrj->nrk", factor, signs, factor, u)
             return vjp(w)[0]
 
@@ -124,7 +145,8 @@ def gram_kernel(
                 terms = jax.vmap(row_terms)(xb, bb, sb)
             return [t.sum(axis=0) for t in terms]
 
-        size = min(BLOCK_ROWS, n)
+        per_row = factor.shape[1] * factor.shape[3] * flat.shape[0]  # R r P numbers per row
+        size = max(1, min(BLOCK_ROWS, n, BLOCK_ELEMENTS // max(per_row, 1)))
         blocks = -(-n // size)
         pad = blocks * size - n
 
