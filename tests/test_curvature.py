@@ -307,8 +307,6 @@ def test_bad_input_gets_named_errors(problem, monkeypatch) -> None:
         fl.curvature(model, params, y, x, kind="fisherr")
     with pytest.raises(fl.InvalidOptionError, match="structure"):
         fl.curvature(model, params, y, x, structure="sparse")
-    with pytest.raises(fl.MethodUnavailableError, match="kfac"):
-        fl.curvature(model, params, y, x, structure="kfac")
     with pytest.raises(fl.MethodUnavailableError, match="distribution"):
         fl.curvature(fl.Model.from_loglik(lambda th, y, x: -(y**2)), {"a": 1.0}, np.ones(3))
     with pytest.raises(fl.ModelError, match="not a distribution"):
@@ -330,3 +328,58 @@ def test_bad_input_gets_named_errors(problem, monkeypatch) -> None:
     with pytest.raises(fl.MethodUnavailableError, match=r"GiB.*force=True"):
         C.to_dense()
     assert C.to_dense(force=True).matrix.shape == (C.p, C.p)
+
+
+@pytest.mark.parametrize("kind", ["fisher", "ggn", "empirical", "mc_fisher"])
+def test_dense_layer_diagonals_equal_the_per_row_ones(problem, kind) -> None:
+    """The diagonal structure finds the dense layers (one product each); the dense structure
+    takes every row's own reverse pass: the two must agree to rounding."""
+    model, params, x, y, _ = problem
+    fast = _flat(fl.curvature(model, params, y, x, kind=kind, structure="diagonal").diagonal())
+    slow = np.diag(fl.curvature(model, params, y, x, kind=kind, structure="dense").to_dense().matrix)
+    np.testing.assert_allclose(fast, slow, rtol=1e-11, atol=1e-13 * np.max(slow))
+
+
+def test_kfac_is_exact_per_layer_for_one_example(problem) -> None:
+    model, params, x, y, _ = problem
+    C = fl.curvature(model, params, y[:1], x[:1], structure="kfac")
+    exact = fl.curvature(model, params, y[:1], x[:1], structure="dense").to_dense().matrix
+    kfac = C.to_dense().matrix
+    for _, a, b in C.layers:  # each layer's block (its weight and bias together) is exact
+        np.testing.assert_allclose(kfac[a:b, a:b], exact[a:b, a:b], rtol=1e-10, atol=1e-14)
+    assert np.all(kfac[: C.layers[0][2], C.layers[1][1] :] == 0.0)
+
+
+def test_kfac_answers_for_its_own_matrix(problem) -> None:
+    model, params, x, y, _ = problem
+    for kind in ("fisher", "mc_fisher", "empirical"):
+        C = fl.curvature(model, params, y, x, kind=kind, structure="kfac")
+        m = C.to_dense().matrix
+        np.testing.assert_allclose(m, m.T, atol=1e-12)
+        v = jax.tree_util.tree_map(lambda a: jnp.linspace(-1.0, 2.0, a.size).reshape(a.shape), params)
+        np.testing.assert_allclose(_flat(C.mv(v)), m @ _flat(v), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(_flat(C.diagonal()), np.diag(m), rtol=1e-12)
+        damped = m + 0.2 * np.eye(len(m))
+        np.testing.assert_allclose(_flat(C.solve(v, 0.2)), np.linalg.solve(damped, _flat(v)), rtol=1e-8)
+        assert C.logdet(0.2) == pytest.approx(np.linalg.slogdet(damped)[1], rel=1e-10)
+        assert C.trace().value == pytest.approx(np.trace(m), rel=1e-12)
+        w, V = C.eigh(5)
+        np.testing.assert_allclose(w, np.linalg.eigvalsh(m)[::-1][:5], rtol=1e-9)
+        np.testing.assert_allclose(m @ V, V * w, atol=1e-9 * w[0])
+
+
+def test_kfac_falls_back_to_the_diagonal_with_one_warning(problem) -> None:
+    _, params, x, y, _ = problem
+
+    def scaled(th, x):
+        return fl.dist.Categorical(logits=_net(th["net"], x) * th["temperature"])
+
+    model = fl.Model(scaled)
+    p = {"net": params, "temperature": jnp.asarray(1.0)}
+    with pytest.warns(UserWarning, match="temperature is not in a dense layer") as record:
+        C = fl.curvature(model, p, y, x, structure="kfac")
+    assert len(record) == 1
+    exact = fl.curvature(model, p, y, x, structure="dense").to_dense().matrix
+    i = fl.param_names(p).index("temperature")
+    assert C.diagonal()["temperature"] == pytest.approx(exact[i, i], rel=1e-12)
+    assert [name for name, _, _ in C.layers][:2] == ["net.l1", "net.l2"]

@@ -34,6 +34,8 @@ standard errors), conjugate gradients from ``jax.scipy.sparse.linalg``.
 from __future__ import annotations
 
 import math
+import warnings
+import weakref
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -55,7 +57,9 @@ from ..data._prepare import prepare_data
 from ..information._matrix import InfoMatrix
 from ..model._model import Model, require_model
 from ..params._pytree import as_params, param_names, path_name
+from ._head import head_map
 from ._kernels import factor_kernel, flat_of, gram_kernel, hessian_mv_kernel, mv_kernel, vjp_kernel
+from ._layers import DenseLayer, Tagged, find_layers, layer_stats_kernel
 
 __all__ = ["MAX_DENSE_BYTES", "Curvature", "Estimate", "curvature"]
 
@@ -68,6 +72,10 @@ NUM_PROBES = 100
 
 #: Up to this many parameters the operator's ``logdet`` builds the matrix and is exact.
 EXACT_LOGDET_MAX_PARAMS = 2000
+
+
+#: The dense layers found in each model's computation, per curvature signature.
+_LAYERS: weakref.WeakKeyDictionary[Model, dict[Any, Tagged | None]] = weakref.WeakKeyDictionary()
 
 
 class Estimate(NamedTuple):
@@ -143,8 +151,8 @@ class Curvature:
         if kind == "hessian":
             self._mv = state.kernel((*sig, "mv"), lambda: hessian_mv_kernel(model, self._unravel))
         else:
-            vk = state.kernel((*sig, "vjp"), lambda: vjp_kernel(model, kind, self._unravel))
-            self._vjp = vk(self.flat, y, x)
+            self._vjp_kernel = state.kernel((*sig, "vjp"), lambda: vjp_kernel(model, kind, self._unravel))
+            self._vjp: Any = None  # the stored reverse pass, made on the first product
             self._mv = state.kernel(("curvature", "mv"), mv_kernel)
         self._sig = sig
         sizes = [int(np.size(leaf)) for leaf in jax.tree_util.tree_leaves(params)]
@@ -153,11 +161,14 @@ class Curvature:
         self._diag: np.ndarray | None = None
         self._blocks: list[np.ndarray] | None = None
         self._low: tuple[np.ndarray, np.ndarray] | None = None
+        self._kfac: list[_Kron] | None = None
+        self._rest: list[tuple[int, int]] = []
+        self._rest_diag = np.zeros(0)
         if structure == "dense":
             self._check_size(self.p, force)
             self._dense = self._gram([(0, self.p)], diagonal=False)[0]
         elif structure == "diagonal":
-            self._diag = self._exact_diagonal()
+            self._diag = self._layer_diagonal() if kind != "hessian" else self._exact_diagonal()
         elif structure == "block":
             for _, a, b in self.layers:
                 self._check_size(b - a, force)
@@ -171,10 +182,7 @@ class Curvature:
             psd = kind in ("fisher", "mc_fisher", "empirical")
             self._diag = np.maximum(remainder, 0.0) if psd else remainder
         elif structure == "kfac":
-            raise MethodUnavailableError(
-                "structure='kfac' (Kronecker-factored blocks per layer) is not available yet; use "
-                "'block' (dense per layer), 'diagonal', 'lowrank' or 'operator'"
-            )
+            self._build_kfac()
 
     # ------------------------------------------------------------------ helpers
     def __repr__(self) -> str:
@@ -218,6 +226,8 @@ class Curvature:
         if self.kind == "hessian":
             out = self._mv(self.flat, self._y, self._x, vs)
         else:
+            if self._vjp is None:
+                self._vjp = self._vjp_kernel(self.flat, self._y, self._x)
             out = self._mv(self._vjp, self._factor, self._signs, vs)
         return out if self.scale == 1.0 else out * jnp.asarray(self.scale, dtype=out.dtype)
 
@@ -283,6 +293,112 @@ class Curvature:
         order = np.argsort(w)[::-1][:k]
         return np.asarray(w[order]), np.asarray(v[:, order])
 
+    # ------------------------------------------------------------------ dense layers
+    def _leaf_ranges(self) -> list[tuple[int, int]]:
+        out, start = [], 0
+        for leaf in jax.tree_util.tree_leaves(self.params):
+            size = int(np.size(leaf))
+            out.append((start, start + size))
+            start += size
+        return out
+
+    def _find_layers(self) -> Tagged | None:
+        """The model's dense layers (:mod:`._layers`), or ``None`` where none can be used (kept per
+        model and shapes: the jaxpr is traced once)."""
+        if self.kind == "hessian" or self._factor.shape[1] != 1:
+            return None
+        cache = _LAYERS.setdefault(self.model, {})
+        if self._sig not in cache:
+            cache[self._sig] = self._trace_layers()
+        return cache[self._sig]
+
+    def _trace_layers(self) -> Tagged | None:
+        leaves, treedef = jax.tree_util.tree_flatten(self.params)
+        model, kind, n = self.model, self.kind, self.n
+
+        def eta_of_leaves(lv: list[Any], xx: Any) -> Any:
+            return head_map(model, kind, xx, n)(jax.tree_util.tree_unflatten(treedef, lv))
+
+        paths = [path for path, _ in jax.tree_util.tree_flatten_with_path(self.params)[0]]
+        names = [path_name(p[:-1]) if len(p) > 1 else path_name(p) for p in paths]
+        try:
+            tagged = find_layers(eta_of_leaves, leaves, self._x, n, names)
+        except Exception:  # a computation the interpreter does not follow: the per-row path
+            return None
+        return tagged if tagged.layers else None
+
+    def _layer_stats(self, tagged: Tagged, kfac: bool) -> list[Any]:
+        key = (*self._sig, "layers", kfac, tuple(tagged.layers))
+        kernel = self.model.state.kernel(key, lambda: layer_stats_kernel(tagged, kfac))
+        leaves = jax.tree_util.tree_leaves(self.params)
+        return jax.tree_util.tree_map(
+            lambda a: np.asarray(a, dtype=np.float64), kernel(leaves, self._x, self._factor, self._signs)
+        )
+
+    def _layer_diagonal(self) -> np.ndarray:
+        """The exact diagonal: dense layers by one product each (:mod:`._layers`), the rest per row."""
+        tagged = self._find_layers()
+        if tagged is None:
+            return self._exact_diagonal()
+        ranges = self._leaf_ranges()
+        diag = np.zeros(self.p)
+        covered: set[int] = set()
+        for layer, d in zip(tagged.layers, self._layer_stats(tagged, kfac=False), strict=True):
+            d = d * self.scale
+            a, b = ranges[layer.w]
+            d_w = d[: d.shape[0] - (layer.b is not None)]
+            diag[a:b] = (d_w if layer.w_in_axis == 0 else d_w.T).ravel()
+            covered.add(layer.w)
+            if layer.b is not None:
+                a, b = ranges[layer.b]
+                diag[a:b] = d[-1]
+                covered.add(layer.b)
+        rest = [r for i, r in enumerate(ranges) if i not in covered and r[1] > r[0]]
+        if rest:
+            for (a, b), d in zip(rest, self._gram(rest, diagonal=True), strict=True):
+                diag[a:b] = d
+        return diag
+
+    def _build_kfac(self) -> None:
+        """Kronecker factors per dense layer; every other parameter keeps its exact diagonal."""
+        tagged = self._find_layers()
+        ranges = self._leaf_ranges()
+        self._kfac = []
+        covered: set[int] = set()
+        if tagged is not None:
+            for layer, (big_a, big_g) in zip(
+                tagged.layers, self._layer_stats(tagged, kfac=True), strict=True
+            ):
+                big_g = big_g * (self.scale / self.n)
+                wa, wb = ranges[layer.w]
+                ba = ranges[layer.b] if layer.b is not None else None
+                shape = tuple(np.shape(jax.tree_util.tree_leaves(self.params)[layer.w]))
+                self._kfac.append(_Kron(layer, (wa, wb), ba, shape, big_a, big_g))
+                covered.add(layer.w)
+                if layer.b is not None:
+                    covered.add(layer.b)
+        rest = [r for i, r in enumerate(ranges) if i not in covered and r[1] > r[0]]
+        self._rest = rest
+        self._rest_diag = np.zeros(self.p)
+        if rest:
+            names = sorted({self.names[a].split("[")[0] for a, _ in rest})
+            warnings.warn(
+                f"structure='kfac': {', '.join(names)} {'is' if len(names) == 1 else 'are'} not in a "
+                "dense layer fisherlab can factor (a weight used more than once, a convolution, a "
+                "parameter outside a layer, or kind='hessian'); their diagonal is used instead",
+                UserWarning,
+                stacklevel=4,
+            )
+            diag = (
+                self._exact_diagonal() if self.kind == "hessian" else None
+            )  # the Hessian's diagonal is estimated over all parameters
+            if diag is None:
+                for (a, b), d in zip(rest, self._gram(rest, diagonal=True), strict=True):
+                    self._rest_diag[a:b] = d
+            else:
+                for a, b in rest:
+                    self._rest_diag[a:b] = diag[a:b]
+
     # ------------------------------------------------------------------ public
     def mv(self, v: Any) -> Any:
         """:math:`C v` for a pytree ``v`` shaped like ``params`` (this structure's :math:`C`)."""
@@ -292,6 +408,11 @@ class Curvature:
         return self._tree(self._mv_flat(np.asarray(flat, dtype=np.float64)))
 
     def _mv_flat(self, v: np.ndarray) -> np.ndarray:
+        if self._kfac is not None:
+            out = self._rest_diag * v
+            for k in self._kfac:
+                k.put(out, k.big_a @ k.take(v) @ k.big_g)
+            return out
         if self._dense is not None:
             return self._dense @ v
         if self.structure == "diagonal":
@@ -317,6 +438,11 @@ class Curvature:
         return self._tree(self._diagonal_flat())
 
     def _diagonal_flat(self) -> np.ndarray:
+        if self._kfac is not None:
+            out = self._rest_diag.copy()
+            for k in self._kfac:
+                k.put(out, np.outer(np.diag(k.big_a), np.diag(k.big_g)))
+            return out
         if self._dense is not None:
             return np.diag(self._dense).copy()
         if self._blocks is not None:
@@ -358,6 +484,19 @@ class Curvature:
         """
         delta = _damping(damping)
         rhs = np.asarray(self._flat(v), dtype=np.float64)
+        if self._kfac is not None:
+            d = self._rest_diag + delta
+            out = np.zeros(self.p)
+            for a, b in self._rest:
+                if np.any(d[a:b] <= 0):
+                    raise SingularInformationError(_singular_message(self, delta))
+                out[a:b] = rhs[a:b] / d[a:b]
+            for k in self._kfac:
+                lam = np.outer(k.la, k.lg) + delta
+                if np.any(lam <= 0):
+                    raise SingularInformationError(_singular_message(self, delta))
+                k.put(out, k.qa @ ((k.qa.T @ k.take(rhs) @ k.qg) / lam) @ k.qg.T)
+            return self._tree(out)
         if self._dense is not None:
             out = _dense_solve(self._dense, delta, rhs)
         elif self.structure == "diagonal":
@@ -415,6 +554,14 @@ class Curvature:
             SingularInformationError: :math:`C + \\delta I` is not positive definite.
         """
         delta = _damping(damping)
+        if self._kfac is not None:
+            values = np.concatenate(
+                [np.outer(k.la, k.lg).ravel() for k in self._kfac]
+                + [self._rest_diag[a:b] for a, b in self._rest]
+            )
+            if np.any(values + delta <= 0):
+                raise SingularInformationError(_singular_message(self, delta))
+            return float(np.sum(np.log(values + delta)))
         if self._dense is not None or (self.structure == "operator" and self.p <= EXACT_LOGDET_MAX_PARAMS):
             m = self._dense if self._dense is not None else self.to_dense().matrix
             return _dense_logdet(self, m, delta)
@@ -456,6 +603,30 @@ class Curvature:
             return Estimate(float(d.sum()), float(np.sqrt(np.sum(np.asarray(err) ** 2))))
         return Estimate(float(self._diagonal_flat().sum()), 0.0)
 
+    def _kfac_eigh(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        assert self._kfac is not None
+        cands: list[tuple[float, int, int, int]] = []  # (value, factor or -1, i, j)
+        for f, kr in enumerate(self._kfac):
+            vals = np.outer(kr.la, kr.lg)
+            for flat_index in np.argsort(vals, axis=None)[::-1][:k]:
+                i, j = np.unravel_index(flat_index, vals.shape)
+                cands.append((float(vals[i, j]), f, int(i), int(j)))
+        for a, b in self._rest:
+            for idx in range(a, b):
+                cands.append((float(self._rest_diag[idx]), -1, idx, 0))
+        cands.sort(key=lambda c: -c[0])
+        values, vectors = [], []
+        for value, f, i, j in cands[:k]:
+            vec = np.zeros(self.p)
+            if f < 0:
+                vec[i] = 1.0
+            else:
+                kr = self._kfac[f]
+                kr.put(vec, np.outer(kr.qa[:, i], kr.qg[:, j]))
+            values.append(value)
+            vectors.append(vec)
+        return np.array(values), np.stack(vectors, axis=1)
+
     def eigh(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` largest eigenvalues (descending), eigenvectors ``(P, k)``, of this structure's :math:`C`.
 
@@ -466,6 +637,8 @@ class Curvature:
         k = count(k, "eigh: k", what="eigenpairs")
         if k > self.p:
             raise InvalidOptionError(f"eigh: k = {k} is more than the {self.p} parameters")
+        if self._kfac is not None:
+            return self._kfac_eigh(k)
         if self._dense is not None:
             w, v = np.linalg.eigh(self._dense)
             order = np.argsort(w)[::-1][:k]
@@ -488,6 +661,62 @@ class Curvature:
         if self._low is not None and k <= self._low[0].size:
             return self._low[0][:k].copy(), self._low[1][:, :k].copy()
         return self._lanczos(k)
+
+
+class _Kron:
+    """One dense layer's Kronecker factors: :math:`C_l \\approx A \\otimes G` on
+    :math:`\\tilde V = [W; b]` laid out as ``(d_in [+1], d_out)``, with their eigendecompositions."""
+
+    def __init__(
+        self,
+        layer: DenseLayer,
+        w: tuple[int, int],
+        b: tuple[int, int] | None,
+        shape: tuple[int, ...],
+        big_a: np.ndarray,
+        big_g: np.ndarray,
+    ) -> None:
+        self.layer, self.w, self.b, self.shape = layer, w, b, shape
+        self.big_a, self.big_g = 0.5 * (big_a + big_a.T), 0.5 * (big_g + big_g.T)
+        self._eig: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def _eigh(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        if self._eig is None:  # made on the first solve, logdet or eigh
+            la, qa = np.linalg.eigh(self.big_a)
+            lg, qg = np.linalg.eigh(self.big_g)
+            self._eig = (la, qa, lg, qg)
+        return self._eig
+
+    @property
+    def la(self) -> np.ndarray:
+        return self._eigh()[0]
+
+    @property
+    def qa(self) -> np.ndarray:
+        return self._eigh()[1]
+
+    @property
+    def lg(self) -> np.ndarray:
+        return self._eigh()[2]
+
+    @property
+    def qg(self) -> np.ndarray:
+        return self._eigh()[3]
+
+    def take(self, v: np.ndarray) -> np.ndarray:
+        """The layer's entries of a flat vector as ``(d_in [+1], d_out)``."""
+        m = v[self.w[0] : self.w[1]].reshape(self.shape)
+        m = m if self.layer.w_in_axis == 0 else m.T
+        if self.b is not None:
+            m = np.vstack([m, v[self.b[0] : self.b[1]][None, :]])
+        return m
+
+    def put(self, out: np.ndarray, m: np.ndarray) -> None:
+        """Write ``(d_in [+1], d_out)`` back into the layer's entries of a flat vector."""
+        if self.b is not None:
+            out[self.b[0] : self.b[1]] = m[-1]
+            m = m[:-1]
+        out[self.w[0] : self.w[1]] = (m if self.layer.w_in_axis == 0 else m.T).ravel()
 
 
 def _python_lanczos(
