@@ -102,7 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     cands: dict[str, Callable[[], Any]] = {
         "one gradient (unit)": lambda: grad(params, x, y),
         "operator mv (fisher)": lambda: op.mv(v),
-        "diagonal, exact (fisher)": lambda: fl.curvature(model, params, y, x, structure="diagonal").diagonal(),
+        "diagonal, exact (fisher)": lambda: fl.curvature(
+            model, params, y, x, structure="diagonal"
+        ).diagonal(),
         "diagonal, MC (mc_fisher, 1 label)": lambda: fl.curvature(
             model, params, y, x, kind="mc_fisher", structure="diagonal"
         ).diagonal(),

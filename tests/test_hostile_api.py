@@ -659,6 +659,46 @@ def _loop_cases() -> list[tuple[str, Callable[[fl.Model, fl.FitResult, fl.InfoMa
         ("glm code", lambda: fl.glm("y ~ I(__import__('os'))", _FRAME, family="poisson")),
         ("glm dispersion", lambda: fl.glm("y ~ x", _FRAME, family="poisson", dispersion="bogus")),
         ("glm exposure", lambda: fl.glm("y ~ x", _FRAME, family="poisson", exposure=-(_FRAME["x"] ** 2) - 1)),
+        ("curvature kind", lambda: fl.curvature(_POISSON, {"rate": 1.0}, Y, kind="fisherr")),
+        ("curvature structure", lambda: fl.curvature(_POISSON, {"rate": 1.0}, Y, structure="sparse")),
+        ("curvature rank", lambda: fl.curvature(_POISSON, {"rate": 1.0}, Y, structure="lowrank", rank=0)),
+        (
+            "curvature samples",
+            lambda: fl.curvature(_POISSON, {"rate": 1.0}, Y, kind="mc_fisher", num_samples=0),
+        ),
+        ("curvature params", lambda: fl.curvature(_POISSON, {"rate": float("nan")}, Y)),
+        ("curvature y", lambda: fl.curvature(_POISSON, {"rate": 1.0}, -np.abs(Y) - 1.0)),
+        ("curvature model", lambda: fl.curvature(3, {"rate": 1.0}, Y)),
+        (
+            "curvature loglik model",
+            lambda: fl.curvature(fl.Model.from_loglik(lambda th, y, x: -y), {"a": 1.0}, Y),
+        ),
+        ("curvature mv shape", lambda: fl.curvature(_POISSON, {"rate": 1.0}, Y).mv({"rate": np.ones(2)})),
+        (
+            "curvature damping",
+            lambda: fl.curvature(_POISSON, {"rate": 1.0}, Y).solve({"rate": 1.0}, damping=-1),
+        ),
+        ("curvature eigh", lambda: fl.curvature(_POISSON, {"rate": 1.0}, Y).eigh(2)),
+        (
+            "curvature estimate",
+            lambda: fl.Estimate(1.0, 0.0).value + fl.curvature(_POISSON, {"rate": 0.0}, Y).logdet(),
+        ),
+        (
+            "Curvature class",
+            lambda: fl.Curvature(
+                _POISSON,
+                {"rate": 1.0},
+                Y,
+                None,
+                kind="x",
+                structure="y",
+                reduction="sum",
+                num_samples=1,
+                seed=0,
+                rank=1,
+                force=False,
+            ).mv(1),
+        ),
     ]
     for label, call in model_calls:
         cases.append((label, lambda model, r, F, call=call: call()))
@@ -666,6 +706,7 @@ def _loop_cases() -> list[tuple[str, Callable[[fl.Model, fl.FitResult, fl.InfoMa
 
 
 _FRAME = pd.DataFrame({"y": [0.0, 1.0, 3.0, 2.0, 4.0], "x": [0.1, 0.5, 0.9, 1.3, 1.7]})
+_POISSON = fl.Model(lambda th, x: fl.dist.Poisson(th["rate"]))
 LOOP = _loop_cases()
 
 

@@ -47,16 +47,16 @@ from .._errors import (
     FisherlabArgumentError,
     InvalidDataError,
     InvalidOptionError,
-    InvalidParameterError,
     MethodUnavailableError,
     NotConvergedError,
     SingularInformationError,
 )
 from .._options import CurvatureKind, CurvatureStructure, Reduction, choose, count, seed_value
+from ..backends._validity import check_finite
 from ..data._prepare import prepare_data
 from ..information._matrix import InfoMatrix
 from ..model._model import Model, require_model
-from ..params._pytree import as_params, param_names, path_name
+from ..params._pytree import as_params, param_names, path_name, tree_signature
 from ._head import head_map
 from ._kernels import factor_kernel, flat_of, gram_kernel, hessian_mv_kernel, mv_kernel, vjp_kernel
 from ._layers import DenseLayer, Tagged, find_layers, layer_stats_kernel
@@ -118,20 +118,23 @@ class Curvature:
         rank: int,
         force: bool,
     ) -> None:
+        kind = choose(CurvatureKind, kind, "curvature: kind").value
+        structure = choose(CurvatureStructure, structure, "curvature: structure").value
+        reduction = choose(Reduction, reduction, "curvature: reduction").value
         self.model, self.kind, self.structure = model, kind, structure
         self.params = params
         self._y, self._x = y, x
         self.n = int(jax.tree_util.tree_leaves(y)[0].shape[0])
         self.scale = 1.0 / self.n if reduction == "mean" else 1.0
         self.flat, self._unravel = flat_of(params)
-        self.names = param_names(params)
+        self._names: list[str] | None = None
         self.p = int(self.flat.shape[0])
         self.dtype = self.flat.dtype
         self._key = jax.random.PRNGKey(seed)
         self.num_samples = num_samples
         self.error: Any = None  # per-entry standard errors where the structure is an estimate
         state = model.state
-        sig = ("curvature", kind, num_samples, _signature(params), _signature(x), _signature(y))
+        sig = ("curvature", kind, num_samples, tree_signature(params), tree_signature(x), tree_signature(y))
         if kind != "hessian":
             fk = state.kernel(
                 (*sig, "factor"), lambda: factor_kernel(model, kind, num_samples, self._unravel)
@@ -146,8 +149,9 @@ class Curvature:
                     f"support of the model's distribution ({int((~valid).sum())} rows); for a "
                     "Categorical head labels are integers 0..K-1"
                 )
-            _finite_or_raise(np.asarray(head.loglik), "the log-likelihood")
-            _finite_or_raise(np.asarray(self._factor), f"the head's {kind} matrix")
+            ll = np.asarray(head.loglik)
+            check_finite("log-likelihood", np.where(np.isneginf(ll), 0.0, ll))
+            check_finite(f"head's {kind} matrix", np.asarray(self._factor))
         if kind == "hessian":
             self._mv = state.kernel((*sig, "mv"), lambda: hessian_mv_kernel(model, self._unravel))
         else:
@@ -185,6 +189,13 @@ class Curvature:
             self._build_kfac()
 
     # ------------------------------------------------------------------ helpers
+    @property
+    def names(self) -> list[str]:
+        """The parameter names (:func:`fisherlab.param_names`), made on first use (a network has many)."""
+        if self._names is None:
+            self._names = param_names(self.params)
+        return self._names
+
     def __repr__(self) -> str:
         return (
             f"Curvature(kind={self.kind!r}, structure={self.structure!r}, P={self.p}, N={self.n}, "
@@ -765,26 +776,6 @@ def _dense_logdet(c: Curvature, m: np.ndarray, delta: float) -> float:
     if w[0] <= 0:
         raise SingularInformationError(_singular_message(c, delta))
     return float(np.sum(np.log(w)))
-
-
-def _finite_or_raise(values: np.ndarray, what: str) -> None:
-    """Raise :class:`InvalidParameterError` naming the first row where ``values`` is NaN or +inf."""
-    bad_mask = np.isnan(values) | np.isposinf(values)
-    if not bad_mask.any():
-        return
-    bad = np.argwhere(bad_mask)[0]
-    raise InvalidParameterError(
-        f"{what} of row {int(bad[0])} is {values[tuple(bad)]}: the parameters give that row an "
-        "undefined value (a label outside the head's support, or parameters outside theirs); "
-        "check the data and the parameters there"
-    )
-
-
-def _signature(tree: Any) -> Any:
-    leaves, treedef = jax.tree_util.tree_flatten(tree)
-    return str(treedef), tuple(
-        (tuple(np.shape(a)), str(getattr(a, "dtype", type(a).__name__))) for a in leaves
-    )
 
 
 def curvature(
