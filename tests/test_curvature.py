@@ -383,3 +383,27 @@ def test_kfac_falls_back_to_the_diagonal_with_one_warning(problem) -> None:
     i = fl.param_names(p).index("temperature")
     assert C.diagonal()["temperature"] == pytest.approx(exact[i, i], rel=1e-12)
     assert [name for name, _, _ in C.layers][:2] == ["net.l1", "net.l2"]
+
+
+def test_lanczos_on_a_network_larger_than_its_krylov_space() -> None:
+    """P = 87 > the 40 Lanczos steps: the operator's products run inside matfree's traced loop."""
+    rng = np.random.default_rng(12)
+    n, d, h, k = 30, 3, 12, 3
+    x = rng.normal(size=(n, d))
+    y = rng.integers(0, k, size=n)
+    params = {
+        "l1": {"w": jnp.asarray(rng.normal(size=(d, h))), "b": jnp.zeros(h)},
+        "l2": {"w": jnp.asarray(rng.normal(size=(h, k))), "b": jnp.zeros(k)},
+    }
+    model = fl.Model(lambda th, x: fl.dist.Categorical(logits=_net(th, x)))
+    dense = fl.curvature(model, params, y, x, structure="dense").to_dense().matrix
+    want = np.linalg.eigvalsh(dense)[::-1]
+    for structure in ("operator", "lowrank"):
+        C = fl.curvature(model, params, y, x, structure=structure, rank=4)
+        w, V = C.eigh(4)
+        assert C.p == 87
+        np.testing.assert_allclose(w, want[:4], rtol=1e-8)
+        np.testing.assert_allclose(dense @ V, V * w, atol=1e-6 * want[0])
+    # the low-rank structure keeps the exact diagonal
+    low = fl.curvature(model, params, y, x, structure="lowrank", rank=4)
+    np.testing.assert_allclose(_flat(low.diagonal()), np.diag(dense), rtol=1e-9)

@@ -237,17 +237,24 @@ class Curvature:
         if self.kind == "hessian":
             out = self._mv(self.flat, self._y, self._x, vs)
         else:
-            if self._vjp is None:
-                self._vjp = self._vjp_kernel(self.flat, self._y, self._x)
-            out = self._mv(self._vjp, self._factor, self._signs, vs)
+            out = self._mv(self._stored_vjp(), self._factor, self._signs, vs)
         return out if self.scale == 1.0 else out * jnp.asarray(self.scale, dtype=out.dtype)
 
     def _apply(self, vs: jax.Array) -> np.ndarray:
         """:meth:`_apply_jax` as float64 NumPy."""
         return np.asarray(self._apply_jax(vs), dtype=np.float64)
 
+    def _stored_vjp(self) -> Any:
+        """The stored reverse pass of the network, made on first use (outside any trace: the
+        closures of :meth:`_matvec` are traced by conjugate gradients and Lanczos)."""
+        if self._vjp is None:
+            self._vjp = self._vjp_kernel(self.flat, self._y, self._x)
+        return self._vjp
+
     def _matvec(self, delta: float = 0.0) -> Callable[[jax.Array], jax.Array]:
         """``u -> (C + delta I) u`` on one flat vector, traceable."""
+        if self.kind != "hessian":
+            self._stored_vjp()
 
         def matvec(u: jax.Array) -> jax.Array:
             return self._apply_jax(u[None])[0] + delta * u

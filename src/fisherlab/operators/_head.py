@@ -179,6 +179,23 @@ def _support(d: nd.Distribution, y: Any, n: int) -> jax.Array:
     return ok.reshape(n, -1).all(axis=1)
 
 
+def _softmax_root(logits: jax.Array) -> jax.Array:
+    r"""A square root of the softmax Fisher: :math:`B = \operatorname{diag}(\sqrt p) - p\sqrt p^\top`,
+    :math:`BB^\top = \operatorname{diag}(p) - pp^\top` (no eigendecomposition per row).
+
+    The diagonal :math:`\sqrt{p_k}(1 - p_k)` takes :math:`1 - p_k = \sum_{j\ne k} p_j` summed in
+    log space, as the registry's entry does, so a class with :math:`p_k \to 1` keeps its digits.
+    """
+    k = logits.shape[-1]
+    log_p = jax.nn.log_softmax(logits, axis=-1)
+    p = jnp.exp(log_p)
+    others = jnp.where(jnp.eye(k, dtype=bool), -jnp.inf, log_p[..., None, :])
+    complement = jnp.exp(jax.scipy.special.logsumexp(others, axis=-1))
+    root = jnp.sqrt(p)
+    off = -p[..., :, None] * root[..., None, :]
+    return jnp.where(jnp.eye(k, dtype=bool), (root * complement)[..., None, :], off)
+
+
 def _eigen_factor(m: jax.Array) -> tuple[jax.Array, jax.Array]:
     """``M = B diag(sign) B^T`` from the eigendecomposition of each symmetric ``M`` (…, k, k)."""
     w, v = jnp.linalg.eigh(0.5 * (m + jnp.swapaxes(m, -1, -2)))
@@ -192,6 +209,14 @@ def head_factor(
     d = _distribution(model, params, x)
     rows = _rows_shape(d, n)
     y_rows = y
+    if kind == "fisher" and isinstance(d, nd.CategoricalLogits):
+        fam = _registry(d)
+        factor = _softmax_root(fam.params)
+        factor = jnp.broadcast_to(factor, (*rows, *factor.shape[-2:])).reshape(
+            rows[0], _prod(rows[1:]), *factor.shape[-2:]
+        )
+        signs = jnp.ones(factor.shape[:-2] + factor.shape[-1:], factor.dtype)
+        return Head(factor, signs, _row_logliks(d, y_rows, n), _support(d, y_rows, n))
     if kind == "fisher":
         fam = _registry(d)
         k = fam.params.shape[-1]
