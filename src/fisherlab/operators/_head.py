@@ -11,7 +11,9 @@ with :math:`\eta_i \in \mathbb R^k` the parameters of row :math:`i`'s distributi
 
 - ``"fisher"``: :math:`M_i = I(\eta_i)`, the closed form of the registry
   (:func:`fisherlab.dist.family_fisher`), :math:`\eta_i` the registry's parameters
-  (``logits``; ``rate``; ``loc, scale``...); :math:`B_i` its Cholesky factor;
+  (``logits``; ``rate``; ``loc, scale``...); :math:`B_i` a square root from its
+  eigendecomposition (for a softmax head the closed form
+  :math:`\operatorname{diag}(\sqrt p) - p\sqrt p^\top`);
 - ``"ggn"``: :math:`M_i = \nabla^2_\eta[-\log p(y_i\mid\eta_i)]` at the observed :math:`y_i`
   (the generalised Gauss–Newton), :math:`\eta_i` the distribution's own floating-point
   parameters; :math:`B_i` from its eigendecomposition, :math:`\sigma` the eigenvalues' signs
