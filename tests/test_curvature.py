@@ -313,8 +313,9 @@ def test_bad_input_gets_named_errors(problem, monkeypatch) -> None:
         fl.curvature(fl.Model(lambda th, x: _net(th, x)), params, y, x)
     bad = y.copy()
     bad[5] = 7
-    with pytest.raises(fl.InvalidDataError, match="row 5"):
-        fl.curvature(model, params, bad, x)
+    for kind in ("fisher", "hessian"):  # the Hessian checks the labels too (a gather would clamp)
+        with pytest.raises(fl.InvalidDataError, match="row 5"):
+            fl.curvature(model, params, bad, x, kind=kind)
     with pytest.raises(fl.InvalidDataError):
         fl.curvature(model, params, y, np.where(np.arange(N)[:, None] == 3, np.nan, x))
     C = fl.curvature(model, params, y, x)

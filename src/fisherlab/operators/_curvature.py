@@ -135,23 +135,26 @@ class Curvature:
         self.error: Any = None  # per-entry standard errors where the structure is an estimate
         state = model.state
         sig = ("curvature", kind, num_samples, tree_signature(params), tree_signature(x), tree_signature(y))
-        if kind != "hessian":
-            fk = state.kernel(
-                (*sig, "factor"), lambda: factor_kernel(model, kind, num_samples, self._unravel)
+        # the head's factor; for the Hessian the empirical one's pass, only to check the data
+        head_kind = "empirical" if kind == "hessian" else kind
+        fk = state.kernel(
+            ("curvature", head_kind, num_samples, *sig[3:], "factor"),
+            lambda: factor_kernel(model, head_kind, num_samples, self._unravel),
+        )
+        head = fk(self.flat, y, x, self._key)
+        self._factor, self._signs = head.factor, head.signs
+        # every kind: rows outside the support are named before anything is computed
+        valid = np.asarray(head.valid)
+        if not valid.all():
+            row = int(np.flatnonzero(~valid)[0])
+            raise InvalidDataError(
+                f"y at row {row} = {np.asarray(jax.tree_util.tree_leaves(y)[0][row])} is outside the "
+                f"support of the model's distribution ({int((~valid).sum())} rows); for a "
+                "Categorical head labels are integers 0..K-1"
             )
-            head = fk(self.flat, y, x, self._key)
-            self._factor, self._signs = head.factor, head.signs
-            valid = np.asarray(head.valid)
-            if not valid.all():
-                row = int(np.flatnonzero(~valid)[0])
-                raise InvalidDataError(
-                    f"y at row {row} = {np.asarray(jax.tree_util.tree_leaves(y)[0][row])} is outside the "
-                    f"support of the model's distribution ({int((~valid).sum())} rows); for a "
-                    "Categorical head labels are integers 0..K-1"
-                )
-            ll = np.asarray(head.loglik)
-            check_finite("log-likelihood", np.where(np.isneginf(ll), 0.0, ll))
-            check_finite(f"head's {kind} matrix", np.asarray(self._factor))
+        ll = np.asarray(head.loglik)
+        check_finite("log-likelihood", np.where(np.isneginf(ll), 0.0, ll))
+        check_finite(f"head's {head_kind} matrix", np.asarray(self._factor))
         if kind == "hessian":
             self._mv = state.kernel((*sig, "mv"), lambda: hessian_mv_kernel(model, self._unravel))
         else:
