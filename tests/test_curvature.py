@@ -408,3 +408,34 @@ def test_lanczos_on_a_network_larger_than_its_krylov_space() -> None:
     # the low-rank structure keeps the exact diagonal
     low = fl.curvature(model, params, y, x, structure="lowrank", rank=4)
     np.testing.assert_allclose(_flat(low.diagonal()), np.diag(dense), rtol=1e-9)
+
+
+def test_ekfac_is_nearer_than_kfac_and_answers_for_its_own_matrix(problem) -> None:
+    """EKFAC keeps K-FAC's eigenbasis and takes the exact diagonal of each block in it: the
+    Frobenius-nearest matrix of that form, so never further from the exact block than K-FAC."""
+    model, params, x, y, _ = problem
+    exact = fl.curvature(model, params, y, x, structure="dense").to_dense().matrix
+    kfac = fl.curvature(model, params, y, x, structure="kfac")
+    ekfac = fl.curvature(model, params, y, x, structure="kfac", ekfac=True)
+    k, e = kfac.to_dense().matrix, ekfac.to_dense().matrix
+    for _, a, b in kfac.layers:
+        err_k = np.linalg.norm(k[a:b, a:b] - exact[a:b, a:b])
+        err_e = np.linalg.norm(e[a:b, a:b] - exact[a:b, a:b])
+        assert err_e <= err_k * (1 + 1e-12)
+        # the same eigenbasis: the two blocks commute
+        np.testing.assert_allclose(k[a:b, a:b] @ e[a:b, a:b], e[a:b, a:b] @ k[a:b, a:b], atol=1e-9 * err_k**2)
+    assert ekfac.trace().value == pytest.approx(
+        np.trace(exact), rel=1e-10
+    )  # the diagonal in any basis keeps the trace
+    v = jax.tree_util.tree_map(jnp.ones_like, params)
+    damped = e + 0.3 * np.eye(len(e))
+    np.testing.assert_allclose(_flat(ekfac.solve(v, 0.3)), np.linalg.solve(damped, _flat(v)), rtol=1e-8)
+    assert ekfac.logdet(0.3) == pytest.approx(np.linalg.slogdet(damped)[1], rel=1e-10)
+    np.testing.assert_allclose(_flat(ekfac.diagonal()), np.diag(e), rtol=1e-10, atol=1e-12)
+    w, _ = ekfac.eigh(4)
+    np.testing.assert_allclose(w, np.linalg.eigvalsh(e)[::-1][:4], rtol=1e-9)
+    # one example: exact, as K-FAC
+    one = fl.curvature(model, params, y[:1], x[:1], structure="kfac", ekfac=True).to_dense().matrix
+    ref = fl.curvature(model, params, y[:1], x[:1], structure="dense").to_dense().matrix
+    for _, a, b in kfac.layers:
+        np.testing.assert_allclose(one[a:b, a:b], ref[a:b, a:b], rtol=1e-9, atol=1e-13)

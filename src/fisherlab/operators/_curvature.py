@@ -117,6 +117,7 @@ class Curvature:
         seed: int,
         rank: int,
         force: bool,
+        ekfac: bool = False,
     ) -> None:
         kind = choose(CurvatureKind, kind, "curvature: kind").value
         structure = choose(CurvatureStructure, structure, "curvature: structure").value
@@ -133,6 +134,7 @@ class Curvature:
         self._key = jax.random.PRNGKey(seed)
         self.num_samples = num_samples
         self.error: Any = None  # per-entry standard errors where the structure is an estimate
+        self._eigen_correction = bool(ekfac)
         state = model.state
         sig = ("curvature", kind, num_samples, tree_signature(params), tree_signature(x), tree_signature(y))
         # the head's factor; for the Hessian the empirical one's pass, only to check the data
@@ -348,13 +350,12 @@ class Curvature:
             return None
         return tagged if tagged.layers else None
 
-    def _layer_stats(self, tagged: Tagged, kfac: bool) -> list[Any]:
-        key = (*self._sig, "layers", kfac, tuple(tagged.layers))
+    def _layer_stats(self, tagged: Tagged, kfac: bool, rotations: Any = None) -> list[Any]:
+        key = (*self._sig, "layers", kfac, rotations is not None, tuple(tagged.layers))
         kernel = self.model.state.kernel(key, lambda: layer_stats_kernel(tagged, kfac))
         leaves = jax.tree_util.tree_leaves(self.params)
-        return jax.tree_util.tree_map(
-            lambda a: np.asarray(a, dtype=np.float64), kernel(leaves, self._x, self._factor, self._signs)
-        )
+        out = kernel(leaves, self._x, self._factor, self._signs, rotations)
+        return jax.tree_util.tree_map(lambda a: np.asarray(a, dtype=np.float64), out)
 
     def _layer_diagonal(self) -> np.ndarray:
         """The exact diagonal: dense layers by one product each (:mod:`._layers`), the rest per row."""
@@ -398,6 +399,10 @@ class Curvature:
                 covered.add(layer.w)
                 if layer.b is not None:
                     covered.add(layer.b)
+            if self._eigen_correction:  # EKFAC: the exact diagonal in each layer's Kronecker eigenbasis
+                rotations = [(k.qa, k.qg) for k in self._kfac]
+                for k, values in zip(self._kfac, self._layer_stats(tagged, False, rotations), strict=True):
+                    k.correct(values * self.scale)
         rest = [r for i, r in enumerate(ranges) if i not in covered and r[1] > r[0]]
         self._rest = rest
         self._rest_diag = np.zeros(self.p)
@@ -432,7 +437,7 @@ class Curvature:
         if self._kfac is not None:
             out = self._rest_diag * v
             for k in self._kfac:
-                k.put(out, k.big_a @ k.take(v) @ k.big_g)
+                k.put(out, k.apply(k.take(v)))
             return out
         if self._dense is not None:
             return self._dense @ v
@@ -462,7 +467,7 @@ class Curvature:
         if self._kfac is not None:
             out = self._rest_diag.copy()
             for k in self._kfac:
-                k.put(out, np.outer(np.diag(k.big_a), np.diag(k.big_g)))
+                k.put(out, k.diagonal())
             return out
         if self._dense is not None:
             return np.diag(self._dense).copy()
@@ -513,7 +518,7 @@ class Curvature:
                     raise SingularInformationError(_singular_message(self, delta))
                 out[a:b] = rhs[a:b] / d[a:b]
             for k in self._kfac:
-                lam = np.outer(k.la, k.lg) + delta
+                lam = k.eigenvalues() + delta
                 if np.any(lam <= 0):
                     raise SingularInformationError(_singular_message(self, delta))
                 k.put(out, k.qa @ ((k.qa.T @ k.take(rhs) @ k.qg) / lam) @ k.qg.T)
@@ -577,8 +582,7 @@ class Curvature:
         delta = _damping(damping)
         if self._kfac is not None:
             values = np.concatenate(
-                [np.outer(k.la, k.lg).ravel() for k in self._kfac]
-                + [self._rest_diag[a:b] for a, b in self._rest]
+                [k.eigenvalues().ravel() for k in self._kfac] + [self._rest_diag[a:b] for a, b in self._rest]
             )
             if np.any(values + delta <= 0):
                 raise SingularInformationError(_singular_message(self, delta))
@@ -628,7 +632,7 @@ class Curvature:
         assert self._kfac is not None
         cands: list[tuple[float, int, int, int]] = []  # (value, factor or -1, i, j)
         for f, kr in enumerate(self._kfac):
-            vals = np.outer(kr.la, kr.lg)
+            vals = kr.eigenvalues()
             for flat_index in np.argsort(vals, axis=None)[::-1][:k]:
                 i, j = np.unravel_index(flat_index, vals.shape)
                 cands.append((float(vals[i, j]), f, int(i), int(j)))
@@ -700,6 +704,28 @@ class _Kron:
         self.layer, self.w, self.b, self.shape = layer, w, b, shape
         self.big_a, self.big_g = 0.5 * (big_a + big_a.T), 0.5 * (big_g + big_g.T)
         self._eig: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self.corrected: np.ndarray | None = None
+
+    def correct(self, values: np.ndarray) -> None:
+        """EKFAC: the layer's matrix becomes :math:`(Q_A \\otimes Q_G)\\,\\operatorname{diag}(s)\\,
+        (Q_A \\otimes Q_G)^\\top` with ``values`` :math:`s` ``(d_in [+1], d_out)``."""
+        self.corrected = values
+
+    def eigenvalues(self) -> np.ndarray:
+        """``(d_in [+1], d_out)``: :math:`\\lambda_a \\lambda_g` (K-FAC) or the corrected ones (EKFAC)."""
+        return self.corrected if self.corrected is not None else np.outer(self.la, self.lg)
+
+    def apply(self, m: np.ndarray) -> np.ndarray:
+        """The layer's matrix times ``m`` ``(d_in [+1], d_out)``."""
+        if self.corrected is None:
+            return self.big_a @ m @ self.big_g
+        qa, qg = self.qa, self.qg
+        return qa @ ((qa.T @ m @ qg) * self.corrected) @ qg.T
+
+    def diagonal(self) -> np.ndarray:
+        if self.corrected is None:
+            return np.outer(np.diag(self.big_a), np.diag(self.big_g))
+        return (self.qa**2) @ self.corrected @ (self.qg**2).T
 
     def _eigh(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         if self._eig is None:  # made on the first solve, logdet or eigh
@@ -801,6 +827,7 @@ def curvature(
     seed: int = 0,
     rank: int = 20,
     force: bool = False,
+    ekfac: bool = False,
 ) -> Curvature:
     r"""The curvature of ``model``'s log-likelihood on ``(y, x)`` at ``params``, as an object.
 
@@ -829,6 +856,10 @@ def curvature(
         seed: the seed of the sampled labels and of the stochastic estimates.
         rank: eigenpairs kept by ``structure="lowrank"``.
         force: build a dense matrix larger than :data:`MAX_DENSE_BYTES` anyway.
+        ekfac: with ``structure="kfac"``, EKFAC's eigenvalue correction (George et al. 2018):
+            in each layer's Kronecker eigenbasis :math:`Q_A \otimes Q_G` the eigenvalues
+            :math:`\lambda_a\lambda_g/N` are replaced by the exact diagonal of the layer's block
+            in that basis (the Frobenius-nearest matrix diagonal in it; one more pass).
 
     Returns:
         A :class:`Curvature`.
@@ -879,4 +910,5 @@ def curvature(
         seed=seed,
         rank=rank,
         force=bool(force),
+        ekfac=bool(ekfac),
     )

@@ -264,13 +264,19 @@ def _eval(
 
 
 def layer_stats_kernel(tagged: Tagged, kfac: bool) -> Callable[..., Any]:
-    r"""``(leaves, x, factor, signs) -> per layer (diag_W, diag_b)`` or, ``kfac``, ``(A, G)``.
+    r"""``(leaves, x, factor, signs, rotations) -> per layer`` statistics of the dense layers.
+
+    ``kfac``: the Kronecker factors ``(A, G)``. Otherwise the diagonal
+    :math:`\sum_i \tilde a_i^2 \otimes \sum_r \sigma_r g_{ir}^2` as ``(d_in [+1], d_out)``; with
+    ``rotations`` (per layer ``(Q_A, Q_G)``, else ``None``) the same in the rotated coordinates
+    :math:`\tilde a_i Q_A`, :math:`g_{ir} Q_G`: the exact diagonal of the layer's block in the
+    Kronecker eigenbasis, EKFAC's eigenvalues (George et al. 2018).
 
     One forward pass of the interpreter and one reverse pass per column of the head's factor
     (``vmap`` over the columns) with respect to the layers' output perturbations.
     """
 
-    def kernel(leaves: list[Any], x: Any, factor: jax.Array, signs: jax.Array) -> Any:
+    def kernel(leaves: list[Any], x: Any, factor: jax.Array, signs: jax.Array, rotations: Any) -> Any:
         eps0 = [jnp.zeros(s, d) for s, d in zip(tagged.out_shapes, tagged.out_dtypes, strict=True)]
 
         def fun(eps: list[jax.Array]) -> Any:
@@ -282,8 +288,8 @@ def layer_stats_kernel(tagged: Tagged, kfac: bool) -> Callable[..., Any]:
         gs = jax.vmap(lambda c: vjp(c)[0])(cols)  # per layer (r, *out_shape)
         sign = jnp.moveaxis(signs[:, 0, :], -1, 0)  # (r, N)
         out = []
-        for layer, g, a, a_rows, g_rows in zip(
-            tagged.layers, gs, acts, tagged.act_rows_axis, tagged.out_rows_axis, strict=True
+        for index, (layer, g, a, a_rows, g_rows) in enumerate(
+            zip(tagged.layers, gs, acts, tagged.act_rows_axis, tagged.out_rows_axis, strict=True)
         ):
             a = a if a_rows == 0 else a.T  # (N, d_in)
             g = g if g_rows == 0 else jnp.swapaxes(g, 1, 2)  # (r, N, d_out)
@@ -293,9 +299,12 @@ def layer_stats_kernel(tagged: Tagged, kfac: bool) -> Callable[..., Any]:
                 big_a = a.T @ a
                 big_g = jnp.einsum("rn,rnd,rne->de", sign, g, g)
                 out.append((big_a, big_g))
-            else:
-                g2 = jnp.einsum("rn,rnd->nd", sign, g * g)
-                out.append((a * a).T @ g2)  # (d_in [+1], d_out)
+                continue
+            if rotations is not None:
+                q_a, q_g = rotations[index]
+                a, g = a @ q_a.astype(a.dtype), g @ q_g.astype(g.dtype)
+            g2 = jnp.einsum("rn,rnd->nd", sign, g * g)
+            out.append((a * a).T @ g2)  # (d_in [+1], d_out)
         return out
 
     return kernel
