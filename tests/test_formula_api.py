@@ -395,6 +395,7 @@ def test_poisson_prior_weights_are_r_weights(frame: pd.DataFrame) -> None:
     assert not np.allclose(unweighted.params["beta"], res.params["beta"], rtol=1e-4)
 
 
+@pytest.mark.slow  # about 12 s (the negative binomial's kernels); Poisson weights stay in the default suite
 def test_negative_binomial_integer_weights_are_replicated_rows(frame: pd.DataFrame) -> None:
     # MASS::glm.nb(weights = w): the weighted log-likelihood, alpha included. With integer weights
     # that is the fit of the data with row i repeated w_i times (an independent oracle): same

@@ -344,7 +344,9 @@ def test_parameter_next_to_its_bound(constraints) -> None:
     assert _rel(f1.matrix, f0.matrix) <= 1e-8 and np.all(np.abs(f1.matrix - f0.matrix) <= f1.error)
 
 
-@pytest.mark.parametrize("variant", ["white", "opg"])
+@pytest.mark.parametrize(
+    "variant", [pytest.param("white", marks=pytest.mark.slow), "opg"]
+)  # White's variant takes about 12 s: the slow suite; the OPG one stays in the default suite
 def test_numeric_check_matches_autodiff(variant, rng) -> None:
     ad, nm, params, y, x = _decay(rng)
     r0 = fl.fit(ad, y, x, init=params)
