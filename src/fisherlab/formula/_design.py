@@ -67,8 +67,9 @@ class Design:
         response: the response's text in the formula.
         dropped: number of rows dropped for missing values.
         offset: the offset ``(N,)`` added to the linear predictor, or ``None``.
-        weights: R's prior weights ``(N,)`` of a gaussian, Gamma or inverse Gaussian model
-            (row i has dispersion phi/w_i), or ``None``.
+        weights: R's prior weights ``(N,)`` (row i has dispersion phi/w_i in a gaussian, Gamma
+            or inverse Gaussian model; its log-likelihood counts w_i times in a Poisson or
+            negative binomial one), or ``None``.
         spec: formulaic's model spec of the right-hand side (its terms, factor levels and
             transform states), which builds the same columns for new rows (:func:`new_rows`).
         offset_columns: the columns the offset was read from: ``(offset, exposure)``, each a

@@ -121,17 +121,17 @@ class GLM(Model):
 
     def _distribution(self, params: Any, x: Any) -> Distribution:
         eta, d = self._eta(params, x)
+        weights = None if d.weights is None else jnp.asarray(d.weights)
         if self.poisson_limit:
             base = FAMILIES[Family.POISSON].distribution(eta, LINKS[self.link], None, d.trials)
-            return base if d.weights is None else Weighted(base, jnp.asarray(d.weights))
-        extra = self._extra(params)
-        per_weight = self._record.extra.per_weight if self._record.extra is not None else None
-        if d.weights is not None and per_weight is not None:  # row i has dispersion phi / w_i
-            extra = per_weight(extra, jnp.asarray(d.weights))
-        base = self._record.distribution(eta, LINKS[self.link], extra, d.trials)
-        if d.weights is not None and per_weight is None:  # row i's log-likelihood counts w_i times
-            return Weighted(base, jnp.asarray(d.weights))
-        return base
+        else:
+            extra = self._extra(params)
+            per_weight = self._record.extra.per_weight if self._record.extra is not None else None
+            if weights is not None and per_weight is not None:  # row i has dispersion phi / w_i
+                extra, weights = per_weight(extra, weights), None
+            base = self._record.distribution(eta, LINKS[self.link], extra, d.trials)
+        # otherwise row i's log-likelihood counts w_i times
+        return base if weights is None else Weighted(base, weights)
 
     # ------------------------------------------------------------------ public helpers
     def mean(self, params: Any, x: Any) -> np.ndarray:

@@ -56,9 +56,9 @@ from ..backends._validity import check_finite
 from ..data._prepare import prepare_data
 from ..information._matrix import InfoMatrix
 from ..model._model import Model, require_model
-from ..params._pytree import as_params, param_names, path_name, tree_signature
+from ..params._pytree import as_params, flatten_params, param_names, path_name, tree_signature
 from ._head import head_map
-from ._kernels import factor_kernel, flat_of, gram_kernel, hessian_mv_kernel, mv_kernel, vjp_kernel
+from ._kernels import factor_kernel, gram_kernel, hessian_mv_kernel, mv_kernel, vjp_kernel
 from ._layers import DenseLayer, Tagged, find_layers, layer_stats_kernel
 
 __all__ = ["MAX_DENSE_BYTES", "Curvature", "Estimate", "curvature"]
@@ -85,13 +85,18 @@ class Estimate(NamedTuple):
     error: float
 
 
+def _layer_name(path: tuple[Any, ...]) -> str:
+    """A leaf's layer: its path without the last key (``l1.w`` -> ``l1``); a top-level leaf is its own."""
+    return path_name(path[:-1]) if len(path) > 1 else path_name(path)
+
+
 def _layer_groups(params: Any, sizes: list[int]) -> list[tuple[str, int, int]]:
-    """``(layer name, start, stop)`` of the flat vector: leaves grouped by their path without its last key."""
+    """``(layer name, start, stop)`` of the flat vector: leaves grouped by :func:`_layer_name`."""
     paths = [path for path, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
     out: list[tuple[str, int, int]] = []
     start = 0
     for path, size in zip(paths, sizes, strict=True):
-        layer = path_name(path[:-1]) if len(path) > 1 else path_name(path)
+        layer = _layer_name(path)
         if out and out[-1][0] == layer and len(path) > 1:
             out[-1] = (layer, out[-1][1], start + size)
         else:
@@ -127,7 +132,7 @@ class Curvature:
         self._y, self._x = y, x
         self.n = int(jax.tree_util.tree_leaves(y)[0].shape[0])
         self.scale = 1.0 / self.n if reduction == "mean" else 1.0
-        self.flat, self._unravel = flat_of(params)
+        self.flat, self._unravel = flatten_params(params)
         self._names: list[str] | None = None
         self.p = int(self.flat.shape[0])
         self.dtype = self.flat.dtype
@@ -302,17 +307,13 @@ class Curvature:
 
     def _lanczos(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` eigenpairs (descending) of the exact curvature by Lanczos, full reorthogonalisation."""
-        from matfree import decomp, eig
-
         steps = min(self.p, max(2 * k + 20, 40))
-        start = jax.random.normal(self._key, (self.p,), dtype=self.dtype)
-        matvec = self._matvec()
         if steps >= self.p:  # the whole space: exact (P products)
             dense = self._apply(jnp.eye(self.p, dtype=self.dtype))
             w, v = np.linalg.eigh(0.5 * (dense + dense.T))
         else:
-            values, vectors = _python_lanczos(matvec, start, steps, decomp, eig)
-            w, v = values, vectors
+            start = jax.random.normal(self._key, (self.p,), dtype=self.dtype)
+            w, v = _ritz_pairs(self._matvec(), start, steps)
         order = np.argsort(w)[::-1][:k]
         return np.asarray(w[order]), np.asarray(v[:, order])
 
@@ -342,8 +343,7 @@ class Curvature:
         def eta_of_leaves(lv: list[Any], xx: Any) -> Any:
             return head_map(model, kind, xx, n)(jax.tree_util.tree_unflatten(treedef, lv))
 
-        paths = [path for path, _ in jax.tree_util.tree_flatten_with_path(self.params)[0]]
-        names = [path_name(p[:-1]) if len(p) > 1 else path_name(p) for p in paths]
+        names = [_layer_name(p) for p, _ in jax.tree_util.tree_flatten_with_path(self.params)[0]]
         try:
             tagged = find_layers(eta_of_leaves, leaves, self._x, n, names)
         except Exception:  # a computation the interpreter does not follow: the per-row path
@@ -356,6 +356,20 @@ class Curvature:
         leaves = jax.tree_util.tree_leaves(self.params)
         out = kernel(leaves, self._x, self._factor, self._signs, rotations)
         return jax.tree_util.tree_map(lambda a: np.asarray(a, dtype=np.float64), out)
+
+    def _uncovered_diagonal(self, covered: set[int]) -> tuple[list[tuple[int, int]], np.ndarray]:
+        """The flat ranges of the leaves outside ``covered`` (the dense layers' leaves) and a
+        ``(P,)`` vector holding the exact diagonal there (the Hessian's estimated), zero elsewhere."""
+        rest = [r for i, r in enumerate(self._leaf_ranges()) if i not in covered and r[1] > r[0]]
+        diag = np.zeros(self.p)
+        if rest and self.kind == "hessian":  # estimated over all parameters at once
+            estimate = self._exact_diagonal()
+            for a, b in rest:
+                diag[a:b] = estimate[a:b]
+        elif rest:
+            for (a, b), d in zip(rest, self._gram(rest, diagonal=True), strict=True):
+                diag[a:b] = d
+        return rest, diag
 
     def _layer_diagonal(self) -> np.ndarray:
         """The exact diagonal: dense layers by one product each (:mod:`._layers`), the rest per row."""
@@ -375,11 +389,8 @@ class Curvature:
                 a, b = ranges[layer.b]
                 diag[a:b] = d[-1]
                 covered.add(layer.b)
-        rest = [r for i, r in enumerate(ranges) if i not in covered and r[1] > r[0]]
-        if rest:
-            for (a, b), d in zip(rest, self._gram(rest, diagonal=True), strict=True):
-                diag[a:b] = d
-        return diag
+        _, rest_diag = self._uncovered_diagonal(covered)
+        return diag + rest_diag
 
     def _build_kfac(self) -> None:
         """Kronecker factors per dense layer; every other parameter keeps its exact diagonal."""
@@ -403,11 +414,9 @@ class Curvature:
                 rotations = [(k.qa, k.qg) for k in self._kfac]
                 for k, values in zip(self._kfac, self._layer_stats(tagged, False, rotations), strict=True):
                     k.correct(values * self.scale)
-        rest = [r for i, r in enumerate(ranges) if i not in covered and r[1] > r[0]]
-        self._rest = rest
-        self._rest_diag = np.zeros(self.p)
-        if rest:
-            names = sorted({self.names[a].split("[")[0] for a, _ in rest})
+        self._rest, self._rest_diag = self._uncovered_diagonal(covered)
+        if self._rest:
+            names = sorted({self.names[a].split("[")[0] for a, _ in self._rest})
             warnings.warn(
                 f"structure='kfac': {', '.join(names)} {'is' if len(names) == 1 else 'are'} not in a "
                 "dense layer fisherlab can factor (a weight used more than once, a convolution, a "
@@ -415,15 +424,6 @@ class Curvature:
                 UserWarning,
                 stacklevel=4,
             )
-            diag = (
-                self._exact_diagonal() if self.kind == "hessian" else None
-            )  # the Hessian's diagonal is estimated over all parameters
-            if diag is None:
-                for (a, b), d in zip(rest, self._gram(rest, diagonal=True), strict=True):
-                    self._rest_diag[a:b] = d
-            else:
-                for a, b in rest:
-                    self._rest_diag[a:b] = diag[a:b]
 
     # ------------------------------------------------------------------ public
     def mv(self, v: Any) -> Any:
@@ -521,7 +521,7 @@ class Curvature:
                 lam = k.eigenvalues() + delta
                 if np.any(lam <= 0):
                     raise SingularInformationError(_singular_message(self, delta))
-                k.put(out, k.qa @ ((k.qa.T @ k.take(rhs) @ k.qg) / lam) @ k.qg.T)
+                k.put(out, k.solve(k.take(rhs), lam))
             return self._tree(out)
         if self._dense is not None:
             out = _dense_solve(self._dense, delta, rhs)
@@ -722,6 +722,10 @@ class _Kron:
         qa, qg = self.qa, self.qg
         return qa @ ((qa.T @ m @ qg) * self.corrected) @ qg.T
 
+    def solve(self, m: np.ndarray, lam: np.ndarray) -> np.ndarray:
+        """The layer's matrix inverse times ``m``, with ``lam`` its (damped) eigenvalues."""
+        return self.qa @ ((self.qa.T @ m @ self.qg) / lam) @ self.qg.T
+
     def diagonal(self) -> np.ndarray:
         if self.corrected is None:
             return np.outer(np.diag(self.big_a), np.diag(self.big_g))
@@ -766,10 +770,12 @@ class _Kron:
         out[self.w[0] : self.w[1]] = (m if self.layer.w_in_axis == 0 else m.T).ravel()
 
 
-def _python_lanczos(
-    matvec: Callable[[jax.Array], jax.Array], start: jax.Array, steps: int, decomp: Any, eig: Any
+def _ritz_pairs(
+    matvec: Callable[[jax.Array], jax.Array], start: jax.Array, steps: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Ritz pairs from matfree's Lanczos (full reorthogonalisation), eigenvectors as columns."""
+    from matfree import decomp, eig
+
     values, vectors = eig.eigh_partial(decomp.tridiag_sym(steps, reortho="full"))(matvec, start)
     v = np.asarray(vectors, dtype=np.float64)
     if v.shape[0] != start.shape[0]:

@@ -24,10 +24,9 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from jax.flatten_util import ravel_pytree
 
 from ..model._model import Model
-from ._head import head_factor, head_map
+from ._head import _distribution, _row_logliks, head_factor, head_map
 
 __all__ = [
     "BLOCK_ELEMENTS",
@@ -93,8 +92,6 @@ def hessian_mv_kernel(model: Model, unravel: Callable[[jax.Array], Any]) -> Call
 
     def kernel(flat: jax.Array, y: Any, x: Any, vs: jax.Array) -> Any:
         def total(f: jax.Array) -> jax.Array:
-            from ._head import _distribution, _row_logliks
-
             d = _distribution(model, unravel(f), x)
             return -_row_logliks(d, y, _n_rows(y)).sum()
 
@@ -162,8 +159,3 @@ def gram_kernel(
         return [p.sum(axis=0) for p in parts]
 
     return kernel
-
-
-def flat_of(params: Any) -> tuple[jax.Array, Callable[[jax.Array], Any]]:
-    """The flat vector of ``params`` and its inverse (``param_names`` order)."""
-    return ravel_pytree(params)
