@@ -140,6 +140,7 @@ class Curvature:
         self.num_samples = num_samples
         self.error: Any = None  # per-entry standard errors where the structure is an estimate
         self._eigen_correction = bool(ekfac)
+        self._trace_error = 0.0  # Hutchinson's, for the Hessian's estimated diagonal
         state = model.state
         sig = ("curvature", kind, num_samples, tree_signature(params), tree_signature(x), tree_signature(y))
         # the head's factor; for the Hessian the empirical one's pass, only to check the data
@@ -291,19 +292,23 @@ class Curvature:
     def _exact_diagonal(self) -> np.ndarray:
         if self.kind == "hessian":
             est = self._hutchinson_diagonal()
-            self.error = est[1]
+            self.error, self._trace_error = est[1], est[2]
             return est[0]
         return self._gram([(0, self.p)], diagonal=True)[0]
 
-    def _hutchinson_diagonal(self) -> tuple[np.ndarray, np.ndarray]:
-        """Hutchinson's diagonal :math:`\\frac1S\\sum_s z_s \\odot C z_s`, Rademacher :math:`z_s`."""
+    def _hutchinson_diagonal(self) -> tuple[np.ndarray, np.ndarray, float]:
+        """Hutchinson's diagonal :math:`\\frac1S\\sum_s z_s \\odot C z_s` (Rademacher :math:`z_s`),
+        the standard error of each entry, and that of the trace: the entries share their probes, so
+        the trace's error comes from the probes' totals :math:`z_s^\\top C z_s`."""
         if self.p <= NUM_PROBES:  # as cheap to be exact: P products with unit vectors
             cols = self._apply(jnp.eye(self.p, dtype=self.dtype))
-            return np.diag(cols).copy(), np.zeros(self.p)
+            return np.diag(cols).copy(), np.zeros(self.p), 0.0
         z = jax.random.rademacher(self._key, (NUM_PROBES, self.p), dtype=self.dtype)
         cz = self._apply(z)
         samples = np.asarray(z, dtype=np.float64) * cz
-        return samples.mean(axis=0), samples.std(axis=0, ddof=1) / math.sqrt(NUM_PROBES)
+        root = math.sqrt(NUM_PROBES)
+        trace_error = float(samples.sum(axis=1).std(ddof=1) / root)
+        return samples.mean(axis=0), samples.std(axis=0, ddof=1) / root, trace_error
 
     def _lanczos(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` eigenpairs (descending) of the exact curvature by Lanczos, full reorthogonalisation."""
@@ -623,9 +628,7 @@ class Curvature:
         diagonal structures (Hutchinson's estimate with its standard error)."""
         if self.kind == "hessian" and self.structure in ("operator", "diagonal"):
             d = self._diagonal_flat()
-            err = self.error if self.error is not None else np.zeros(self.p)
-            # the per-entry estimates share their probes: the trace's error from the probes' sums
-            return Estimate(float(d.sum()), float(np.sqrt(np.sum(np.asarray(err) ** 2))))
+            return Estimate(float(d.sum()), self._trace_error)
         return Estimate(float(self._diagonal_flat().sum()), 0.0)
 
     def _kfac_eigh(self, k: int) -> tuple[np.ndarray, np.ndarray]:
