@@ -1,4 +1,8 @@
-"""The process-wide configuration: float64, and JAX's persistent compilation cache in the user's cache dir."""
+"""What ``import fisherlab`` configures: JAX's persistent compilation cache in the user's cache dir.
+
+Float64 is no longer process-wide (``tests/test_startup.py``, ``tests/test_precision.py``): the
+fits here run in fresh processes whose JAX stays 32-bit, and still give float64 numbers.
+"""
 
 from __future__ import annotations
 
@@ -32,6 +36,8 @@ def test_cache_written_then_reused(tmp_path: Path) -> None:
     assert entries, "no kernel was written to the persistent cache"
     second = _run({"FISHERLAB_CACHE_DIR": str(tmp_path)})
     assert second == first  # same numbers from the cached kernels
+    # sqrt(rate / n) at the MLE 7/3, to the fit's tolerance: float64 (float32 would be 1e-7 off)
+    assert float(first) == pytest.approx((7 / 9) ** 0.5, rel=1e-9)
     assert sorted(p.name for p in (tmp_path / "jax").iterdir()) == entries  # nothing compiled anew
 
 

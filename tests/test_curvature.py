@@ -16,7 +16,7 @@ from jax.flatten_util import ravel_pytree
 from jax.scipy.special import polygamma
 
 import fisherlab as fl
-from fisherlab.operators import _curvature as cmod
+from fisherlab.operators import _base as cbase, _structures as cstruct
 
 N, D, H, K = 40, 3, 4, 3
 STRUCTURES = ["operator", "dense", "diagonal", "block", "lowrank"]
@@ -116,7 +116,7 @@ def test_operator_eigh_solve_logdet(problem) -> None:
 
 def test_stochastic_lanczos_logdet_within_its_error(problem, monkeypatch) -> None:
     model, params, x, y, refs = problem
-    monkeypatch.setattr(cmod, "EXACT_LOGDET_MAX_PARAMS", 0)
+    monkeypatch.setattr(cstruct, "EXACT_LOGDET_MAX_PARAMS", 0)
     exact = np.linalg.slogdet(refs["fisher"] + np.eye(len(refs["fisher"])))[1]
     C = fl.curvature(model, params, y, x, seed=4)
     estimate = C.logdet(1.0)
@@ -325,7 +325,7 @@ def test_bad_input_gets_named_errors(problem, monkeypatch) -> None:
         C.solve(params, damping=-1.0)
     with pytest.raises(fl.SingularInformationError):
         fl.curvature(model, params, y, x, structure="dense").logdet()  # softmax: P > rank
-    monkeypatch.setattr(cmod, "MAX_DENSE_BYTES", 1000)
+    monkeypatch.setattr(cbase, "MAX_DENSE_BYTES", 1000)
     with pytest.raises(fl.MethodUnavailableError, match=r"GiB.*force=True"):
         C.to_dense()
     assert C.to_dense(force=True).matrix.shape == (C.p, C.p)
@@ -377,7 +377,7 @@ def test_kfac_falls_back_to_the_diagonal_with_one_warning(problem) -> None:
 
     model = fl.Model(scaled)
     p = {"net": params, "temperature": jnp.asarray(1.0)}
-    with pytest.warns(UserWarning, match="temperature is not in a dense layer") as record:
+    with pytest.warns(UserWarning, match="temperature is not in a layer") as record:
         C = fl.curvature(model, p, y, x, structure="kfac")
     assert len(record) == 1
     exact = fl.curvature(model, p, y, x, structure="dense").to_dense().matrix

@@ -1,9 +1,10 @@
 """A fast first result (issue 11): help and argument errors without JAX; the lazy package root.
 
 ``import fisherlab`` imports no JAX: the public names are imported on first use
-(PEP 562), x64 is requested through ``JAX_ENABLE_X64`` for a JAX imported later, and
-the command line checks its options before its commands import what they compute
-with. Startup is a property of a fresh process, so most cases run in a subprocess.
+(PEP 562), JAX's 64-bit mode is left as the user set it (fisherlab turns it on around its
+own calls, ``tests/test_precision.py``), and the command line checks its options before its
+commands import what they compute with. Startup is a property of a fresh process, so most
+cases run in a subprocess.
 """
 
 from __future__ import annotations
@@ -181,66 +182,80 @@ def test_import_alone_imports_no_jax_and_names_load_on_use() -> None:
         """
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["float64", "fisherlab.formula._glm"]
+    assert proc.stdout.split() == ["float32", "fisherlab.formula._glm"]  # JAX's own default, untouched
 
 
-# --------------------------------------------------------------------------- float64 and the cache
+# --------------------------------------------------------------------------- precision and the cache
 
 
-INFO = "fl.fisher(fl.Model(lambda th, x: fl.dist.Normal(th['mu'], th['sigma'])), {'mu': 0.0, 'sigma': 2.0})"
+INFO = "fl.fisher(fl.Model(lambda th, x: fl.dist.Normal(th['mu'], th['sigma'])), {'mu': 0.0, 'sigma': 3.0})"
+# se of sigma for one observation: sigma / sqrt(2); exact to float64's precision only
+SE_SIGMA = 3.0 / 2**0.5
 
 
-def test_float64_when_jax_comes_after_fisherlab_and_float32_stays_chosen(tmp_path: Path) -> None:
-    """fisherlab first: JAX starts in x64; the cache is set before the first JAX module (even one
-    imported directly); ``jax_enable_x64 = False`` set by the user is never undone by a later load."""
+def test_jax_after_fisherlab_stays_32_bit_and_the_cache_comes_first(tmp_path: Path) -> None:
+    """fisherlab first: no ``JAX_ENABLE_X64`` is set, the cache is set before the first JAX module
+    (even one imported directly), JAX stays in its 32-bit default and fisherlab computes in float64."""
     proc = _python(
         f"""
         import os, sys
         import fisherlab as fl
-        assert os.environ["JAX_ENABLE_X64"] == "1" and "jax" not in sys.modules
+        assert "JAX_ENABLE_X64" not in os.environ and "jax" not in sys.modules
         from fisherlab.information import fisher  # a submodule, not through fl.<name>
         import jax, jax.numpy as jnp
-        assert "JAX_ENABLE_X64" not in os.environ  # taken back once JAX has read it
+        assert "JAX_ENABLE_X64" not in os.environ
         print(jnp.ones(1).dtype, jax.config.jax_compilation_cache_dir)
-        jax.config.update("jax_enable_x64", False)
         F = {INFO}  # loads model/, dist/, backends/ ... lazily
-        print(jax.config.jax_enable_x64, jnp.ones(1).dtype, F.se()["sigma"])
+        print(jax.config.jax_enable_x64, jnp.ones(1).dtype, F.matrix.dtype, repr(F.se()["sigma"]))
         """,
         FISHERLAB_CACHE_DIR=str(tmp_path),
         FISHERLAB_NO_CACHE="0",
     )
     assert proc.returncode == 0, proc.stderr
     first, second = proc.stdout.splitlines()[-2:]
-    assert first.split() == ["float64", str(tmp_path / "jax")]
-    off, dtype, se = second.split()
-    assert (off, dtype) == ("False", "float32")
-    assert float(se) == pytest.approx(2.0 / 2**0.5, rel=1e-6)  # sigma / sqrt(2), in float32
+    assert first.split() == ["float32", str(tmp_path / "jax")]
+    off, dtype, matrix_dtype, se = second.split()
+    assert (off, dtype, matrix_dtype) == ("False", "float32", "float64")
+    assert float(se) == pytest.approx(SE_SIGMA, rel=1e-14)  # computed in float64 all the same
 
 
-def test_float64_when_jax_comes_first() -> None:
+def test_jax_before_fisherlab_keeps_its_setting() -> None:
+    """JAX first, 64-bit on by the user: fisherlab neither turns it off nor touches the environment."""
     proc = _python(
         f"""
         import os
         import jax
+        jax.config.update("jax_enable_x64", True)
         import fisherlab as fl
         import jax.numpy as jnp
         assert "JAX_ENABLE_X64" not in os.environ
         F = {INFO}
-        print(jnp.ones(1).dtype, jax.config.jax_enable_x64, F.matrix.dtype)
+        print(jnp.ones(1).dtype, jax.config.jax_enable_x64, F.matrix.dtype, repr(F.se()["sigma"]))
         """
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["float64", "True", "float64"]
+    *flags, se = proc.stdout.split()
+    assert flags == ["float64", "True", "float64"]
+    assert float(se) == pytest.approx(SE_SIGMA, rel=1e-14)
 
 
-def test_jax_enable_x64_false_in_the_environment_is_respected() -> None:
+@pytest.mark.parametrize(("value", "dtype"), [("0", "float32"), ("1", "float64")])
+def test_jax_enable_x64_in_the_environment_is_respected(value: str, dtype: str) -> None:
+    """``JAX_ENABLE_X64`` given by the user decides the user's JAX, before and after fisherlab's
+    calls, and fisherlab leaves the variable as it found it; fisherlab's results are float64 both ways."""
     proc = _python(
-        """
+        f"""
+        import os
         import fisherlab as fl
         import jax.numpy as jnp
-        print(fl.param_names({"a": 1.0}), jnp.ones(1).dtype)
+        before = jnp.ones(1).dtype
+        F = {INFO}
+        print(fl.param_names({{"a": 1.0}}), before, jnp.ones(1).dtype, os.environ["JAX_ENABLE_X64"])
+        print(repr(F.se()["sigma"]))
         """,
-        JAX_ENABLE_X64="0",
+        JAX_ENABLE_X64=value,
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["['a']", "float32"]
+    first, second = proc.stdout.splitlines()[-2:]
+    assert first.split() == ["['a']", dtype, dtype, value]
+    assert float(second) == pytest.approx(SE_SIGMA, rel=1e-14)

@@ -1,20 +1,21 @@
 """fisherlab: score, Fisher information, observed information and the uncertainty built on them.
 
-Importing fisherlab turns on JAX's 64-bit mode (``jax_enable_x64``): covariances
-come from inverting ill-conditioned matrices, so statistical work runs in
-float64. Large networks may opt into float32 by passing float32 parameters and
-data after import, or for the whole process: ``jax.config.update("jax_enable_x64",
-False)`` after ``import fisherlab`` (fisherlab never switches it on again, however
-late its modules load), or ``JAX_ENABLE_X64=0`` in the environment (fisherlab leaves
-an explicit false value of JAX's variable alone).
+Precision: fisherlab computes in float64 inside its own calls, and leaves the rest of the
+process as the user configured JAX. Importing fisherlab does not touch JAX's 64-bit mode
+(``jax_enable_x64``, ``JAX_ENABLE_X64``): a network trained in float32 in the same
+process keeps ``jnp.ones(3).dtype == float32``. Every statistical function (``fit``,
+``glm``, ``fisher``, ``score``, ``check``, ...) and every method of its results
+(``res.cov()``, ``res.summary()``, ``InfoMatrix.cov()``, ...) runs with 64-bit mode on
+for the duration of the call (``jax.enable_x64``, thread-local; :mod:`fisherlab._precision`),
+always, by design: covariances come from inverting ill-conditioned matrices. Curvature of
+networks, ``fl.curvature``, follows the parameters' dtype instead: float32 parameters are
+worked on in float32, exactly as they were trained; that is how a user of a large network
+opts into float32.
 
 ``import fisherlab`` itself imports no JAX, so that ``fisherlab --help`` answers at
 once: the public names below are imported on first use (``fl.fit``, ``fl.dist``,
-``from fisherlab import glm``; PEP 562). If JAX is already imported, fisherlab
-turns x64 on at import; otherwise it sets ``JAX_ENABLE_X64=1`` in the environment,
-so that JAX starts in 64-bit mode whenever it is imported, and removes that
-variable again once its first use of JAX has imported it (``fisherlab._config``
-also sets up the persistent compilation cache then).
+``from fisherlab import glm``; PEP 562). ``fisherlab._config`` sets up JAX's persistent
+compilation cache before the first of fisherlab's modules that use JAX is imported.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from . import _config
 
 if TYPE_CHECKING:  # the real imports, for type checkers and IDEs; at run time see _LAZY
     from . import (
+        data as data,
         datasets as datasets,
         dist as dist,
         models as models,
@@ -87,15 +89,15 @@ if TYPE_CHECKING:  # the real imports, for type checkers and IDEs; at run time s
     from .operators import Curvature as Curvature, Estimate as Estimate, curvature as curvature
     from .params import param_names as param_names
 
-_config.at_import()  # before any submodule: float64, and the compilation cache before JAX is needed
+_config.at_import()  # before any submodule: the compilation cache before JAX is needed
 
 __version__ = "0.1.0"
 
-# Public name -> the submodule that defines it (the submodules datasets, dist and models are
+# Public name -> the submodule that defines it (the submodules data, datasets, dist and models are
 # themselves public names); the same pairs as the TYPE_CHECKING imports above
 # (tests/test_startup.py checks that they agree).
 _LAZY: dict[str, str] = {
-    **{name: f".{name}" for name in ("datasets", "dist", "models")},
+    **{name: f".{name}" for name in ("data", "datasets", "dist", "models")},
     **dict.fromkeys(
         (
             "EstimateAtInfinityError",

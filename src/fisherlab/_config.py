@@ -1,18 +1,14 @@
-"""Process-wide JAX configuration fisherlab needs: float64 arithmetic and a persistent compilation cache.
+"""The JAX set-up ``import fisherlab`` does: a persistent compilation cache (and nothing else).
 
 This module imports no JAX: ``import fisherlab`` (and so ``fisherlab --help``) stays fast,
 and JAX is configured when it comes.
 
-**Float64.** Covariances come from inverting ill-conditioned matrices, so importing
-fisherlab turns on ``jax_enable_x64`` (:func:`at_import`). When JAX is already imported
-this is ``jax.config.update("jax_enable_x64", True)``; otherwise fisherlab sets the
-environment variable ``JAX_ENABLE_X64=1``, which JAX reads when it is imported (by the
-user or by fisherlab's first computation), and removes it again once fisherlab has
-imported JAX, so that a later ``jax.config.update("jax_enable_x64", False)`` is never
-undone. Float32 for large networks: pass float32 parameters and data explicitly (JAX
-keeps the dtype you give it), call ``jax.config.update("jax_enable_x64", False)`` after
-import for the whole process, or set ``JAX_ENABLE_X64=0`` in the environment: fisherlab
-leaves an explicit false value of JAX's own variable alone.
+**Float64 is not set here.** Importing fisherlab leaves JAX's 64-bit mode
+(``jax_enable_x64``, ``JAX_ENABLE_X64``) exactly as the user configured it: a network
+trained in float32 in the same process keeps ``jnp.ones(3).dtype == float32``. fisherlab's
+statistical functions turn 64-bit mode on *around their own computations* instead
+(:mod:`fisherlab._precision`: ``jax.enable_x64``, thread-local, restored when the call
+returns), and :func:`fisherlab.curvature` follows the parameters' dtype.
 
 **Compilation cache.** Compiled kernels are kept on disk by JAX's persistent compilation
 cache, so a second run of the same model shape (a second ``fisherlab fit`` on new data of
@@ -67,14 +63,13 @@ JAX_FREE_MODULES = frozenset(
         "fisherlab._errors",
         "fisherlab._format",
         "fisherlab._options",
+        "fisherlab._precision",
         "fisherlab.models",
         "fisherlab.models._traits",
     }
 )
 
-_X64 = "JAX_ENABLE_X64"
-_FALSE = ("0", "false", "f", "no", "n", "off")  # JAX's own false spellings (jax._src.config.bool_env)
-_state = {"x64_env_set": False, "cache_done": False}
+_state = {"cache_done": False}
 
 
 def _base_dir() -> str | None:
@@ -110,20 +105,13 @@ def kernel_dir() -> str | None:
 
 
 def set_up_cache() -> None:
-    """Import JAX and point its persistent compilation cache at :func:`cache_dir` (once per process).
-
-    Also takes back the ``JAX_ENABLE_X64=1`` that :func:`at_import` put in the environment (JAX
-    has read it by now), so that child processes see the environment the user gave.
-    """
+    """Import JAX and point its persistent compilation cache at :func:`cache_dir` (once per process)."""
     if _state["cache_done"]:
         return
     _state["cache_done"] = True
     _CacheHook.remove()
     import jax
 
-    if _state["x64_env_set"] and os.environ.get(_X64) == "1":
-        del os.environ[_X64]
-    _state["x64_env_set"] = False
     cache = cache_dir()
     if cache is not None:
         jax.config.update("jax_compilation_cache_dir", cache)
@@ -131,17 +119,13 @@ def set_up_cache() -> None:
 
 
 def at_import() -> None:
-    """What ``import fisherlab`` does: float64 on, and the compilation cache now or before JAX is needed."""
-    explicit_false = os.environ.get(_X64, "").strip().lower() in _FALSE
-    jax = sys.modules.get("jax")
-    if jax is not None:  # JAX is loaded: configuring it is cheap
-        if not explicit_false:
-            jax.config.update("jax_enable_x64", True)
+    """What ``import fisherlab`` does: the compilation cache now (JAX loaded) or before JAX is needed.
+
+    JAX's 64-bit mode is not touched (:mod:`fisherlab._precision` scopes it to fisherlab's calls).
+    """
+    if "jax" in sys.modules:  # JAX is loaded: configuring it is cheap
         set_up_cache()
         return
-    if _X64 not in os.environ:
-        os.environ[_X64] = "1"
-        _state["x64_env_set"] = True
     _CacheHook.install()
 
 

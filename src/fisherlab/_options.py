@@ -51,6 +51,7 @@ __all__ = [
     "HessianMethod",
     "IMTestVariant",
     "IntervalMethod",
+    "KFACApprox",
     "Missing",
     "OptimMethod",
     "PValueMethod",
@@ -240,6 +241,13 @@ class CurvatureStructure(str, enum.Enum):
     KFAC = "kfac"
     BLOCK = "block"
     LOWRANK = "lowrank"
+
+
+class KFACApprox(str, enum.Enum):
+    """How K-FAC treats a weight shared over positions (a convolution's): Eschenhagen et al. 2023."""
+
+    EXPAND = "expand"  # positions count like rows
+    REDUCE = "reduce"  # positions summed (inputs averaged) before the outer products
 
 
 class Derivatives(str, enum.Enum):

@@ -43,6 +43,7 @@ import numpyro.distributions as nd
 
 from .. import numeric as engine
 from .._errors import FisherlabError, ModelError, NumericAccuracyWarning
+from .._precision import float64
 from ..data._prepare import Data, as_observations
 from ..model._model import call_user, observation_for
 from ._base import Backend, Derivative, LogPosterior, MonteCarloMoments, RowCurvature
@@ -75,6 +76,7 @@ class _Eta:
     def __init__(self, problem: Problem, eta: Callable[[Any], Any], part: int | None = None) -> None:
         self.problem, self.eta, self.part = problem, eta, part
 
+    @float64  # also in a worker thread or process of the executor
     def __call__(self, v: np.ndarray) -> np.ndarray:
         out = self.eta(self.problem.distribution(v))
         return np.asarray(out if self.part is None else out[self.part], dtype=np.float64).ravel()
@@ -93,6 +95,7 @@ class _DrawRows:
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "at_point": {}}
 
+    @float64  # also in a worker thread or process of the executor
     def __call__(self, v: np.ndarray) -> np.ndarray:
         key = v.tobytes()
         d = self.at_point.get(key)
@@ -115,6 +118,7 @@ class _StackedRows:
         )
         self.y = ys.reshape(size * problem.n, *ys.shape[2:]) if problem.x is not None else ys
 
+    @float64  # also in a worker thread or process of the executor
     def __call__(self, v: np.ndarray) -> np.ndarray:
         self.problem._count()
         out = self.problem.fn(self.problem.params(v), self.y, self.x)
@@ -132,6 +136,7 @@ class _FixedStepHessian:
         self.step = engine.RELATIVE_STEP * np.maximum(np.abs(problem.flat), 1.0)
         self.options = {k: v for k, v in options.items() if k not in ("executor", "workers")}
 
+    @float64  # also in a worker thread or process of the executor
     def __call__(self, v: np.ndarray) -> np.ndarray:
         with warnings.catch_warnings():
             # the inner estimate's accuracy enters the outer error estimate through `noise`

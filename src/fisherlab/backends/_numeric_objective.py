@@ -25,6 +25,7 @@ import numpy as np
 
 from .. import numeric as engine
 from .._errors import FisherlabError, ModelError
+from .._precision import float64
 from ..data._prepare import Data
 from ..model._model import Model
 from ..params._constraints import Reparam
@@ -66,6 +67,7 @@ class NumericLogPosterior(LogPosterior):
         params = self.reparam.to_params(jnp.asarray(u))
         return self.problem.codec.to_flat(params), params
 
+    @float64  # also in a worker thread or process of the executor
     def value(self, u: np.ndarray) -> float:
         """:math:`f(u)`, ``+inf`` outside the support; a model's exception is chained with the values."""
         v, params = self._theta(np.asarray(u, dtype=np.float64))

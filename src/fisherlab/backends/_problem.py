@@ -34,6 +34,7 @@ import numpyro.distributions as nd
 from numpyro.distributions.distribution import validation_enabled
 
 from .._errors import FisherlabError, ModelError
+from .._precision import float64
 from ..data._prepare import Data
 from ..model._model import Model, observation_for, validity
 from ..model._state import CacheView
@@ -228,10 +229,12 @@ class Problem:
             self.cache[key] = out
         return out
 
+    @float64  # also in a worker thread or process of the executor
     def total(self, v: np.ndarray) -> float:
         """The total log-likelihood at ``v`` (the function the Hessian engine differentiates)."""
         return float(np.sum(self.rows(v)[0]))
 
+    @float64  # also in a worker thread or process of the executor
     def vector(self, v: np.ndarray) -> np.ndarray:
         """The per-row log-likelihood at ``v`` (the function the Jacobian engine differentiates)."""
         return self.rows(v)[0]

@@ -40,6 +40,7 @@ from ._choices import (
 )
 from ._demo import DEMO_HELP, demo
 from ._errors import CliError
+from ._float64 import use_float64
 from ._info import INFO_HELP, info
 from ._report import check_target, write_report
 from ._timer import Timer
@@ -190,7 +191,8 @@ def fit(
     disp = choice(dispersion, DISPERSIONS, "--dispersion")
     check_dispersion(kind, disp)
     level = _check_level(level)
-    from fisherlab.inference import AUTO_MAX_SIZE  # JAX: after the checks of the options
+    use_float64()  # JAX: after the checks of the options
+    from fisherlab.inference import AUTO_MAX_SIZE
 
     from ._fitting import attach_check, fit_from_options
     from ._render import dump_json, stdout_console
@@ -319,7 +321,8 @@ def check(
 ) -> None:
     """``fisherlab check``: fit, then print the identity diagnostics of ``fl.check`` in full."""
     variant = choice(variant, IM_VARIANTS, "--variant")
-    from ._fitting import check_fit, fit_from_options  # JAX: after the check of the options
+    use_float64()  # JAX: after the check of the options
+    from ._fitting import check_fit, fit_from_options
     from ._render import check_dict, check_table, dump_json, stdout_console
 
     out, err = stdout_console(), Console(stderr=True)

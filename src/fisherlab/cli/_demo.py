@@ -14,6 +14,7 @@ from fisherlab.models import Family
 
 from ._choices import SummaryDispersion
 from ._errors import CliError
+from ._float64 import use_float64
 from ._report import check_target, write_report
 from ._timer import Timer
 
@@ -33,7 +34,8 @@ def demo(
     force: Annotated[bool, typer.Option(help="Overwrite an existing report.html.")] = False,
 ) -> None:
     """``fisherlab demo``: the Challenger logistic regression, its summary and DIR/report.html."""
-    from ._fitting import attach_check, fit_glm  # JAX, pandas: not needed for --help
+    use_float64()  # JAX, pandas: not needed for --help
+    from ._fitting import attach_check, fit_glm
     from ._formula import build_design
     from ._render import stdout_console
     from ._tables import print_fit, summary

@@ -20,6 +20,7 @@ from fisherlab._options import FisherMethod
 
 from ._choices import INFO_METHOD_HELP, INFO_METHODS, choice, described, or_list
 from ._errors import CliError
+from ._float64 import use_float64
 
 __all__ = ["INFO_HELP", "info"]
 
@@ -94,7 +95,8 @@ def info(
     method = choice(method, INFO_METHODS, "--method")
     if n < 1:
         raise CliError(f"--n must be a positive number of observations, got {n}")
-    import numpy as np  # NumPy, pandas and JAX only after the checks of the options (--help: none)
+    use_float64()  # NumPy, pandas and JAX only after the checks of the options (--help: none)
+    import numpy as np
 
     from ._render import dump_json, info_table, stdout_console
 

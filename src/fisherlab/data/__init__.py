@@ -1,10 +1,13 @@
-"""Data: checking observations and covariates (rows, NaN/inf, shapes), row blocks, bundled datasets.
+"""Data: sources of rows (``fl.data.chunks``), checks of observations and covariates, row blocks.
 
+Public: :func:`chunks` and :class:`Chunks` (``fl.data``). The rest serves fisherlab's other
+layers: :func:`prepare_data` (rows, NaN/inf, shapes, dtypes), :func:`sum_over_blocks`.
 ``challenger.csv`` (the bundled default data of ``fisherlab demo``) lives here;
 :func:`fisherlab.datasets.challenger` loads it.
 """
 
 from ._blocks import BLOCK_ROWS as BLOCK_ROWS, sum_over_blocks as sum_over_blocks
+from ._chunks import Chunks as Chunks, chunks as chunks
 from ._prepare import (
     Data as Data,
     as_observations as as_observations,
@@ -12,4 +15,13 @@ from ._prepare import (
     prepare_data as prepare_data,
 )
 
-__all__ = ["BLOCK_ROWS", "Data", "as_observations", "data_dtype", "prepare_data", "sum_over_blocks"]
+__all__ = [
+    "BLOCK_ROWS",
+    "Chunks",
+    "Data",
+    "as_observations",
+    "chunks",
+    "data_dtype",
+    "prepare_data",
+    "sum_over_blocks",
+]

@@ -154,11 +154,12 @@ class InverseGaussian(nd.Distribution):
             parameter; ``shape`` is a method of every distribution).
 
     Example:
-        >>> import fisherlab as fl
-        >>> d = fl.dist.InverseGaussian(2.0, 3.0)
-        >>> float(d.mean), float(d.variance)
-        (2.0, 2.6666666666666665)
-        >>> fl.dist.family_fisher(d).matrix.tolist()   # [[3/8, 0], [0, 1/18]]
+        >>> import jax, fisherlab as fl
+        >>> with jax.enable_x64(True):  # a distribution computes in the precision of the user's JAX
+        ...     d = fl.dist.InverseGaussian(2.0, 3.0)
+        ...     print(float(d.mean), float(d.variance))
+        ...     print(fl.dist.family_fisher(d).matrix.tolist())   # [[3/8, 0], [0, 1/18]]
+        2.0 2.6666666666666665
         [[0.375, 0.0], [0.0, 0.05555555555555555]]
     """
 

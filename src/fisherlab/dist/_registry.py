@@ -328,7 +328,7 @@ def _beta(d: nd.Beta) -> FamilyFisher:
 @register_fisher(nd.Dirichlet)
 def _dirichlet(d: nd.Dirichlet) -> FamilyFisher:
     # I = diag(psi'(alpha)) - psi'(sum alpha) 1 1^T (Kotz, Balakrishnan & Johnson 2000, Ch. 49).
-    a = jnp.asarray(d.concentration, dtype=jnp.float64)
+    a = _floating(d.concentration)
     k = a.shape[-1]
     m = jnp.eye(k) * _trigamma(a)[..., None, :] - _trigamma(a.sum(-1))[..., None, None]
     return FamilyFisher(tuple(f"concentration[{j}]" for j in range(k)), a, m)
@@ -378,13 +378,13 @@ def _bernoulli_logits(d: nd.BernoulliLogits) -> FamilyFisher:
 @register_fisher(nd.BinomialProbs)
 def _binomial_probs(d: nd.BinomialProbs) -> FamilyFisher:
     # total_count is an integer, not a differentiable parameter: only probs carries information.
-    p, n = jnp.asarray(d.probs), jnp.asarray(d.total_count, dtype=jnp.float64)
+    p, n = jnp.asarray(d.probs), _floating(d.total_count)
     return FamilyFisher(("probs",), _stack(p), _diag(n / (p * (1.0 - p))))
 
 
 @register_fisher(nd.BinomialLogits)
 def _binomial_logits(d: nd.BinomialLogits) -> FamilyFisher:
-    logits, n = jnp.asarray(d.logits), jnp.asarray(d.total_count, dtype=jnp.float64)
+    logits, n = jnp.asarray(d.logits), _floating(d.total_count)
     pq = jax.nn.sigmoid(logits) * jax.nn.sigmoid(-logits)
     return FamilyFisher(("logits",), _stack(logits), _diag(n * pq))
 
@@ -407,7 +407,7 @@ def _geometric_logits(d: nd.GeometricLogits) -> FamilyFisher:
 def _categorical_probs(d: nd.CategoricalProbs) -> FamilyFisher:
     # s_k = 1{y=k}/p_k: E[s s^T] = diag(1/p). Through the chain rule with p(theta) on the
     # simplex this gives sum_k dp_k dp_k^T / p_k, the Fisher of any parametrisation.
-    p = jnp.asarray(d.probs, dtype=jnp.float64)
+    p = _floating(d.probs)
     k = p.shape[-1]
     return FamilyFisher(tuple(f"probs[{j}]" for j in range(k)), p, jnp.eye(k) / p[..., None, :])
 
@@ -415,7 +415,7 @@ def _categorical_probs(d: nd.CategoricalProbs) -> FamilyFisher:
 @register_fisher(nd.CategoricalLogits)
 def _categorical_logits(d: nd.CategoricalLogits) -> FamilyFisher:
     # p = softmax(logits): I = diag(p) - p p^T (singular along 1: logits are defined up to a shift).
-    logits = jnp.asarray(d.logits, dtype=jnp.float64)
+    logits = _floating(d.logits)
     log_p = jax.nn.log_softmax(logits, axis=-1)
     p = jnp.exp(log_p)
     k = p.shape[-1]
@@ -456,7 +456,7 @@ def _nb2_concentration_info(mu: jax.Array, r: jax.Array) -> jax.Array:
         tail = jnp.where(ratio < 1.0, p * ratio / (1.0 - ratio) * (1.0 + s**2), jnp.inf)
         return y + 1.0, h + 1.0 / (r + y), acc + p * s**2, tail
 
-    zero = jnp.zeros((), jnp.float64)
+    zero = jnp.zeros(())
     y, _, acc, _ = jax.lax.while_loop(cond, body, (zero, zero, zero, jnp.asarray(jnp.inf)))
     return jnp.where(y < 2.0**22, acc, jnp.nan)
 
@@ -466,8 +466,8 @@ def _negative_binomial2(d: nd.NegativeBinomial2) -> FamilyFisher:
     # NegativeBinomial2(mean mu, concentration r), Var = mu + mu^2/r:
     #   I_mumu = r/(mu (mu + r)), I_mur = 0 (mean and shape are orthogonal, Lawless 1987,
     #   Can. J. Stat. 15, 209-225), I_rr = E[s_r^2] by exact summation over the support.
-    r = jnp.asarray(d.concentration, dtype=jnp.float64)
-    mu = r / jnp.asarray(d.rate, dtype=jnp.float64)
+    r = _floating(d.concentration)
+    mu = r / _floating(d.rate)
     mu, r = jnp.broadcast_arrays(mu, r)
     i_rr = jax.vmap(_nb2_concentration_info)(mu.ravel(), r.ravel()).reshape(mu.shape)
     return FamilyFisher(
@@ -497,10 +497,10 @@ def _multivariate_normal(d: nd.MultivariateNormal) -> FamilyFisher:
     #   I_loc = S^-1,  I_vech = D^T (S^-1 (x) S^-1) D / 2,  no cross term,
     # so that through the chain rule F_ab = mu_a^T S^-1 mu_b + tr(S^-1 S_a S^-1 S_b)/2
     # (Mardia, Kent & Bibby 1979, Sec. 4.2; Klein & Neudecker 2000 for the vech form).
-    loc = jnp.asarray(d.loc, dtype=jnp.float64)
+    loc = _floating(d.loc)
     dim = d.event_shape[-1]
     loc = jnp.broadcast_to(loc, (*d.batch_shape, dim))
-    tril = jnp.asarray(d.scale_tril, dtype=jnp.float64)
+    tril = _floating(d.scale_tril)
     cov = tril @ jnp.swapaxes(tril, -1, -2)
     cov = jnp.broadcast_to(cov, (*d.batch_shape, dim, dim))
     tril_inv = jax.scipy.linalg.solve_triangular(tril, jnp.broadcast_to(jnp.eye(dim), tril.shape), lower=True)
@@ -526,8 +526,8 @@ def _inverse_gaussian_fisher(d: InverseGaussian) -> FamilyFisher:
     # E[(y-mu)^2] = mu^3/lam gives I_mumu = lam/mu^3; (y-mu)^2/(mu^2 y) ~ chi^2_1 / lam gives
     # I_lamlam = 1/(2 lam^2); E[(y-mu)^3/y] = mu E[(y-mu)^2]/... vanishes against the centred
     # chi^2 term, so I_mulam = 0 (mean and shape are orthogonal).
-    mu = jnp.asarray(d.loc, dtype=jnp.float64)
-    lam = jnp.asarray(d.concentration, dtype=jnp.float64)
+    mu = _floating(d.loc)
+    lam = _floating(d.concentration)
     mu, lam = jnp.broadcast_arrays(mu, lam)
     zero = jnp.zeros_like(mu)
     values = jnp.stack([mu, lam], axis=-1)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import EstimateAtInfinityError, FisherlabError
+from .._precision import float64
 from ..models import GLM, GLMFit, fit_glm
 from ._design import Design
 
@@ -79,6 +80,7 @@ def _renamed(exc: FisherlabError, design: Design) -> FisherlabError:
     return twin
 
 
+@float64
 def fit_design(model: GLM, design: Design, **options: Any) -> GLMFit:
     """:func:`fisherlab.models.fit_glm` of ``model`` on ``design``, errors naming the design columns.
 

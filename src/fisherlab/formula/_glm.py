@@ -11,6 +11,7 @@ import pandas as pd
 
 from .._errors import FisherlabArgumentError, InvalidDataError, MethodUnavailableError
 from .._options import GLMDispersion, Missing, choose
+from .._precision import float64
 from ..models import GLMFit, glm as glm_model
 from ._design import build_design, new_rows
 from ._fit import design_names, fit_design
@@ -59,6 +60,7 @@ def _column(df: pd.DataFrame, value: _ArrayOrColumn, what: str) -> tuple[pd.Data
     return out, name
 
 
+@float64
 def glm(
     formula: str,
     data: Any,

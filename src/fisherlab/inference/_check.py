@@ -53,6 +53,7 @@ import scipy.special
 from .._errors import FisherlabError, InvalidDataError, MethodUnavailableError
 from .._format import format_pvalue
 from .._options import FisherMethod, IMTestVariant, PValueMethod, choose, count, probability, seed_value
+from .._precision import float64, float64_methods
 from ..backends import backend_for, check_finite
 from ..data._prepare import prepare_data
 from ..dist import Weighted
@@ -127,6 +128,7 @@ def _ratio_eigen(num: InfoMatrix, den: InfoMatrix) -> tuple[np.ndarray, np.ndarr
 # --------------------------------------------------------------------------- result
 
 
+@float64_methods
 @dataclasses.dataclass(frozen=True)
 class CheckResult:
     r"""Outcome of :func:`check`: the identity tests and the curvature gap at one point.
@@ -318,6 +320,7 @@ def _no_bootstrap_reason(
     return None if why is None else f"asymptotic p-value: {why}"
 
 
+@float64
 def check(
     model: Model,
     params: Any,

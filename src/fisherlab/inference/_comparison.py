@@ -50,6 +50,7 @@ import scipy.special
 
 from .._errors import FisherlabArgumentError, MethodUnavailableError, ModelError
 from .._format import format_pvalue
+from .._precision import float64_methods
 
 __all__ = [
     "LikelihoodRatioTest",
@@ -67,6 +68,7 @@ __all__ = [
 _LR_ROUNDING = 1e-7
 
 
+@float64_methods
 @dataclasses.dataclass(frozen=True)
 class LikelihoodRatioTest:
     r"""The likelihood-ratio test of a smaller (null) model nested in a bigger one.

@@ -33,6 +33,7 @@ import scipy.optimize
 
 from .._errors import EstimateAtInfinityError, NotConvergedError, SingularInformationError
 from .._options import OptimMethod, choose, count, positive_number
+from .._precision import float64
 from ..backends import Backend, backend_for
 from ..data._prepare import Data, prepare_data
 from ..information._data_terms import loglik
@@ -123,6 +124,7 @@ def _finite_start(obj: Objective, backend: Backend, params0: Any, u0: np.ndarray
         raise exc
 
 
+@float64
 def fit(
     model: Model,
     y: Any,

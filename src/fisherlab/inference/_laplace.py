@@ -25,6 +25,7 @@ from jax.flatten_util import ravel_pytree
 
 from .._errors import MethodUnavailableError
 from .._options import count, seed_value
+from .._precision import float64_methods
 from ..information._matrix import Covariance
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["LaplaceApproximation", "laplace_approximation"]
 
 
+@float64_methods
 class LaplaceApproximation:
     """Gaussian approximation :math:`\\mathcal N(\\hat\\theta, H^{-1})` of the posterior.
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from .._precision import float64_methods
 from ..backends import LogPosterior, backend_for
 from ..data._prepare import Data
 from ..model._model import Model
@@ -33,6 +34,7 @@ from ._newton import decrement
 __all__ = ["Objective"]
 
 
+@float64_methods
 class Objective:
     """:math:`f(u)` with its derivatives for one model, data set, prior and parameter structure.
 

@@ -36,6 +36,7 @@ import numpy as np
 
 from .._errors import InvalidOptionError
 from .._options import count, positive_number
+from .._precision import float64, float64_methods
 from ._newton import newton_batch
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ _CHUNK_BYTES = 2e8  # memory allowed for one batch of per-row Hessians
 _CHUNK_MIN, _CHUNK_MAX = 8, 256  # grid points per batch
 
 
+@float64_methods
 class ProfileGrid(NamedTuple):
     """Profile deviance on a structured grid in the user's parameters.
 
@@ -76,6 +78,7 @@ def _chunk_size(result: FitResult) -> int:
     return int(max(_CHUNK_MIN, min(_CHUNK_MAX, _CHUNK_BYTES // (8.0 * n_rows * (p * p + p)))))
 
 
+@float64
 def profile_grid(
     result: FitResult,
     a: int,

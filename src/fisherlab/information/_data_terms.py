@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .._options import Reduction, choose
+from .._precision import float64
 from ..backends import Derivative, backend_for
 from ..data._prepare import prepare_data
 from ..model._model import Model, require_model
@@ -50,6 +51,7 @@ def _info(d: Derivative, names: list[str], method: str, factor: float) -> InfoMa
     return InfoMatrix(d.value * factor, names, error=error, method=method, evaluations=d.evaluations)
 
 
+@float64
 def loglik(model: Model, params: Any, y: Any, x: Any = None) -> np.ndarray:
     r"""Per-row log-likelihood :math:`\ell_i(\theta) = \log p(y_i \mid x_i, \theta)`.
 
@@ -87,6 +89,7 @@ def loglik(model: Model, params: Any, y: Any, x: Any = None) -> np.ndarray:
     return backend.loglik(params, data)
 
 
+@float64
 def score(model: Model, params: Any, y: Any, x: Any = None) -> np.ndarray:
     r"""Per-row scores :math:`s_i = \nabla_\theta \log p(y_i \mid x_i, \theta)`.
 
@@ -108,6 +111,7 @@ def score(model: Model, params: Any, y: Any, x: Any = None) -> np.ndarray:
     return backend.scores(params, data).value
 
 
+@float64
 def empirical_fisher(
     model: Model, params: Any, y: Any, x: Any = None, *, reduction: str = "sum"
 ) -> InfoMatrix:
@@ -138,6 +142,7 @@ def empirical_fisher(
     return _info(gram, param_names(params), "empirical", reduction_factor(reduction, data.n))
 
 
+@float64
 def observed_information(
     model: Model, params: Any, y: Any, x: Any = None, *, reduction: str = "sum"
 ) -> InfoMatrix:

@@ -41,6 +41,7 @@ import numpy as np
 
 from .._errors import MethodUnavailableError, NotConvergedError
 from .._options import FisherMethod, choose, count, seed_value
+from .._precision import float64
 from ..backends import Backend, Derivative, backend_for
 from ..backends._validity import check_finite
 from ..data._prepare import prepare_data
@@ -120,6 +121,7 @@ def _probe_route(backend: Backend, params: Any, x: Any, method: FisherMethod) ->
     return "mc"
 
 
+@float64
 def fisher(
     model: Model,
     params: Any,

@@ -19,6 +19,7 @@ import numpy as np
 from .. import numeric as _numeric
 from .._errors import FisherlabArgumentError, InvalidOptionError, InvalidParameterError
 from .._options import HessianMethod, choose
+from .._precision import float64
 from ..model._model import trace_shape
 from ..params._pytree import as_params, flatten_params, param_names
 from ._matrix import LabelledMatrix
@@ -95,6 +96,7 @@ def _scalar_output(f: Callable[[Any], Any], params: Any) -> None:
         )
 
 
+@float64
 def hessian(
     f: Callable[[Any], Any],
     params: Any,
@@ -221,6 +223,7 @@ class _FlatFunction:
         self.splits = np.cumsum([int(np.prod(shape)) for shape in self.shapes])[:-1]
         self.x = np.concatenate([np.ravel(np.asarray(leaf, dtype=np.float64)) for leaf in leaves])
 
+    @float64  # the user's f, also in a worker thread or process
     def __call__(self, v: np.ndarray) -> Any:
         parts = np.split(v, self.splits)
         tree_leaves = [

@@ -38,6 +38,7 @@ from .._errors import (
     SingularInformationError,
 )
 from .._options import nonnegative_factor, positive_number
+from .._precision import float64_methods
 
 __all__ = ["Covariance", "Eigen", "InfoMatrix", "LabelledMatrix"]
 
@@ -47,6 +48,7 @@ __all__ = ["Covariance", "Eigen", "InfoMatrix", "LabelledMatrix"]
 SINGULAR_CONDITION = 1e12
 
 
+@float64_methods
 class Eigen(NamedTuple):
     """Eigen-decomposition of a labelled symmetric matrix, eigenvalues ascending.
 
@@ -73,6 +75,7 @@ def _combination(vector: np.ndarray, names: Sequence[str], threshold: float = 1e
     return " ".join(parts)
 
 
+@float64_methods
 class LabelledMatrix:
     """A symmetric matrix over named parameters (a Hessian, say), with labelled views.
 
@@ -206,6 +209,7 @@ def _check_unique(names: list[str], what: str) -> None:
         raise InvalidParameterError(f"{what} repeat {sorted(set(repeated))}: each name must appear once")
 
 
+@float64_methods
 class Covariance(LabelledMatrix):
     r"""A labelled covariance matrix (the inverse of an information matrix).
 
@@ -250,6 +254,7 @@ class Covariance(LabelledMatrix):
         return pd.DataFrame(self.matrix / np.outer(s, s), index=self.names, columns=self.names)
 
 
+@float64_methods
 class InfoMatrix(LabelledMatrix):
     r"""A labelled information matrix (Fisher, empirical Fisher or observed information).
 

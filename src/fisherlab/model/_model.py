@@ -30,6 +30,7 @@ from numpyro.distributions.util import lazy_property
 
 from .._errors import FisherlabArgumentError, FisherlabError, MethodUnavailableError, ModelError
 from .._options import Derivatives, choose
+from .._precision import float64_methods
 from ..dist._weighted import Weighted
 from ..params._constraints import resolve_constraints
 from ._state import ModelState
@@ -426,6 +427,16 @@ class Model:
                 f"(batch {d.batch_shape}, event {d.event_shape}); one row of y is one draw"
             )
         return jnp.sum(d.log_prob(observation_for(d, y1))), validity(d, y1)
+
+
+# Every public method in float64, but not: from_equinox/from_flax, which only split a module into
+# its arrays and the rest (no arithmetic; a float32 network's parameters must stay float32 for
+# fl.curvature, which works in the parameters' precision); and the one-row building blocks
+# that fisherlab's kernels trace (in fisherlab's float64 calls, and in fl.curvature's float32
+# ones, where they must follow the dtype of what they are given, as distributions do).
+float64_methods(
+    Model, skip=("from_equinox", "from_flax", "distribution", "row_loglik", "distribution_loglik")
+)
 
 
 def _check_derivatives(value: str) -> Derivatives:

@@ -14,7 +14,8 @@ The file of a kernel is named by a SHA-256 of
 - the *environment*: the text of every fisherlab source file (so an edit, an upgrade or an
   editable checkout on another commit never meets a stale kernel), the versions of JAX,
   jaxlib and NumPyro, the JAX settings that change what is traced (64-bit mode, dtype and
-  rank promotion, matmul precision, PRNG implementation) and the backend platform;
+  rank promotion, matmul precision, PRNG implementation), read where the kernel is called (64-bit
+  mode is thread-local: fisherlab turns it on around its own calls), and the backend platform;
 - the model's token and the kernel's name, written out by :func:`stable_text`: strings,
   numbers, tuples, tree definitions and module-level functions only. A name holding
   anything else (a process-local id wrapped in :class:`Local`, a closure, a bound method)
@@ -42,7 +43,7 @@ import jax
 
 from .._config import kernel_dir
 
-__all__ = ["Local", "StoredKernel", "environment_digest", "stable_text", "stored_kernel"]
+__all__ = ["Local", "StoredKernel", "environment_digest", "stable_text", "stored_kernel", "trace_settings"]
 
 _ENVIRONMENT: dict[str, str] = {}
 
@@ -95,10 +96,26 @@ def stable_text(name: Any) -> str | None:
     return None
 
 
-def environment_digest() -> str:
-    """SHA-256 of fisherlab's source text, the library versions and the JAX settings that shape a trace."""
-    platform = jax.default_backend()
-    digest = _ENVIRONMENT.get(platform)
+#: The JAX settings that change what is traced. Each is read where the kernel is called: 64-bit
+#: mode is thread-local (``jax.enable_x64``, entered by fisherlab's public calls, and left off by
+#: :func:`fisherlab.curvature` for float32 parameters), so ``jax.config`` gives the value in force.
+_TRACE_FLAGS = (
+    "jax_enable_x64",
+    "jax_numpy_dtype_promotion",
+    "jax_numpy_rank_promotion",
+    "jax_default_matmul_precision",
+    "jax_default_prng_impl",
+)
+
+
+def trace_settings() -> tuple[str, ...]:
+    """The values in force, in this thread, of the JAX settings that shape a trace (:data:`_TRACE_FLAGS`)."""
+    return tuple(str(getattr(jax.config, flag, None)) for flag in _TRACE_FLAGS)
+
+
+def _source_digest() -> str:
+    """SHA-256 of the text of every fisherlab source file and the versions of JAX, jaxlib and NumPyro."""
+    digest = _ENVIRONMENT.get("source")
     if digest is None:
         import jaxlib
         import numpyro
@@ -108,22 +125,24 @@ def environment_digest() -> str:
         for path in sorted(root.rglob("*.py")):
             h.update(path.relative_to(root).as_posix().encode())
             h.update(path.read_bytes())
-        flags = (
-            "jax_enable_x64",
-            "jax_numpy_dtype_promotion",
-            "jax_numpy_rank_promotion",
-            "jax_default_matmul_precision",
-            "jax_default_prng_impl",
-        )
-        settings = (
-            jax.__version__,
-            getattr(jaxlib, "__version__", "?"),
-            numpyro.__version__,
-            platform,
-            *(str(getattr(jax.config, flag, None)) for flag in flags),
-        )
-        h.update(repr(settings).encode())
-        digest = _ENVIRONMENT[platform] = h.hexdigest()
+        h.update(repr((jax.__version__, getattr(jaxlib, "__version__", "?"), numpyro.__version__)).encode())
+        digest = _ENVIRONMENT["source"] = h.hexdigest()
+    return digest
+
+
+def environment_digest() -> str:
+    """SHA-256 of fisherlab's source text, the library versions and the JAX settings that shape a trace.
+
+    The settings are those in force where it is called (:func:`trace_settings`): a kernel traced in
+    float64 and one traced in float32 have different digests, so neither is ever read for the other.
+    """
+    platform = jax.default_backend()
+    key = repr((platform, trace_settings()))
+    digest = _ENVIRONMENT.get(key)
+    if digest is None:
+        h = hashlib.sha256(_source_digest().encode())
+        h.update(key.encode())
+        digest = _ENVIRONMENT[key] = h.hexdigest()
     return digest
 
 
@@ -157,9 +176,10 @@ class StoredKernel:
             signature = _signature(args)
         except TypeError:  # a leaf JAX cannot type: jit says what is wrong with it
             return self._jit()(*args)
-        call = self._calls.get(signature)
+        key = (trace_settings(), signature)  # 64-bit mode is per thread: part of the key
+        call = self._calls.get(key)
         if call is None:
-            call = self._calls[signature] = self._load(signature, args)
+            call = self._calls[key] = self._load(signature, args)
         return call(*args)
 
     def path(self, signature: Any) -> Path:

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import ModelError
+from .._precision import float64
 from ..inference import FitResult, fit
 from ..inference._comparison import check_nested, model_deviance
 from ._design import host_design, host_weights
@@ -79,6 +80,7 @@ def constant_column(X: np.ndarray) -> bool:
     return bool(np.any(np.all(X == X[:1], axis=0) & (X[0] != 0)))
 
 
+@float64
 def null_deviance(result: FitResult) -> float:
     r"""R's ``null.deviance`` of a GLM fit: the deviance of the intercept-only model.
 

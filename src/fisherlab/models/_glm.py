@@ -41,6 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._errors import ModelError
+from .._precision import float64, float64_methods
 from ..data import prepare_data
 from ..dist import Distribution, Weighted
 from ..model import Model
@@ -52,6 +53,7 @@ from ._links import LINKS, Link
 __all__ = ["GLM", "check_glm", "coefficient_index", "glm", "linear_regression"]
 
 
+@float64_methods
 @final
 class GLM(Model):
     r"""A generalized linear model (a :class:`~fisherlab.Model`); ``GLM(...)`` takes :func:`glm`'s arguments.
@@ -169,6 +171,7 @@ class GLM(Model):
         return extra.ml_dispersion(float(np.asarray(self._extra(params))))
 
 
+@float64
 def glm(family: str, link: str | None = None, *, fixed: Mapping[str, float] | None = None) -> GLM:
     r"""A generalized linear model as a :class:`~fisherlab.Model`.
 
@@ -238,6 +241,7 @@ def glm(family: str, link: str | None = None, *, fixed: Mapping[str, float] | No
     return GLM(family, link, fixed=fixed)
 
 
+@float64
 def linear_regression() -> GLM:
     r"""Linear regression, :math:`y_i \sim N(x_i^\top\beta, \sigma^2)` with σ unknown: ``glm("gaussian")``.
 

@@ -33,6 +33,7 @@ import scipy.special
 
 from .._errors import EstimateAtInfinityError, ModelError
 from .._format import format_pvalue
+from .._precision import float64, float64_methods
 from ..inference import FitResult, fit
 from ._families import Family
 from ._glm import GLM, check_glm, glm
@@ -44,6 +45,7 @@ __all__ = ["BoundaryTest", "fit_glm", "overdispersion_test"]
 _PURE = 1e-2
 
 
+@float64_methods
 @dataclasses.dataclass(frozen=True)
 class BoundaryTest:
     r"""A likelihood-ratio test of a parameter on the boundary of its space.
@@ -85,6 +87,7 @@ def _poisson_limit(model: GLM) -> GLM:
     return glm(Family.NEGATIVE_BINOMIAL.value, model.link.value, fixed={"alpha": 0.0})
 
 
+@float64
 def fit_glm(model: GLM, y: Any, x: Any, *, init: Any = None, **options: Any) -> FitResult:
     r"""Maximum-likelihood fit of a GLM from R's starting values; a negative binomial may end on its boundary.
 
@@ -143,6 +146,7 @@ def fit_glm(model: GLM, y: Any, x: Any, *, init: Any = None, **options: Any) -> 
     return res
 
 
+@float64
 def overdispersion_test(res: FitResult) -> BoundaryTest:
     r"""Likelihood-ratio test of no overdispersion, :math:`H_0: \alpha = 0`, for a negative binomial fit.
 

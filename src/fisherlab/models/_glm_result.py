@@ -31,6 +31,7 @@ import numpy as np
 
 from .._errors import InvalidDataError
 from .._options import CovKind, GLMDispersion, choose
+from .._precision import float64_methods
 from ..inference import FitResult
 from ..information import Covariance
 from ._design import host_design
@@ -44,6 +45,7 @@ __all__ = ["GLMFit"]
 _MODEL_BASED = (CovKind.OBSERVED, CovKind.EXPECTED)
 
 
+@float64_methods
 class GLMFit(FitResult):
     """A fit of :func:`~fisherlab.models.glm`: a :class:`~fisherlab.FitResult` with R's GLM conventions.
 

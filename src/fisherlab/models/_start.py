@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._errors import InvalidDataError
+from .._precision import float64
 from ..data import prepare_data
 from ._design import host_design
 from ._families import FAMILIES
@@ -53,6 +54,7 @@ def _into_domain(
     return beta
 
 
+@float64
 def glm_start(model: GLM, y: Any, x: Any) -> dict[str, Any]:
     r"""Starting values for :func:`~fisherlab.fit`: R's ``mustart`` and one Fisher-scoring step.
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from .._precision import float64
 from ..inference import FitResult
 from ..information import Covariance, fisher
 from ._design import host_design, host_weights
@@ -70,6 +71,7 @@ def _pearson(model: GLM, result: FitResult) -> float:
     return chi2 / (n - p)
 
 
+@float64
 def glm_dispersion(result: FitResult, method: str = "auto") -> float:
     r"""The dispersion :math:`\hat\phi` of a fitted GLM, as R's ``summary.glm`` reports it.
 
@@ -118,6 +120,7 @@ def glm_dispersion(result: FitResult, method: str = "auto") -> float:
     return _pearson(model, result)
 
 
+@float64
 def glm_covariance(result: FitResult, dispersion: str | float = "auto") -> Covariance:
     r"""Covariance of :math:`\hat\beta` as R's ``summary.glm`` gives it: :math:`\hat\phi\,(X^\top W X)^{-1}`.
 

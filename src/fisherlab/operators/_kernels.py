@@ -3,7 +3,9 @@ r"""Compiled kernels of the curvature objects, kept on the model (``model.state.
 All work on flat parameter vectors (:func:`jax.flatten_util.ravel_pytree` order, which is
 :func:`fisherlab.param_names` order) and on all rows at once; per-row work is ``vmap``:
 
-- :func:`factor_kernel`: the head's factor :math:`B_i`, signs and the rows' log-likelihoods;
+- :func:`factor_kernel`, :func:`leaves_head_kernel`: the head's factor :math:`B_i`, signs and
+  the rows' log-likelihoods, with the data checks reduced to three booleans
+  (:func:`head_checks`);
 - :func:`vjp_kernel` / :func:`mv_kernel`: :math:`C v = \sum_i J_i^\top B_i \sigma B_i^\top J_i v`
   from one reverse linearisation of :math:`\eta(\theta)` kept with the curvature
   (``jax.vjp``: :math:`J^\top w`; its transpose, ``jax.linear_transpose``: :math:`Jv`), never
@@ -26,14 +28,16 @@ import jax
 import jax.numpy as jnp
 
 from ..model._model import Model
-from ._head import _distribution, _row_logliks, head_factor, head_map
+from ._head import Head, _distribution, _row_logliks, head_factor, head_map
 
 __all__ = [
     "BLOCK_ELEMENTS",
     "BLOCK_ROWS",
     "factor_kernel",
     "gram_kernel",
+    "head_checks",
     "hessian_mv_kernel",
+    "leaves_head_kernel",
     "mv_kernel",
     "vjp_kernel",
 ]
@@ -48,13 +52,43 @@ def _n_rows(y: Any) -> int:
     return int(jax.tree_util.tree_leaves(y)[0].shape[0])
 
 
+def head_checks(head: Head) -> jax.Array:
+    """``(3,)`` booleans: every row's ``y`` in the support, no log-likelihood NaN or :math:`+\\infty`
+    (:math:`-\\infty` passes), the factor finite. The caller reads the rows themselves (to name
+    the first bad one) only where one is false."""
+    ll = head.loglik
+    return jnp.stack(
+        [
+            jnp.all(head.valid),
+            jnp.all(~(jnp.isnan(ll) | (ll == jnp.inf))),
+            jnp.all(jnp.isfinite(head.factor)),
+        ]
+    )
+
+
 def factor_kernel(
     model: Model, kind: str, num_samples: int, unravel: Callable[[jax.Array], Any]
 ) -> Callable[..., Any]:
-    """``(flat, y, x, key) -> Head`` (:func:`~._head.head_factor` at ``unravel(flat)``)."""
+    """``(flat, y, x, key) -> (Head, checks)`` (:func:`~._head.head_factor` at ``unravel(flat)``,
+    :func:`head_checks`)."""
 
     def kernel(flat: jax.Array, y: Any, x: Any, key: jax.Array) -> Any:
-        return head_factor(model, kind, unravel(flat), y, x, _n_rows(y), num_samples, key)
+        head = head_factor(model, kind, unravel(flat), y, x, _n_rows(y), num_samples, key)
+        return head, head_checks(head)
+
+    return kernel
+
+
+def leaves_head_kernel(model: Model, kind: str, num_samples: int, treedef: Any) -> Callable[..., Any]:
+    """:func:`factor_kernel` on the parameter leaves (``(leaves, y, x, key) -> (Head, checks)``):
+    the model sees the same arrays as :mod:`._layers`' interpreter, so that XLA can merge their
+    forward passes (:func:`~._layer_stats.fused_stats_kernel`). The same sampling code and key
+    as :func:`factor_kernel`: the same labels."""
+
+    def kernel(leaves: list[Any], y: Any, x: Any, key: jax.Array) -> Any:
+        params = jax.tree_util.tree_unflatten(treedef, leaves)
+        head = head_factor(model, kind, params, y, x, _n_rows(y), num_samples, key)
+        return head, head_checks(head)
 
     return kernel
 

@@ -20,6 +20,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from .._errors import FisherlabArgumentError, InvalidParameterError
+from .._precision import float64
 
 __all__ = ["ParamCodec", "as_params", "flatten_params", "param_names", "path_name", "tree_signature"]
 
@@ -38,6 +39,7 @@ def path_name(path: tuple[Any, ...]) -> str:
     return name
 
 
+@float64
 def param_names(params: Any) -> list[str]:
     """Names of the flattened parameter vector, in the order fisherlab uses.
 
@@ -135,8 +137,9 @@ def as_params(params: Any, *, host: bool = False) -> Any:
     Dtypes: a floating leaf keeps its dtype (``float32`` stays ``float32``: pass float32
     parameters AND float32 data and every computation on the data runs in float32, with
     JAX's promotion rules otherwise: one float64 leaf or data field makes it float64);
-    Python numbers and integer leaves become ``float64``, the default under fisherlab's x64
-    mode. A JAX array leaf stays on its device.
+    Python numbers and integer leaves become JAX's default float, ``float64`` in fisherlab's
+    public calls, which run with 64-bit mode on (:mod:`fisherlab._precision`). A JAX array leaf
+    stays on its device.
 
     Raises:
         InvalidParameterError: a leaf holds NaN/inf (the element is named), or ``params``
@@ -147,8 +150,10 @@ def as_params(params: Any, *, host: bool = False) -> Any:
 
     Example:
         >>> import numpy as np
+        >>> from fisherlab._precision import x64_scope
         >>> from fisherlab.params import as_params
-        >>> p = as_params({"a": 1, "w": np.ones(2, dtype=np.float32)})
+        >>> with x64_scope():  # as inside fisherlab's public calls
+        ...     p = as_params({"a": 1, "w": np.ones(2, dtype=np.float32)})
         >>> str(p["a"].dtype), str(p["w"].dtype)
         ('float64', 'float32')
         >>> as_params({"a": 1 + 2j})

@@ -19,6 +19,7 @@ import numpy as np
 from .._errors import FisherlabError
 from .._format import format_pvalue
 from .._options import CovKind, values
+from .._precision import float64
 
 if TYPE_CHECKING:
     from ..inference import CheckResult, FitResult
@@ -142,6 +143,7 @@ def _section(ident: str, title: str, body: str) -> str:
     return f'<section id="{ident}"><h2>{_e(title)}</h2>{body}</section>'
 
 
+@float64
 def build_html(
     result: FitResult,
     *,

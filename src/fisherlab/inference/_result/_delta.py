@@ -16,6 +16,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from ..._errors import FisherlabArgumentError, InvalidParameterError, SingularInformationError
+from ..._precision import float64_methods
 from ...model._model import trace_shape
 from ._covariance import check_kind, robust_options
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["Derived", "delta_method"]
 
 
+@float64_methods
 class Derived(NamedTuple):
     """A function of the parameters with its delta-method uncertainty.
 

@@ -31,6 +31,7 @@ from jax.flatten_util import ravel_pytree
 
 from ..._errors import FisherlabArgumentError, InvalidOptionError, InvalidParameterError
 from ..._options import CovKind
+from ..._precision import float64_methods
 from ...data._prepare import Data
 from ...information._data_terms import loglik
 from ...information._matrix import Covariance, InfoMatrix
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
 __all__ = ["FitResult"]
 
 
+@float64_methods
 class FitResult:
     """Estimates and uncertainty from :func:`~fisherlab.fit`.
 

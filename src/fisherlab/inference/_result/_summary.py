@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ..._format import cell_text, rich_tables
+from ..._precision import float64_methods
 
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderResult
@@ -24,6 +25,7 @@ def _formatters(table: pd.DataFrame) -> dict[Any, Any]:
     return {col: (lambda v, c=col: cell_text(c, v)) for col in table.columns}
 
 
+@float64_methods
 class Summary:
     """A fit summary: estimate, se, z (or t), p-value and confidence interval per parameter.
 
