@@ -439,3 +439,25 @@ def test_ekfac_is_nearer_than_kfac_and_answers_for_its_own_matrix(problem) -> No
     ref = fl.curvature(model, params, y[:1], x[:1], structure="dense").to_dense().matrix
     for _, a, b in kfac.layers:
         np.testing.assert_allclose(one[a:b, a:b], ref[a:b, a:b], rtol=1e-9, atol=1e-13)
+
+
+@pytest.mark.parametrize("structure", ["operator", "kfac"])
+def test_spectral_density_is_gauss_quadrature_of_each_structures_matrix(problem, structure) -> None:
+    """SLQ: with P Lanczos steps every probe's nodes are the matrix's eigenvalues, and the
+    quadrature reproduces z̃ᵀCᵏz̃ (k = 0..3) of its own unit start vector exactly."""
+    model, params, x, y, refs = problem
+    C = fl.curvature(model, params, y, x, structure=structure)
+    m = C.to_dense().matrix if structure == "kfac" else refs["fisher"]
+    p = m.shape[0]
+    s = C.spectral_density(num_probes=4, steps=p, seed=7, num_points=400)
+    z = np.asarray(jax.random.normal(jax.random.fold_in(jax.random.PRNGKey(7), 1), (4, p)))
+    z = z / np.linalg.norm(z, axis=1, keepdims=True)
+    scale = np.abs(np.linalg.eigvalsh(m)).max()
+    for k in range(4):
+        want = np.einsum("vp,pq,vq->v", z, np.linalg.matrix_power(m, k), z)
+        got = (s.weights * s.nodes**k).sum(axis=1)
+        np.testing.assert_allclose(got, want, rtol=1e-8, atol=1e-10 * scale**k)
+    np.testing.assert_allclose(np.sort(s.nodes[0]), np.linalg.eigvalsh(m), atol=1e-7 * scale)
+    assert np.trapezoid(s.density, s.grid) == pytest.approx(1.0, abs=1e-3)
+    with pytest.raises(fl.InvalidOptionError, match="sigma"):
+        C.spectral_density(sigma=-1.0)

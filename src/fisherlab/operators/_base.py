@@ -24,11 +24,12 @@ from .._errors import (
     MethodUnavailableError,
     SingularInformationError,
 )
-from .._options import count
+from .._options import count, positive_number, seed_value
 from .._precision import x64_scope
 from ..information._matrix import InfoMatrix
 from ..params._pytree import param_names
 from ._exact import Exact, layer_groups
+from ._spectrum import SpectralDensity, slq_density
 
 __all__ = ["MAX_DENSE_BYTES", "Curvature", "Estimate"]
 
@@ -206,6 +207,53 @@ class Curvature:
         if k > self.p:
             raise InvalidOptionError(f"eigh: k = {k} is more than the {self.p} parameters")
         return self._eigh(k)
+
+    @_scoped
+    def spectral_density(
+        self,
+        *,
+        num_points: int = 200,
+        num_probes: int = 10,
+        steps: int = 80,
+        sigma: float | None = None,
+        seed: int | None = None,
+    ) -> SpectralDensity:
+        """The eigenvalue density of this structure's :math:`C` by stochastic Lanczos quadrature
+        (:mod:`._spectrum`): ``num_probes`` normal start vectors, ``steps`` Lanczos products each
+        (at most :math:`P`; full reorthogonalisation, matfree), every node smoothed by a Gaussian
+        of width ``sigma`` (default 1% of the nodes' range). For the operator the products are the
+        exact curvature's (batched over the probes); for the other structures their own matrix's.
+
+        Returns:
+            A :class:`SpectralDensity`: ``grid``, ``density`` (integrating to 1), the quadrature's
+            ``nodes`` and ``weights`` per probe, and ``sigma``.
+        """
+        num_points = count(num_points, "spectral_density: num_points", what="grid points")
+        num_probes = count(num_probes, "spectral_density: num_probes", what="probes")
+        steps = min(count(steps, "spectral_density: steps", what="Lanczos steps"), self.p)
+        if sigma is not None:
+            sigma = positive_number(sigma, "spectral_density: sigma")
+        key = (
+            self.exact.key if seed is None else jax.random.PRNGKey(seed_value(seed, "spectral_density: seed"))
+        )
+        probes = jax.random.normal(jax.random.fold_in(key, 1), (num_probes, self.p), dtype=self.dtype)
+        with self.exact.traced():
+            return slq_density(self._traceable_matvec(), probes, steps, num_points, sigma)
+
+    def _traceable_matvec(self) -> Callable[[jax.Array], jax.Array]:
+        """``u -> C u`` of this structure, traceable and batched over vmapped probes (a host
+        callback running :meth:`_mv_flat` per vector)."""
+
+        def host(v: Any) -> np.ndarray:
+            v = np.asarray(v, dtype=np.float64)
+            rows = [self._mv_flat(r) for r in v.reshape(-1, self.p)]
+            return np.stack(rows).reshape(v.shape).astype(self.dtype)
+
+        def matvec(u: jax.Array) -> jax.Array:
+            shape = jax.ShapeDtypeStruct(u.shape, self.dtype)
+            return jax.pure_callback(host, shape, u, vmap_method="expand_dims")
+
+        return matvec
 
     # ------------------------------------------------------------------ per structure
     def _mv_flat(self, v: np.ndarray) -> np.ndarray:

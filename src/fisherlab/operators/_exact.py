@@ -305,14 +305,16 @@ class Exact:
         if self.chunked:  # a pass over the source on the host, in this curvature's precision
 
             def host(v: Any) -> np.ndarray:
+                v = np.asarray(v)
                 with x64_scope(self.x64):
-                    try:
-                        return self.apply(np.asarray(v)).astype(self.dtype)
+                    try:  # vmapped (probes of a stochastic estimate): every vector in one pass
+                        return self.apply(v.reshape(-1, self.p)).reshape(v.shape).astype(self.dtype)
                     except Exception as exc:  # raised again by traced() in the caller's thread
                         self._failure = exc
                         raise
 
-            return jax.pure_callback(host, jax.ShapeDtypeStruct(vs.shape, self.dtype), vs)
+            shape = jax.ShapeDtypeStruct(vs.shape, self.dtype)
+            return jax.pure_callback(host, shape, vs, vmap_method="expand_dims")
         assert self._one is not None
         out = self._part_apply(self._one, vs)
         return out if self.scale == 1.0 else out * jnp.asarray(self.scale, dtype=out.dtype)

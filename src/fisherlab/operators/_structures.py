@@ -18,6 +18,8 @@ r"""The structures of ``fl.curvature`` but K-FAC (:mod:`._kfac`): one class each
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -96,6 +98,9 @@ class Operator(Curvature):
 
     def _eigh(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         return self.exact.lanczos(k)
+
+    def _traceable_matvec(self) -> Callable[[jax.Array], jax.Array]:
+        return self.exact.matvec()
 
 
 class Dense(Curvature):
