@@ -55,7 +55,7 @@ def _block(C, params, layer):
     return m[np.ix_(idx, idx)]
 
 
-@pytest.mark.parametrize("approx", ["expand", "reduce"])
+@pytest.mark.parametrize("approx", ["expand", pytest.param("reduce", marks=pytest.mark.slow)])
 def test_kfac_is_every_layers_exact_block_for_one_row_and_one_output_position(approx) -> None:
     """N = 1 and a 2x2 input: the second convolution's output map is 1x1 (T = 1), so K-FAC is
     exact there and in the dense head; the first convolution has T = 4 positions (not exact)."""

@@ -56,11 +56,18 @@ def _flat(tree):
     return np.asarray(ravel_pytree(tree)[0])
 
 
-PAIRS = [("fisher", s) for s in ("operator", "dense", "diagonal", "block", "kfac", "lowrank")] + [
-    ("empirical", "kfac"),
-    ("ggn", "diagonal"),
-    ("hessian", "operator"),
-    ("hessian", "dense"),
+# three in the default suite, the rest in the slow one
+PAIRS = [("fisher", "operator"), ("fisher", "kfac"), ("hessian", "operator")] + [
+    pytest.param(kind, structure, marks=pytest.mark.slow)
+    for kind, structure in [
+        ("fisher", "dense"),
+        ("fisher", "diagonal"),
+        ("fisher", "block"),
+        ("fisher", "lowrank"),
+        ("empirical", "kfac"),
+        ("ggn", "diagonal"),
+        ("hessian", "dense"),
+    ]
 ]
 
 

@@ -160,7 +160,15 @@ def _leaf_diagonals(tagged, stats, params):
     return jax.tree_util.tree_unflatten(treedef, out)
 
 
-@pytest.mark.parametrize("case", list(CASES))
+DEFAULT_CASES = ("nchw_bias_same", "nhwc_bias_stride2", "odd_layout")
+
+
+def _cases():
+    """Every layout; those beyond three representative ones run in the slow suite."""
+    return [c if c in DEFAULT_CASES else pytest.param(c, marks=pytest.mark.slow) for c in CASES]
+
+
+@pytest.mark.parametrize("case", _cases())
 def test_exact_diagonal_matches_the_jacobian(case) -> None:
     net, _, _, params, x = _make(case, n=4)
     tagged, stats = _stats(net, params, x, kfac=False)
@@ -331,6 +339,7 @@ def test_dense_weight_through_a_transpose() -> None:
     np.testing.assert_allclose(np.asarray(ravel_pytree(got)[0]), np.diag(ref), rtol=1e-10, atol=1e-13)
 
 
+@pytest.mark.slow
 def test_kernels_reaching_the_convolution_through_a_reshape_or_a_transpose() -> None:
     rng = np.random.default_rng(7)
     x = jnp.asarray(rng.normal(size=(4, 2, 5, 5)))
@@ -472,6 +481,7 @@ def test_equinox_conv2d_is_found() -> None:
     np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-13)
 
 
+@pytest.mark.slow
 def test_flax_conv_is_found() -> None:
     nnx = pytest.importorskip("flax.nnx")
     import fisherlab as fl
