@@ -412,16 +412,23 @@ def _categorical_probs(d: nd.CategoricalProbs) -> FamilyFisher:
     return FamilyFisher(tuple(f"probs[{j}]" for j in range(k)), p, jnp.eye(k) / p[..., None, :])
 
 
+def softmax_complement(logits: jax.Array) -> tuple[jax.Array, jax.Array]:
+    r"""``(p, 1 - p)`` of ``p = softmax(logits)`` over the last axis, ``1 - p_k`` as
+    :math:`\sum_{j \ne k} p_j` summed in log space, so a class with :math:`p_k \to 1` keeps its
+    digits (the softmax Fisher's diagonal and its square root, ``fisherlab.operators._head``)."""
+    log_p = jax.nn.log_softmax(logits, axis=-1)
+    k = log_p.shape[-1]
+    others = jnp.where(jnp.eye(k, dtype=bool), -jnp.inf, log_p[..., None, :])
+    return jnp.exp(log_p), jnp.exp(jax.scipy.special.logsumexp(others, axis=-1))
+
+
 @register_fisher(nd.CategoricalLogits)
 def _categorical_logits(d: nd.CategoricalLogits) -> FamilyFisher:
     # p = softmax(logits): I = diag(p) - p p^T (singular along 1: logits are defined up to a shift).
     logits = _floating(d.logits)
-    log_p = jax.nn.log_softmax(logits, axis=-1)
-    p = jnp.exp(log_p)
+    p, complement = softmax_complement(logits)
     k = p.shape[-1]
-    # diagonal p_k (1 - p_k) with 1 - p_k = sum_{j != k} p_j, summed in log space (no cancellation)
-    others = jnp.where(jnp.eye(k, dtype=bool), -jnp.inf, log_p[..., None, :])
-    diag = p * jnp.exp(jax.scipy.special.logsumexp(others, axis=-1))
+    diag = p * complement  # p_k (1 - p_k), without cancellation
     m = jnp.where(jnp.eye(k, dtype=bool), diag[..., None, :], -p[..., :, None] * p[..., None, :])
     return FamilyFisher(tuple(f"logits[{j}]" for j in range(k)), logits, m)
 

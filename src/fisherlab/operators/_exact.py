@@ -230,15 +230,21 @@ class Exact:
         """The key of a part's sampled labels: the seed's, folded with the chunk's index."""
         return jax.random.fold_in(self.key, part.chunk) if self.chunked else self.key
 
+    @property
+    def _head_kind(self) -> str:
+        """The kind of the head's factor: the Hessian's passes use none, its data are checked
+        through the empirical one's."""
+        return "empirical" if self.kind == "hessian" else self.kind
+
     def head(self, part: _Part) -> tuple[jax.Array, jax.Array]:
         """The head's factor ``(N, R, k, r)`` and signs ``(N, R, r)`` on ``part``, its data checked
         (:func:`~._kernels.factor_kernel`); in-memory data: made once and kept."""
         if part is self._one and self._one_head is not None:
             return self._one_head
-        head_kind = "empirical" if self.kind == "hessian" else self.kind  # the Hessian: only the checks
+        kind = self._head_kind
         fk = self.model.state.kernel(
-            ("curvature", head_kind, self.num_samples, *part.sig[3:], "factor"),
-            lambda: factor_kernel(self.model, head_kind, self.num_samples, self.unravel),
+            ("curvature", kind, self.num_samples, *part.sig[3:], "factor"),
+            lambda: factor_kernel(self.model, kind, self.num_samples, self.unravel),
         )
         head, checks = fk(self.flat, part.y, part.x, self._labels_key(part))
         self._check(part, head, checks)
@@ -264,8 +270,7 @@ class Exact:
             )
         ll = np.asarray(head.loglik)
         check_finite(f"{where}log-likelihood", np.where(np.isneginf(ll), 0.0, ll))
-        head_kind = "empirical" if self.kind == "hessian" else self.kind
-        check_finite(f"{where}head's {head_kind} matrix", np.asarray(head.factor))
+        check_finite(f"{where}head's {self._head_kind} matrix", np.asarray(head.factor))
 
     def _kernel(self, part: _Part, name: Any, build: Callable[[], Any]) -> Any:
         return self.model.state.kernel((*part.sig, *name), build)
@@ -285,20 +290,20 @@ class Exact:
         if self.kind == "hessian":
             mv = self._kernel(part, ("mv",), lambda: hessian_mv_kernel(self.model, self.unravel))
             return mv(self.flat, part.y, part.x, vs)
-        vjp_of = self._kernel(part, ("vjp",), lambda: vjp_kernel(self.model, self.kind, self.unravel))
         mv = self.model.state.kernel(("curvature", "mv"), mv_kernel)
         factor, signs = self.head(part)
-        vjp = self._stored_vjp() if part is self._one else vjp_of(self.flat, part.y, part.x)
-        return mv(vjp, factor, signs, vs)
+        return mv(self._reverse_pass(part), factor, signs, vs)
 
-    def _stored_vjp(self) -> Any:
-        """In-memory data: the reverse pass of the network, made once, outside any trace."""
-        if self._vjp is None:
-            assert self._one is not None
-            part = self._one
-            vjp_of = self._kernel(part, ("vjp",), lambda: vjp_kernel(self.model, self.kind, self.unravel))
-            self._vjp = vjp_of(self.flat, part.y, part.x)
-        return self._vjp
+    def _reverse_pass(self, part: _Part) -> Any:
+        """The network's reverse pass on ``part``; in-memory data: made once (outside any trace,
+        :meth:`matvec`) and kept."""
+        if part is self._one and self._vjp is not None:
+            return self._vjp
+        vjp_of = self._kernel(part, ("vjp",), lambda: vjp_kernel(self.model, self.kind, self.unravel))
+        vjp = vjp_of(self.flat, part.y, part.x)
+        if part is self._one:
+            self._vjp = vjp
+        return vjp
 
     def apply_jax(self, vs: jax.Array) -> jax.Array:
         """:math:`C` times the rows of ``vs`` ``(m, P)``, traceable (conjugate gradients, Lanczos)."""
@@ -333,8 +338,8 @@ class Exact:
 
     def matvec(self, delta: float = 0.0) -> Callable[[jax.Array], jax.Array]:
         """``u -> (C + delta I) u`` on one flat vector, traceable."""
-        if self.kind != "hessian" and not self.chunked:
-            self._stored_vjp()
+        if self.kind != "hessian" and self._one is not None:
+            self._reverse_pass(self._one)
 
         def matvec(u: jax.Array) -> jax.Array:
             return self.apply_jax(u[None])[0] + delta * u

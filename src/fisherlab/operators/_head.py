@@ -44,7 +44,7 @@ import numpyro.distributions as nd
 
 from .._errors import MethodUnavailableError, ModelError
 from ..backends._curvature import _float_leaves, _leaf_names
-from ..dist._registry import family_fisher
+from ..dist._registry import family_fisher, softmax_complement
 from ..model._model import Model, call_user
 
 __all__ = ["Head", "HeadKind", "head_factor", "head_map"]
@@ -185,14 +185,12 @@ def _softmax_root(logits: jax.Array) -> jax.Array:
     r"""A square root of the softmax Fisher: :math:`B = \operatorname{diag}(\sqrt p) - p\sqrt p^\top`,
     :math:`BB^\top = \operatorname{diag}(p) - pp^\top` (no eigendecomposition per row).
 
-    The diagonal :math:`\sqrt{p_k}(1 - p_k)` takes :math:`1 - p_k = \sum_{j\ne k} p_j` summed in
-    log space, as the registry's entry does, so a class with :math:`p_k \to 1` keeps its digits.
+    The diagonal :math:`\sqrt{p_k}(1 - p_k)` takes :math:`1 - p_k` from the registry's
+    :func:`~fisherlab.dist._registry.softmax_complement` (summed in log space), so a class with
+    :math:`p_k \to 1` keeps its digits.
     """
     k = logits.shape[-1]
-    log_p = jax.nn.log_softmax(logits, axis=-1)
-    p = jnp.exp(log_p)
-    others = jnp.where(jnp.eye(k, dtype=bool), -jnp.inf, log_p[..., None, :])
-    complement = jnp.exp(jax.scipy.special.logsumexp(others, axis=-1))
+    p, complement = softmax_complement(logits)
     root = jnp.sqrt(p)
     off = -p[..., :, None] * root[..., None, :]
     return jnp.where(jnp.eye(k, dtype=bool), (root * complement)[..., None, :], off)

@@ -49,7 +49,7 @@ class Operator(Curvature):
         """:math:`C v` for a pytree ``v`` shaped like ``params``; stays in JAX, in the parameters' dtype."""
         flat = self._flat(v)
         if self.exact.chunked:  # a pass over the source on the host
-            return self._tree(self.exact.apply(flat[None])[0])
+            return self._tree(self._mv_flat(np.asarray(flat)))
         return self.exact.unravel(self.exact.apply_jax(flat[None])[0])
 
     def _mv_flat(self, v: np.ndarray) -> np.ndarray:
@@ -72,7 +72,7 @@ class Operator(Curvature):
         with self.exact.traced():
             sol, _ = cg(matvec, jnp.asarray(rhs, dtype=self.dtype), tol=1e-12, maxiter=10 * self.p)
             out = np.asarray(sol, dtype=np.float64)
-        resid_vector = self.exact.apply(out[None])[0] + delta * out - rhs
+        resid_vector = self._mv_flat(out) + delta * out - rhs
         resid = float(np.linalg.norm(resid_vector)) / max(float(np.linalg.norm(rhs)), 1e-300)
         if not np.isfinite(resid) or resid > 1e-6:
             raise NotConvergedError(
