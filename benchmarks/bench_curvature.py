@@ -349,12 +349,12 @@ def write_json(
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv, __doc__, 2048, hidden=256)
+def mlp_workload(args: argparse.Namespace) -> argparse.Namespace:
+    """The MLP 784-``args.hidden``-tanh-10 workload, seeded: ``x, y, params, layout, net, loss``
+    (the mean cross-entropy: its gradient is the unit), ``d_in, h, k, dtype`` (float32 unless
+    ``args.float64``) and ``rng``, the generator after the data and weights were drawn."""
     import jax
     import jax.numpy as jnp
-
-    import fisherlab as fl
 
     dtype = jnp.float64 if args.float64 else jnp.float32
     rng = np.random.default_rng(0)
@@ -373,6 +373,21 @@ def main(argv: list[str] | None = None) -> int:
     def loss(th: Any, xx: Any, yy: Any) -> Any:
         return -jnp.mean(jax.nn.log_softmax(net(th, xx))[jnp.arange(yy.shape[0]), yy])
 
+    return argparse.Namespace(
+        x=x, y=y, params=params, layout=layout, net=net, loss=loss, d_in=d_in, h=h, k=k, dtype=dtype, rng=rng
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv, __doc__, 2048, hidden=256)
+    import jax
+    import jax.numpy as jnp
+
+    import fisherlab as fl
+
+    w = mlp_workload(args)
+    x, y, params, layout, net, loss = w.x, w.y, w.params, w.layout, w.net, w.loss
+    d_in, h, k, dtype, rng = w.d_in, w.h, w.k, w.dtype, w.rng
     grad = jax.jit(jax.grad(loss))
     per_example = jax.jit(
         lambda th, xx, yy: jax.tree_util.tree_map(

@@ -217,6 +217,9 @@ ALLOWED = {
     "fisherlab.Curvature": "precision of the parameters",
     "fisherlab.Estimate": "precision of the parameters",
     "fisherlab.curvature": "precision of the parameters",
+    "fisherlab.laplace": "precision of the parameters",
+    "fisherlab.NetworkLaplace": "precision of the parameters",
+    "fisherlab.Predictive": "a record of NumPy results",
     # building blocks that fisherlab evaluates inside its own computations (and inside
     # fl.curvature's float32 kernels, so they must follow the dtype of what they are given)
     "fisherlab.dist.Bernoulli": "distribution",

@@ -88,6 +88,7 @@ if TYPE_CHECKING:  # the real imports, for type checkers and IDEs; at run time s
     from .model import Model as Model
     from .operators import Curvature as Curvature, Estimate as Estimate, curvature as curvature
     from .params import param_names as param_names
+    from .posterior import NetworkLaplace as NetworkLaplace, Predictive as Predictive, laplace as laplace
 
 _config.at_import()  # before any submodule: the compilation cache before JAX is needed
 
@@ -138,6 +139,7 @@ _LAZY: dict[str, str] = {
     ),
     "glm": ".formula",
     **dict.fromkeys(("Curvature", "Estimate", "curvature"), ".operators"),
+    **dict.fromkeys(("NetworkLaplace", "Predictive", "laplace"), ".posterior"),
     **dict.fromkeys(
         ("CheckResult", "Derived", "FitResult", "LaplaceApproximation", "Summary", "check", "fit"),
         ".inference",

@@ -52,9 +52,13 @@ __all__ = [
     "IMTestVariant",
     "IntervalMethod",
     "KFACApprox",
+    "LaplaceStructure",
     "Missing",
     "OptimMethod",
     "PValueMethod",
+    "PredictiveMethod",
+    "PriorMethod",
+    "PriorStructure",
     "Reduction",
     "choose",
     "count",
@@ -248,6 +252,41 @@ class KFACApprox(str, enum.Enum):
 
     EXPAND = "expand"  # positions count like rows
     REDUCE = "reduce"  # positions summed (inputs averaged) before the outer products
+
+
+class LaplaceStructure(str, enum.Enum):
+    """The structure of a network Laplace's posterior precision (``fl.laplace(structure=)``).
+
+    ``"dense"`` is accepted for ``"full"`` (``fl.curvature``'s name for it)."""
+
+    FULL = "full"  # the P x P matrix
+    BLOCK = "block"  # a dense block per layer
+    DIAGONAL = "diagonal"
+    KFAC = "kfac"  # Kronecker factors per layer
+    LOWRANK = "lowrank"  # top eigenpairs plus the diagonal they leave
+
+
+class PriorStructure(str, enum.Enum):
+    """How many prior precisions a Laplace's prior has (``optimize_prior_precision``)."""
+
+    SCALAR = "scalar"  # one for all parameters
+    LAYER = "layer"  # one per layer
+    DIAGONAL = "diagonal"  # one per parameter
+
+
+class PriorMethod(str, enum.Enum):
+    """How ``optimize_prior_precision`` chooses the prior precision."""
+
+    MARGLIK = "marglik"  # maximise the Laplace log marginal likelihood (gradient-based)
+    CV = "cv"  # the grid value of least negative log predictive density on validation data
+
+
+class PredictiveMethod(str, enum.Enum):
+    """The predictive of a network Laplace (``la.predictive(method=)``)."""
+
+    GLM = "glm"  # the linearised network: output ~ N(f(x), J Sigma J^T)
+    MC = "mc"  # Monte-Carlo over sampled weights
+    PROBIT = "probit"  # GLM moments, class probabilities by the probit approximation
 
 
 class Derivatives(str, enum.Enum):

@@ -10,6 +10,11 @@ At the MAP :math:`\hat\theta`, with :math:`H = -\nabla^2[\log p(y\mid\theta) + \
 (Tierney & Kadane 1986, JASA 81, 82–86; MacKay 2003, ch. 27). The evidence is
 exact for a Gaussian likelihood in the mean with a Gaussian prior. It needs a
 proper (normalised) prior; the mean and covariance do not.
+
+:func:`laplace_log_evidence` is the one formula: this fit's Laplace and the network Laplace
+(:func:`fisherlab.laplace`) both call it, with the fit's full observed information for
+:math:`H` here and a curvature structure (full, block, diagonal, K-FAC, low rank) of the
+generalised Gauss–Newton or Fisher plus the Gaussian prior's precision there.
 """
 
 from __future__ import annotations
@@ -31,7 +36,13 @@ from ..information._matrix import Covariance
 if TYPE_CHECKING:
     from ._result import FitResult
 
-__all__ = ["LaplaceApproximation", "laplace_approximation"]
+__all__ = ["LaplaceApproximation", "laplace_approximation", "laplace_log_evidence"]
+
+
+def laplace_log_evidence(loglik: float, logprior: float, logdet_precision: float, p: int) -> float:
+    """:math:`\\log p(y) \\approx \\log p(y\\mid\\theta^*) + \\log p(\\theta^*) + \\tfrac P2 \\log 2\\pi
+    - \\tfrac12 \\log\\det H`, :math:`H` the posterior precision at the mode :math:`\\theta^*`."""
+    return float(loglik + logprior + 0.5 * p * np.log(2 * np.pi) - 0.5 * logdet_precision)
 
 
 @float64_methods
@@ -56,8 +67,7 @@ class LaplaceApproximation:
         sign, logdet = np.linalg.slogdet(info.matrix)
         if sign <= 0:
             info.cov()  # raises SingularInformationError naming the direction
-        p = len(info.names)
-        return float(self._result.loglik + self._result.logprior + 0.5 * p * np.log(2 * np.pi) - 0.5 * logdet)
+        return laplace_log_evidence(self._result.loglik, self._result.logprior, logdet, len(info.names))
 
     def _repr_html_(self) -> str:
         """Mean and standard deviation per parameter as an HTML table for notebooks (escaped)."""

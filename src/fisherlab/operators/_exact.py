@@ -146,8 +146,9 @@ class Exact:
         self._vjp: Any = None  # in-memory data: the stored reverse pass, made on the first product
         self._schema: Any = None
         self._failure: Exception | None = None  # an error of a chunked pass inside a callback
+        self._logliks: dict[int, float] = {}  # per chunk: the summed log-likelihood of its head pass
         deferred = defer_head and kind != "hessian"  # the Hessian's passes use no factor
-        self.n = 0
+        self.n, self._n_chunks = 0, 1
         if self._source is None:
             y, x = data  # type: ignore[misc]
             self._one = self._part(0, y, x)
@@ -156,11 +157,13 @@ class Exact:
                 self.head(self._one)
         else:
             n = 0
+            chunks = 0
             for part in self.parts():  # rows, fields and (unless deferred) each chunk's checks
                 n += part.rows
+                chunks += 1
                 if not deferred:
                     self.head(part)
-            self.n = n
+            self.n, self._n_chunks = n, chunks
         self.scale = 1.0 / self.n if mean else 1.0
 
     @property
@@ -256,7 +259,8 @@ class Exact:
     def _check(self, part: _Part, head: Any, checks: jax.Array) -> None:
         """Raise the named error of the first failed check of a part's head
         (:func:`~._kernels.head_checks`): labels outside the support, a NaN log-likelihood, a
-        factor that is not finite."""
+        factor that is not finite. Records the part's summed log-likelihood (:meth:`loglik`)."""
+        self._logliks[part.chunk] = float(np.sum(np.asarray(head.loglik, dtype=np.float64)))
         if np.asarray(checks).all():
             return
         where = f"chunk {part.chunk}: " if self.chunked else ""
@@ -271,6 +275,25 @@ class Exact:
         ll = np.asarray(head.loglik)
         check_finite(f"{where}log-likelihood", np.where(np.isneginf(ll), 0.0, ll))
         check_finite(f"{where}head's {self._head_kind} matrix", np.asarray(head.factor))
+
+    def positive_semidefinite(self) -> bool:
+        """Whether :math:`C` is known to be positive semi-definite without a decomposition: the
+        Fisher kinds always; the GGN where every row's head matrix has no negative eigenvalue
+        (in-memory data whose head is made); not the Hessian."""
+        if self.kind in ("fisher", "mc_fisher", "empirical"):
+            return True
+        if self.kind == "ggn" and self._one_head is not None:
+            return bool(np.all(np.asarray(self._one_head[1]) >= 0))
+        return False
+
+    def loglik(self) -> float:
+        """:math:`\\sum_i \\log p(y_i \\mid x_i, \\theta)` over all rows (all chunks), float64: from
+        the head passes already made (each computes it with the factor), else one pass of them."""
+        if len(self._logliks) < self._n_chunks:
+            for part in self.parts():
+                if part.chunk not in self._logliks:
+                    self.head(part)
+        return float(sum(self._logliks.values()))
 
     def _kernel(self, part: _Part, name: Any, build: Callable[[], Any]) -> Any:
         return self.model.state.kernel((*part.sig, *name), build)

@@ -18,7 +18,7 @@ with :math:`\eta_i \in \mathbb R^k` the parameters of row :math:`i`'s distributi
   (the generalised Gauss–Newton), :math:`\eta_i` the distribution's own floating-point
   parameters; :math:`B_i` from its eigendecomposition, :math:`\sigma` the eigenvalues' signs
   (a head whose negative log-likelihood is not convex in :math:`\eta`, a Normal's scale, has
-  an indefinite GGN);
+  an indefinite GGN; a softmax head's is the Fisher's closed-form root, whatever :math:`y_i`);
 - ``"empirical"``: :math:`M_i = g_i g_i^\top`, :math:`g_i = \nabla_\eta \log p(y_i\mid\eta_i)`
   (so :math:`C = \sum_i s_i s_i^\top`);
 - ``"mc_fisher"``: :math:`M_i = \frac1S\sum_s g_{is} g_{is}^\top` with
@@ -47,7 +47,7 @@ from ..backends._curvature import _float_leaves, _leaf_names
 from ..dist._registry import family_fisher, softmax_complement
 from ..model._model import Model, call_user
 
-__all__ = ["Head", "HeadKind", "head_factor", "head_map"]
+__all__ = ["Head", "HeadKind", "head_factor", "head_map", "output_names", "rows_distribution"]
 
 HeadKind = str  # "fisher" | "ggn" | "empirical" | "mc_fisher"
 
@@ -113,14 +113,45 @@ def _layout(d: nd.Distribution, rows: tuple[int, ...]) -> list[tuple[int, tuple[
     return out
 
 
-def _eta_of(d: nd.Distribution, rows: tuple[int, ...]) -> jax.Array:
-    """The floating leaves of ``d`` broadcast to the rows, as ``(N, R, k)``."""
+def _eta_of(d: nd.Distribution, rows: tuple[int, ...], keep: frozenset[int] | None = None) -> jax.Array:
+    """The floating leaves of ``d`` (those at ``keep``'s positions, if given) broadcast to the
+    rows, as ``(N, R, k)``."""
     leaves = jax.tree_util.tree_leaves(d)
     parts = []
     for i, event in _layout(d, rows):
+        if keep is not None and i not in keep:
+            continue
         leaf = jnp.broadcast_to(jnp.asarray(leaves[i]), (*rows, *event))
         parts.append(leaf.reshape(rows[0], -1 if len(rows) == 1 else _prod(rows[1:]), _prod(event)))
     return jnp.concatenate(parts, axis=-1)
+
+
+def output_names(d: nd.Distribution, rows: tuple[int, ...], keep: frozenset[int]) -> list[str]:
+    """Labels of the ``k`` columns of :func:`_eta_of` with ``keep``: the parameter's name, with the
+    index of an event element (``logits[2]``) or of a further batch axis (``loc[1]``)."""
+    names = _leaf_names(d)
+    out = []
+    extra = _prod(rows[1:])
+    for r in range(extra):
+        for i, event in _layout(d, rows):
+            if i not in keep:
+                continue
+            base = names[i] if i < len(names) else str(i)
+            base = base.rsplit(".", 1)[-1]
+            size = _prod(event)
+            if size == 1 and extra == 1:
+                out.append(base)
+            elif size == 1:
+                out.append(f"{base}[{r}]")
+            else:
+                out.extend(f"{base}[{j}]" if extra == 1 else f"{base}[{r},{j}]" for j in range(size))
+    return out
+
+
+def rows_distribution(model: Model, params: Any, x: Any, n: int) -> tuple[nd.Distribution, tuple[int, ...]]:
+    """The model's distribution on all rows of ``x`` and its batch shape ``(N, ...)`` (checked)."""
+    d = _distribution(model, params, x)
+    return d, _rows_shape(d, n)
 
 
 def _prod(shape: tuple[int, ...]) -> int:
@@ -209,7 +240,8 @@ def head_factor(
     d = _distribution(model, params, x)
     rows = _rows_shape(d, n)
     y_rows = y
-    if kind == "fisher" and isinstance(d, nd.CategoricalLogits):
+    if kind in ("fisher", "ggn") and isinstance(d, nd.CategoricalLogits):
+        # a softmax head: the GGN in the logits is the Fisher, diag(p) - pp^T, whatever y is
         fam = _registry(d)
         factor = _softmax_root(fam.params)
         factor = jnp.broadcast_to(factor, (*rows, *factor.shape[-2:])).reshape(

@@ -158,23 +158,24 @@ def gram_kernel(
             big_r, k, r = b.shape
             cols = jnp.einsum("ab,bkq->aqbk", jnp.eye(big_r, dtype=b.dtype), b).reshape(big_r * r, big_r, k)
             g = jax.vmap(lambda c: vjp(c)[0])(cols)  # (R r, P)
-            sign = s.reshape(big_r * r)
+            return g, s.reshape(big_r * r)
+
+        def block(args: Any) -> Any:
+            # the block's rows' G stacked, (B R r, P): one product per group, not one per row
+            xb, bb, sb = args
+            if x is None:
+                g, sign = jax.vmap(lambda b, s: row_terms(None, b, s))(bb, sb)
+            else:
+                g, sign = jax.vmap(row_terms)(xb, bb, sb)
+            g, sign = g.reshape(-1, g.shape[-1]), sign.reshape(-1)
             out = []
             for start, stop in groups:
                 gg = g[:, start:stop]
                 if diagonal:
                     out.append(jnp.einsum("r,rp->p", sign, gg * gg))
                 else:
-                    out.append(jnp.einsum("r,rp,rq->pq", sign, gg, gg))
+                    out.append((gg * sign[:, None]).T @ gg)
             return out
-
-        def block(args: Any) -> Any:
-            xb, bb, sb = args
-            if x is None:
-                terms = jax.vmap(lambda b, s: row_terms(None, b, s))(bb, sb)
-            else:
-                terms = jax.vmap(row_terms)(xb, bb, sb)
-            return [t.sum(axis=0) for t in terms]
 
         per_row = factor.shape[1] * factor.shape[3] * flat.shape[0]  # R r P numbers per row
         size = max(1, min(BLOCK_ROWS, n, BLOCK_ELEMENTS // max(per_row, 1)))

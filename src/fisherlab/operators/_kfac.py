@@ -46,11 +46,22 @@ class _Kron:
         self.layer, self.w, self.b, self.shape = layer, w, b, shape
         self.big_a, self.big_g = 0.5 * (big_a + big_a.T), 0.5 * (big_g + big_g.T)
         self._eig: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._values: tuple[np.ndarray, np.ndarray] | None = None  # eigenvalues without vectors
         self.corrected: np.ndarray | None = None
 
-    def eigenvalues(self) -> np.ndarray:
-        """``(d_in [+1], d_out)``: :math:`\\lambda_a \\lambda_g` (K-FAC) or the corrected ones (EKFAC)."""
-        return self.corrected if self.corrected is not None else np.outer(self.la, self.lg)
+    def eigenvalues(self, vectors: bool = True) -> np.ndarray:
+        """``(d_in [+1], d_out)``: :math:`\\lambda_a \\lambda_g` (K-FAC) or the corrected ones (EKFAC).
+
+        ``vectors=False``: where the factors are not decomposed yet, from their eigenvalues alone
+        (``eigvalsh``, about half the time of the decomposition; a log-determinant needs no more).
+        """
+        if self.corrected is not None:
+            return self.corrected
+        if vectors or self._eig is not None:
+            return np.outer(self.la, self.lg)
+        if self._values is None:
+            self._values = (np.linalg.eigvalsh(self.big_a), np.linalg.eigvalsh(self.big_g))
+        return np.outer(*self._values)
 
     def apply(self, m: np.ndarray) -> np.ndarray:
         """The layer's matrix times ``m`` ``(d_in [+1], d_out)``."""
