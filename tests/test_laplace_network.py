@@ -718,3 +718,59 @@ def test_float32_rounding_never_makes_a_psd_posterior_singular(problem, full, st
     assert la.log_marginal_likelihood(0.1) == pytest.approx(ref.log_marginal_likelihood(0.1), rel=1e-4)
     opt, opt64 = la.optimize_prior_precision(), ref.optimize_prior_precision()
     assert opt.prior_precision == pytest.approx(opt64.prior_precision, rel=1e-2)
+
+
+@pytest.mark.parametrize("structure", ["kfac", "diagonal"])
+@pytest.mark.parametrize("head", ["categorical", "normal"])
+def test_layer_factored_predictive_is_the_jacobian_one(monkeypatch, structure, head) -> None:
+    # K-FAC and diagonal posteriors of a network of dense layers take J Σ Jᵀ from the layers'
+    # factors (ã gᵀ per row); it must equal the per-row-Jacobian path, here with a transposed
+    # weight (W @ a), a per-layer prior, and a Normal head whose fixed scale is not an output
+    from fisherlab.posterior import _predictive
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(60, 3))
+
+    def net(th, xx):
+        h = jnp.tanh(xx @ th["l1"]["w"] + th["l1"]["b"])
+        return h @ th["l2"]["w"].T + th["l2"]["b"]
+
+    th = {
+        "l1": {"w": jnp.asarray(rng.normal(size=(3, 8))), "b": jnp.zeros(8)},
+        "l2": {"w": jnp.asarray(rng.normal(size=(3, 8))), "b": jnp.zeros(3)},
+    }
+    if head == "categorical":
+        model = fl.Model(lambda p, xx: fl.dist.Categorical(logits=net(p, xx)))
+        y = rng.integers(0, 3, size=60).astype(np.int32)
+    else:
+        model = fl.Model(lambda p, xx: fl.dist.Normal(net(p, xx)[:, 0], 0.5))
+        y = x[:, 0]
+    la = fl.laplace(model, th, y, x, structure=structure, prior_precision={"l1": 0.5, "l2": 2.0})
+    calls = []
+    original = _predictive.Outputs._layer_moments
+    monkeypatch.setattr(_predictive.Outputs, "_layer_moments", lambda *a: calls.append(1) or original(*a))
+    fast = la.predictive(x[:7])
+    monkeypatch.setattr(_predictive.Outputs, "_layer_moments", lambda *a: None)
+    slow = la.predictive(x[:7])
+    assert calls and fast.names == slow.names == (
+        ["logits[0]", "logits[1]", "logits[2]"] if head == "categorical" else ["loc"]
+    )
+    np.testing.assert_allclose(fast.covariance, slow.covariance, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(fast.mean, slow.mean, rtol=1e-12)
+
+
+def test_hostile_inputs_get_named_errors(problem, full) -> None:
+    x = problem["x"]
+    pred = full.predictive(x[:3], method="probit")
+    with pytest.raises(fl.InvalidDataError, match="row 2"):
+        pred.log_prob(np.array([0, 1, 7]))
+    with pytest.raises(fl.InvalidDataError, match="row 0"):
+        full.predictive(np.vstack([np.full(x.shape[1], np.nan), x[:2]]))
+    with pytest.raises(fl.ModelError):
+        full.predictive(np.ones((4, x.shape[1] + 2)))
+    with pytest.raises(fl.FisherlabArgumentError, match="subset"):
+        fl.laplace(problem["model"], problem["params"], problem["y"], x, subset=3)
+    with pytest.raises(fl.FisherlabArgumentError, match="must be numbers"):
+        fl.laplace(problem["model"], problem["params"], problem["y"], x, prior_precision="big")
+    with pytest.raises(fl.InvalidDataError, match="outside the support"):
+        fl.laplace(problem["model"], problem["params"], problem["y"] + K, x)

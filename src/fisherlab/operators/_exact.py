@@ -55,7 +55,7 @@ from ._kernels import (
 from ._layer_stats import fused_stats_kernel, layer_stats_kernel
 from ._layers import Tagged, find_layers
 
-__all__ = ["NUM_PROBES", "Exact", "layer_groups", "layer_name"]
+__all__ = ["NUM_PROBES", "Exact", "layer_groups", "layer_name", "trace_layers"]
 
 #: Random vectors of the stochastic estimates (Hutchinson, stochastic Lanczos quadrature).
 NUM_PROBES = 100
@@ -86,6 +86,25 @@ def layer_groups(params: Any) -> list[tuple[str, int, int]]:
             out.append((layer, start, start + size))
         start += size
     return out
+
+
+def trace_layers(model: Model, kind: str, params: Any, x: Any, n: int) -> Tagged | None:
+    """The layers of :math:`\\eta(\\theta)` (``head_map(kind)``) on ``n`` rows of ``x``
+    (:func:`~._layers.find_layers`), or ``None`` where none can be used: several distributions
+    per row, a computation the interpreter does not follow, no layer."""
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+
+    def eta_of_leaves(lv: list[Any], xx: Any) -> Any:
+        return head_map(model, kind, xx, n)(jax.tree_util.tree_unflatten(treedef, lv))
+
+    if jax.eval_shape(eta_of_leaves, leaves, x).shape[1] != 1:
+        return None  # several distributions per row: the per-row path
+    names = [layer_name(p) for p, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
+    try:
+        tagged = find_layers(eta_of_leaves, leaves, x, n, names)
+    except Exception:  # a computation the interpreter does not follow: the per-row path
+        return None
+    return tagged if tagged.layers else None
 
 
 class _Part(NamedTuple):
@@ -457,20 +476,7 @@ class Exact:
         return cache[part.sig]
 
     def _trace_layers(self, part: _Part) -> Tagged | None:
-        leaves, treedef = jax.tree_util.tree_flatten(self.params)
-        model, kind, n = self.model, self.kind, part.rows
-
-        def eta_of_leaves(lv: list[Any], xx: Any) -> Any:
-            return head_map(model, kind, xx, n)(jax.tree_util.tree_unflatten(treedef, lv))
-
-        if jax.eval_shape(eta_of_leaves, leaves, part.x).shape[1] != 1:
-            return None  # several distributions per row: the per-row path
-        names = [layer_name(p) for p, _ in jax.tree_util.tree_flatten_with_path(self.params)[0]]
-        try:
-            tagged = find_layers(eta_of_leaves, leaves, part.x, n, names)
-        except Exception:  # a computation the interpreter does not follow: the per-row path
-            return None
-        return tagged if tagged.layers else None
+        return trace_layers(self.model, self.kind, self.params, part.x, part.rows)
 
     def layer_stats(self, kfac: bool, rotations: Any = None, **options: Any) -> list[Any]:
         """Per dense layer of :meth:`layers` the statistics of :func:`~._layer_stats.layer_stats_kernel`,

@@ -43,7 +43,13 @@ import jax.numpy as jnp
 from ._kernels import BLOCK_ELEMENTS
 from ._layers import ConvLayer, Tagged
 
-__all__ = ["SYMMETRIC_BLOCK", "conv_patches", "fused_stats_kernel", "layer_stats_kernel"]
+__all__ = [
+    "SYMMETRIC_BLOCK",
+    "conv_patches",
+    "fused_stats_kernel",
+    "layer_stats_kernel",
+    "output_factors_kernel",
+]
 
 #: Columns of a block of :func:`_dense_gram` (a K-FAC factor :math:`A` computed by blocks of its
 #: upper triangle).
@@ -269,5 +275,35 @@ def fused_stats_kernel(
     def kernel(leaves: list[Any], y: Any, x: Any, key: jax.Array, rotations: Any) -> Any:
         h, checks = head(leaves, y, x, key)
         return stats(leaves, x, h.factor, h.signs, rotations), h, checks
+
+    return kernel
+
+
+def output_factors_kernel(tagged: Tagged, columns: tuple[int, ...]) -> Callable[..., Any]:
+    r"""``(leaves, x) -> (f, acts, grads)`` for dense layers: the Jacobian of outputs by its factors.
+
+    For row :math:`i`, output :math:`f_{ik}` (column ``columns[k]`` of :math:`\eta_i`) and dense
+    layer :math:`l`, :math:`\partial f_{ik}/\partial\tilde V_l = \tilde a_{il}\, g_{ilk}^\top`
+    (one row: rank one), :math:`g_{ilk} = \partial f_{ik}/\partial z_{il}`. Returns ``f``
+    ``(N, m)``, per dense layer its input ``a`` ``(N, d_in)`` (without the bias's 1) and ``g``
+    ``(m, N, d_out)``: one forward pass of the interpreter and one reverse pass per output
+    (``lax.scan``), never the ``(N, m, P)`` Jacobian. Convolutions are not handled (their
+    Jacobian is a sum over positions); the caller checks that every layer is dense.
+    """
+    dense = [i for i, layer in enumerate(tagged.layers) if not isinstance(layer, ConvLayer)]
+
+    def kernel(leaves: list[Any], x: Any) -> Any:
+        eps0 = [jnp.zeros(s, d) for s, d in zip(tagged.out_shapes, tagged.out_dtypes, strict=True)]
+        eta, vjp, acts = jax.vjp(lambda eps: tagged.run(leaves, x, eps), eps0, has_aux=True)
+        basis = jnp.eye(eta.shape[-1], dtype=eta.dtype)[jnp.asarray(columns)]  # (m, k)
+        cols = jnp.broadcast_to(basis[:, None, None, :], (len(columns), *eta.shape))
+
+        def column(carry: None, c: jax.Array) -> Any:
+            gs = vjp(c)[0]
+            return None, [gs[i] if tagged.out_rows_axis[i] == 0 else gs[i].T for i in dense]
+
+        _, grads = jax.lax.scan(column, None, cols)
+        inputs = [acts[i] if tagged.act_rows_axis[i] == 0 else acts[i].T for i in dense]
+        return eta[:, 0, jnp.asarray(columns)], inputs, grads
 
     return kernel

@@ -7,8 +7,11 @@ name order (``.names``). With :math:`\theta \sim N(\theta^*, \Sigma)`:
 
 - ``"glm"``: the linearised network :math:`f(x,\theta) \approx f(x,\theta^*) + J(\theta-\theta^*)`
   (MacKay 1992; Immer et al. 2021), so :math:`f(x) \sim N(f(x,\theta^*), J\Sigma J^\top)`,
-  :math:`J = \partial f/\partial\theta` of each row (row by row, in blocks; :math:`\Sigma J^\top`
-  from the structure's factored posterior, :mod:`._forms`). Class probabilities are
+  :math:`J = \partial f/\partial\theta` of each row: for a K-FAC or diagonal posterior of a
+  network whose parameters are all in dense layers, from the layers' factors
+  :math:`\tilde a g^\top` of each row's Jacobian (:meth:`Outputs._layer_moments`, never the
+  Jacobian itself); otherwise the rows' Jacobians in blocks, whitened by the structure's factored
+  posterior (:mod:`._forms`: :math:`J\Sigma J^\top = (JS)(JS)^\top`). Class probabilities are
   :math:`E[\operatorname{softmax} f]` by ``num_samples`` draws of :math:`f` (default 1000);
 - ``"probit"``: the same moments; probabilities by the probit approximation
   :math:`\operatorname{softmax}_k\big(\mu_k / \sqrt{1 + \pi\sigma_k^2/8}\big)` (sigmoid for a
@@ -34,17 +37,19 @@ import numpyro.distributions as nd
 from jax.extend import core as jcore
 from scipy.special import log_softmax, logsumexp, softmax
 
-from .._errors import FisherlabArgumentError, MethodUnavailableError
+from .._errors import FisherlabArgumentError, InvalidDataError, MethodUnavailableError
 from .._precision import x64_scope
 from ..backends._curvature import _float_leaves
 from ..data._prepare import prepare_data
-from ..operators._head import _eta_of, output_names, rows_distribution
+from ..operators._head import _eta_of, _layout, output_names, rows_distribution
 from ..params._pytree import flatten_params, tree_signature
 
 __all__ = ["Outputs", "Predictive"]
 
 #: Numbers held by one block of per-row Jacobians (rows x outputs x P): 2^23, 64 MiB in float64.
 JACOBIAN_BLOCK_ELEMENTS = 2**23
+#: Rows per call of the layer-factored predictive (:meth:`Outputs._layer_moments`).
+LAYER_BLOCK_ROWS = 512
 
 
 class Predictive:
@@ -102,6 +107,16 @@ class Predictive:
         if y.shape[0] != n:
             raise FisherlabArgumentError(f"log_prob: y has {y.shape[0]} rows and the predictive {n}")
         tiny = np.finfo(np.float64).tiny
+        if self._head in ("categorical", "bernoulli") and self.probs is not None:
+            classes = self.probs.shape[1] if self._head == "categorical" else 2
+            labels = y.reshape(n) if y.size == n else y
+            bad = np.flatnonzero(~((labels == np.round(labels)) & (labels >= 0) & (labels < classes)))
+            if labels.shape != (n,) or bad.size:
+                row = int(bad[0]) if bad.size else 0
+                raise InvalidDataError(
+                    f"log_prob: y at row {row} is not a class label 0..{classes - 1} "
+                    "(one integer label per row)"
+                )
         if self._head == "categorical" and self.probs is not None:
             labels = y.astype(np.int64).reshape(n)
             return np.log(np.maximum(self.probs[np.arange(n), labels], tiny))
@@ -167,7 +182,12 @@ class Outputs:
         self.head, self.scale = _head_of(d, rows, self.names)
 
     def moments(self, form: Any, lams: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
-        """``f(x, θ*)`` ``(N, m)`` and, per prior in ``lams``, :math:`J\\Sigma J^\\top` ``(N, m, m)``."""
+        """``f(x, θ*)`` ``(N, m)`` and, per prior in ``lams``, :math:`J\\Sigma J^\\top` ``(N, m, m)``:
+        by the layers' factors where every parameter is in a dense layer and the posterior is
+        K-FAC or diagonal (:meth:`_layer_moments`), else from the rows' Jacobians."""
+        fast = self._layer_moments(form, lams)
+        if fast is not None:
+            return fast
         p = int(self.flat.shape[0])
         size = max(1, min(256, self.n, JACOBIAN_BLOCK_ELEMENTS // max(self.m * p, 1)))
         kernel = self._jacobian_kernel(size)
@@ -185,6 +205,102 @@ class Outputs:
                 w = form.whiten_rows(lam, flat_j).reshape(rows, self.m, -1)  # J S, S S^T = Sigma
                 cov[start:stop] = np.matmul(w, np.swapaxes(w, 1, 2))
         return mean, covs
+
+    def _layer_moments(
+        self, form: Any, lams: Sequence[np.ndarray]
+    ) -> tuple[np.ndarray, list[np.ndarray]] | None:
+        """:math:`J\\Sigma J^\\top` from the factors of the rows' Jacobians, dense layer by dense layer.
+
+        Row :math:`i`'s Jacobian of output :math:`k` in layer :math:`l` is :math:`\\tilde a\\,g_k^\\top`
+        (:func:`~fisherlab.operators._layer_stats.output_factors_kernel`). With the layer's
+        posterior covariance :math:`(R_A \\otimes R_G)\\operatorname{diag}(1/v)(R_A\\otimes R_G)^\\top`
+        (K-FAC: :math:`R = Q`, :math:`v = e + s`; diagonal: :math:`R = I`, :math:`v = d + \\lambda`),
+        :math:`(J\\Sigma J^\\top)_{kk'} = \\sum_b \\beta_{kb}\\beta_{k'b}c_b` with
+        :math:`\\alpha = R_A^\\top\\tilde a`, :math:`\\beta_k = R_G^\\top g_k` and
+        :math:`c = (\\alpha^{\\odot 2})^\\top (1/v)`: :math:`O(d_\\text{in}^2 + m\\,d_\\text{out}^2)`
+        per row and layer instead of :math:`O(m\\,d_\\text{in}^2 d_\\text{out})`. ``None`` where it
+        does not apply (another structure, a convolution, a parameter outside a dense layer,
+        several distributions per row).
+        """
+        from ..operators._exact import trace_layers
+        from ..operators._layer_stats import output_factors_kernel
+        from ..operators._layers import ConvLayer
+        from ._forms import Composite, DiagonalForm, KronForm
+        from ._posterior_precision import layer_index
+
+        kron = isinstance(form, Composite) and all(isinstance(f, KronForm) for _, f in form.parts)
+        if not (kron or isinstance(form, DiagonalForm)):
+            return None
+        size = min(LAYER_BLOCK_ROWS, self.n)
+        xb0 = jax.tree_util.tree_map(lambda a: _pad(a[:size], size), self.x)
+        tagged = trace_layers(self.model, "ggn", self.params, xb0, size)
+        if tagged is None or any(isinstance(layer, ConvLayer) for layer in tagged.layers):
+            return None
+        leaves = jax.tree_util.tree_leaves(self.params)
+        covered = {i for layer in tagged.layers for i in (layer.w, layer.b) if i is not None}
+        if covered != set(range(len(leaves))):
+            return None
+        ranges, start = [], 0
+        for leaf in leaves:
+            ranges.append((start, start + int(np.size(leaf))))
+            start += int(np.size(leaf))
+        by_weight = {f.kron.layer.w: (idx, f) for idx, f in form.parts} if kron else {}
+        if kron and set(by_weight) != {layer.w for layer in tagged.layers}:
+            return None
+        columns = self._columns()
+        # per layer and prior: (R_A or None, R_G or None, 1 / v as (d_in [+1], d_out))
+        specs: list[list[tuple[Any, Any, np.ndarray]]] = []
+        for lam in lams:
+            per_layer = []
+            for layer in tagged.layers:
+                if kron:
+                    idx, f = by_weight[layer.w]
+                    per_layer.append((f.qa, f.qg, 1.0 / f._shift(lam[idx])))
+                else:
+                    idx = layer_index(
+                        layer,
+                        ranges[layer.w],
+                        None if layer.b is None else ranges[layer.b],
+                        tuple(np.shape(leaves[layer.w])),
+                    )
+                    per_layer.append((None, None, 1.0 / form._positive(form.d[idx] + lam[idx])))
+            specs.append(per_layer)
+        sig = ("laplace", "output-factors", columns, tuple(tagged.layers), size, tree_signature(self.x))
+        kernel = self.model.state.kernel(sig, lambda: output_factors_kernel(tagged, columns))
+        mean = np.empty((self.n, self.m))
+        covs = [np.zeros((self.n, self.m, self.m)) for _ in lams]
+        for lo in range(0, self.n, size):
+            hi = min(lo + size, self.n)
+            xb = jax.tree_util.tree_map(lambda a, s=lo, t=hi: _pad(a[s:t], size), self.x)
+            f, inputs, grads = kernel(leaves, xb)
+            rows = hi - lo
+            mean[lo:hi] = np.asarray(f, dtype=np.float64)[:rows]
+            for layer, a, g in zip(tagged.layers, inputs, grads, strict=True):
+                a = np.asarray(a, dtype=np.float64)[:rows]
+                g = np.asarray(g, dtype=np.float64)[:, :rows]  # (m, B, d_out)
+                if layer.b is not None:
+                    a = np.concatenate([a, np.ones((rows, 1))], axis=1)
+                for cov, per_layer in zip(covs, specs, strict=True):
+                    qa, qg, inv = per_layer[tagged.layers.index(layer)]
+                    alpha = a if qa is None else a @ qa
+                    beta = g if qg is None else g @ qg
+                    c = (alpha**2) @ inv  # (B, d_out)
+                    cov[lo:hi] += np.einsum("kbd,jbd,bd->bkj", beta, beta, c, optimize=True)
+        return mean, covs
+
+    def _columns(self) -> tuple[int, ...]:
+        """The output's columns among all floating parameters of a row's distribution (``"ggn"``'s
+        :math:`\\eta`, the layers' trace)."""
+        first = jax.tree_util.tree_map(lambda a: a[:1], self.x)
+        d, rows = rows_distribution(self.model, self.params, first, 1)
+        out: list[int] = []
+        col = 0
+        for i, event in _layout(d, rows):
+            size = int(np.prod(event)) if event else 1
+            if i in self.keep:
+                out.extend(range(col, col + size))
+            col += size
+        return tuple(out)
 
     def _jacobian_kernel(self, size: int) -> Callable[..., Any]:
         unravel, model, keep = self.unravel, self.model, self.keep

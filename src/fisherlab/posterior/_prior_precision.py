@@ -89,7 +89,8 @@ def _numbers(value: Any, what: str) -> np.ndarray:
         out = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise FisherlabArgumentError(
-            f"prior_precision {what} must be numbers, got {type(value).__name__}: {value!r}"
+            f"prior_precision{' ' + what if what else ''} must be numbers, "
+            f"got {type(value).__name__}: {value!r}"
         ) from exc
     return out
 

@@ -96,8 +96,12 @@ def choose_subset(model: Model, params: Any, subset: Any, data: Callable[[], Any
         raise InvalidOptionError(
             f"subset={subset!r} is not one of ['all', 'last_layer'] nor a list of parameter names"
         )
+    elif isinstance(subset, (list, tuple)):
+        chosen = _named(paths, list(subset))
     else:
-        chosen = _named(paths, list(subset) if isinstance(subset, (list, tuple)) else subset)
+        raise FisherlabArgumentError(
+            f"subset must be 'all', 'last_layer' or a list of parameter names, got {subset!r}"
+        )
     if len(chosen) == len(paths):
         return Subset(model, params, _identity, paths)
     leaves = [leaf for _, leaf in flat]
