@@ -248,6 +248,8 @@ ALLOWED = {
     # fl.data: sources of rows (no JAX), and the helpers its docstring reserves for the other
     # layers (they follow the data's dtype; fl.curvature calls them)
     "fisherlab.data.Chunks": "no JAX",
+    "fisherlab.data.ParquetSource": "no JAX (pyarrow)",
+    "fisherlab.data.from_parquet": "no JAX (pyarrow)",
     "fisherlab.data.chunks": "no JAX",
     "fisherlab.data.Data": "helper of the other layers",
     "fisherlab.data.as_observations": "helper of the other layers",

@@ -13,9 +13,13 @@ import inspect
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from .._errors import FisherlabArgumentError, InvalidDataError
+import jax
+import numpy as np
 
-__all__ = ["Chunks", "chunks"]
+from .._errors import FisherlabArgumentError, InvalidDataError
+from ._prepare import Data, prepare_data
+
+__all__ = ["Chunks", "CompensatedSum", "chunk_label", "chunks", "prepare_chunk", "prepared_chunks"]
 
 
 class Chunks:
@@ -43,6 +47,87 @@ class Chunks:
             yield (count, *_pair(count, item))
         if count < 0:
             raise InvalidDataError("the data source gave no chunks: it needs at least one (y, x) chunk")
+
+
+def _trailing(tree: Any) -> Any:
+    """A chunk's fields without their row counts: structure, trailing shapes and dtypes."""
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    return str(treedef), tuple((tuple(np.shape(a)[1:]), str(a.dtype)) for a in leaves)
+
+
+class Schema:
+    """The fields of a source's first chunk, which every later chunk must repeat."""
+
+    def __init__(self) -> None:
+        self.first: Any = None
+
+    def check(self, index: int, data: Data) -> None:
+        """Raise :class:`~fisherlab.InvalidDataError` naming chunk ``index`` if its fields, trailing
+        shapes or dtypes differ from the first chunk's."""
+        schema = (_trailing(data.y), _trailing(data.x))
+        if self.first is None:
+            self.first = schema
+        elif schema != self.first:
+            raise InvalidDataError(
+                f"chunk {index}: its fields, trailing shapes or dtypes differ from chunk 0's "
+                f"({schema} vs {self.first}); every chunk needs the same columns"
+            )
+
+
+def chunk_label(index: int, start: int | None = None) -> str:
+    """``"chunk 3"``, or with the source's row where it starts ``"chunk 3 (from row 384)"``."""
+    return f"chunk {index}" if start is None else f"chunk {index} (from row {start})"
+
+
+def prepare_chunk(
+    index: int, y: Any, x: Any, schema: Schema, *, start: int | None = None, transient: bool = False
+) -> Data:
+    """One chunk checked like in-memory data (:func:`prepare_data`; an error names the chunk, and
+    the row of the source where it starts if ``start`` is given) and against the source's
+    ``schema``."""
+    try:
+        data = prepare_data(y, x, transient=transient)
+    except InvalidDataError as exc:
+        raise InvalidDataError(f"{chunk_label(index, start)}: {exc}") from exc
+    schema.check(index, data)
+    return data
+
+
+def prepared_chunks(source: Chunks, *, transient: bool = False) -> Iterator[tuple[str, Data]]:
+    """One pass over ``source``: ``(label, data)`` per chunk, each checked (:func:`prepare_chunk`);
+    ``label`` names the chunk and the source's row where it starts, for errors."""
+    schema = Schema()
+    start = 0
+    for index, y, x in source:
+        data = prepare_chunk(index, y, x, schema, start=start, transient=transient)
+        yield chunk_label(index, start), data
+        start += data.n
+
+
+class CompensatedSum:
+    """A float64 sum of arrays (or numbers) over chunks with Neumaier's compensation: the rounding
+    error of each addition is carried, so a sum of many partial sums loses no more than one
+    rounding whatever the number of chunks (Neumaier 1974)."""
+
+    def __init__(self) -> None:
+        self.total: np.ndarray | None = None
+        self._carry: np.ndarray | None = None
+
+    def add(self, value: Any) -> None:
+        v = np.asarray(value, dtype=np.float64)
+        if self.total is None or self._carry is None:
+            self.total, self._carry = v.copy(), np.zeros_like(v)
+            return
+        t = self.total + v
+        big = np.abs(self.total) >= np.abs(v)
+        self._carry += np.where(big, (self.total - t) + v, (v - t) + self.total)
+        self.total = t
+
+    @property
+    def value(self) -> np.ndarray:
+        if self.total is None or self._carry is None:
+            raise InvalidDataError("the data source gave no chunks: it needs at least one (y, x) chunk")
+        return self.total + self._carry
 
 
 def _pair(index: int, item: Any) -> tuple[Any, Any]:

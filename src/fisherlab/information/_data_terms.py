@@ -8,7 +8,11 @@ For rows :math:`(x_i, y_i)`, :math:`i = 1..N`, and :math:`\ell_i(\theta) = \log 
 - observed information :math:`J(\theta) = -\sum_i \nabla^2 \ell_i(\theta)`
   (forward-over-reverse Hessian of the total).
 
-Sums are totals over rows unless ``reduction="mean"`` is asked for. Each function asks the
+Sums are totals over rows unless ``reduction="mean"`` is asked for. A chunk source
+(:func:`fisherlab.data.chunks`, :func:`fisherlab.data.from_parquet`) stands in for ``y`` (``x``
+omitted): each chunk is checked and computed on its own (kernels compiled once per chunk length),
+per-row results are concatenated and sums accumulated in float64 with compensated summation, so
+memory is one chunk plus the result. Each function asks the
 model's derivative backend (:func:`fisherlab.backends.backend_for`): with numeric
 derivatives (``derivatives="numeric"``, or ``"auto"`` whose function cannot be traced) the
 matrices carry ``.error`` and ``.evaluations``.
@@ -16,13 +20,16 @@ matrices carry ``.error`` and ``.evaluations``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
+from .._errors import FisherlabArgumentError, InvalidDataError, InvalidParameterError
 from .._options import Reduction, choose
 from .._precision import float64
 from ..backends import Derivative, backend_for
+from ..data._chunks import Chunks, CompensatedSum, prepared_chunks
 from ..data._prepare import prepare_data
 from ..model._model import Model, require_model
 from ..params._pytree import as_params, param_names
@@ -44,6 +51,54 @@ def _prepare(where: str, model: Any, params: Any, y: Any, x: Any) -> tuple[Any, 
     backend = backend_for(model, params, y, x)
     # parameters and data serve this call only (its results are NumPy): no copy into JAX buffers
     return backend, as_params(params, host=True), prepare_data(y, x, transient=True)
+
+
+def _per_chunk(
+    where: str, model: Any, params: Any, source: Chunks, x: Any, op: str
+) -> Iterator[tuple[Any, Any, Any]]:
+    """One pass over a chunk source: the backend's ``op`` of each chunk, with its data and the
+    parameters; each chunk checked, the chunk named in an error of its data, rows or support."""
+    require_model(model, where)
+    if x is not None:
+        raise FisherlabArgumentError(f"{where}: a chunk source holds x too; pass it as y and leave x out")
+    params = as_params(params, host=True)
+    backend = None
+    for label, data in prepared_chunks(source, transient=True):
+        if backend is None:
+            backend = backend_for(model, params, data.y, data.x)
+        try:
+            out = getattr(backend, op)(params, data)
+        except (InvalidDataError, InvalidParameterError) as exc:
+            raise type(exc)(f"{label}: {exc}") from exc
+        yield out, data, params
+
+
+def _rows(where: str, model: Any, params: Any, source: Chunks, x: Any, op: str) -> np.ndarray:
+    """A per-row quantity (``loglik``, ``scores``) of every chunk, concatenated."""
+    parts = [
+        out if op == "loglik" else out.value for out, _, _ in _per_chunk(where, model, params, source, x, op)
+    ]
+    return np.concatenate(parts)
+
+
+def _summed(
+    where: str, model: Any, params: Any, source: Chunks, x: Any, op: str
+) -> tuple[Derivative, int, Any]:
+    """A sum over rows (``score_gram``, ``negative_hessian``) over the chunks, float64 with
+    compensated summation; errors add. Returns the sum, the rows and the parameters."""
+    total, errors = CompensatedSum(), CompensatedSum()
+    evaluations, rows, p = 0, 0, None
+    counted = False
+    for d, data, checked in _per_chunk(where, model, params, source, x, op):
+        p = checked
+        total.add(d.value)
+        if d.error is not None:
+            errors.add(d.error)
+        if d.evaluations is not None:
+            evaluations, counted = evaluations + d.evaluations, True
+        rows += data.n
+    error = None if errors.total is None else errors.value
+    return Derivative(total.value, error, evaluations if counted else None), rows, p
 
 
 def _info(d: Derivative, names: list[str], method: str, factor: float) -> InfoMatrix:
@@ -85,6 +140,8 @@ def loglik(model: Model, params: Any, y: Any, x: Any = None) -> np.ndarray:
         >>> fl.loglik(m, {"rate": 2.0}, np.array([0, 3])).round(4).tolist()
         [-2.0, -1.7123]
     """
+    if isinstance(y, Chunks):
+        return _rows("loglik", model, params, y, x, "loglik")
     backend, params, data = _prepare("loglik", model, params, y, x)
     return backend.loglik(params, data)
 
@@ -107,6 +164,8 @@ def score(model: Model, params: Any, y: Any, x: Any = None) -> np.ndarray:
         >>> fl.score(m, {"mu": 0.5}, np.array([0.0, 2.0])).tolist()   # y - mu
         [[-0.5], [1.5]]
     """
+    if isinstance(y, Chunks):
+        return _rows("score", model, params, y, x, "scores")
     backend, params, data = _prepare("score", model, params, y, x)
     return backend.scores(params, data).value
 
@@ -137,6 +196,9 @@ def empirical_fisher(
         [[5.0]]
     """
     reduction_factor(reduction, 1)  # reject a bad option before any work
+    if isinstance(y, Chunks):
+        gram, rows, params = _summed("empirical_fisher", model, params, y, x, "score_gram")
+        return _info(gram, param_names(params), "empirical", reduction_factor(reduction, rows))
     backend, params, data = _prepare("empirical_fisher", model, params, y, x)
     gram = backend.score_gram(params, data)
     return _info(gram, param_names(params), "empirical", reduction_factor(reduction, data.n))
@@ -164,6 +226,9 @@ def observed_information(
         [[1.0]]
     """
     reduction_factor(reduction, 1)  # reject a bad option before any work
+    if isinstance(y, Chunks):
+        neg, rows, params = _summed("observed_information", model, params, y, x, "negative_hessian")
+        return _info(neg, param_names(params), "observed", reduction_factor(reduction, rows))
     backend, params, data = _prepare("observed_information", model, params, y, x)
     neg = backend.negative_hessian(params, data)
     return _info(neg, param_names(params), "observed", reduction_factor(reduction, data.n))

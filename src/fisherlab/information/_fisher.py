@@ -39,11 +39,12 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from .._errors import MethodUnavailableError, NotConvergedError
+from .._errors import FisherlabArgumentError, MethodUnavailableError, NotConvergedError
 from .._options import FisherMethod, choose, count, seed_value
 from .._precision import float64
 from ..backends import Backend, Derivative, backend_for
 from ..backends._validity import check_finite
+from ..data._chunks import Chunks, CompensatedSum, prepared_chunks
 from ..data._prepare import prepare_data
 from ..dist._registry import family_fisher, has_closed_form
 from ..model._model import Model, require_model
@@ -179,6 +180,8 @@ def fisher(
     n = count(n, "n", 1, "the number of iid observations, or repeats of x")
     num_samples = count(num_samples, "num_samples", 2, "Monte-Carlo draws of the data set")
     seed = seed_value(seed)
+    if isinstance(x, Chunks):
+        return _streamed_fisher(model, params, x, n, choice.value, num_samples, seed)
     backend = backend_for(model, params, None, x)
     params = as_params(params)
     x = prepare_data(None, x, require_y=False).x
@@ -208,3 +211,32 @@ def fisher(
     check_finite("Fisher information", result.value[None])
     error = None if result.error is None else result.error * n
     return InfoMatrix(result.value * n, names, error=error, method=route, evaluations=result.evaluations)
+
+
+def _streamed_fisher(
+    model: Model, params: Any, source: Chunks, n: int, method: str, num_samples: int, seed: int
+) -> InfoMatrix:
+    """:func:`fisher` over the ``x`` of a chunk source: the chunks' informations summed in float64
+    (compensated); Monte-Carlo chunks get independent seeds (``seed`` and the chunk's index),
+    their standard errors combine in quadrature, other errors add."""
+    total, errors = CompensatedSum(), CompensatedSum()
+    routes, evaluations, names, mc = set(), 0, None, False
+    for index, (label, data) in enumerate(prepared_chunks(source, transient=True)):
+        if data.x is None:
+            raise FisherlabArgumentError(
+                f"fisher: {label} has no x; the expected information of a source needs its covariates"
+            )
+        chunk_seed = int(np.random.SeedSequence([seed, index]).generate_state(1)[0] % 2**31)
+        info = fisher(model, params, data.x, method=method, num_samples=num_samples, seed=chunk_seed)
+        routes.add(info.method)
+        names = info.names
+        mc = mc or info.method == "mc"
+        total.add(info.matrix)
+        if info.error is not None:
+            errors.add(info.error**2 if info.method == "mc" else info.error)
+        evaluations += info.evaluations or 0
+    error = None if errors.total is None else (np.sqrt(errors.value) if mc else errors.value) * n
+    assert names is not None
+    return InfoMatrix(
+        total.value * n, names, error=error, method="+".join(sorted(routes)), evaluations=evaluations or None
+    )

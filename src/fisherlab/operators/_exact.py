@@ -39,8 +39,7 @@ import numpy as np
 from .._errors import InvalidDataError
 from .._precision import x64_scope
 from ..backends._validity import check_finite
-from ..data._chunks import Chunks
-from ..data._prepare import prepare_data
+from ..data._chunks import Chunks, Schema, prepare_chunk
 from ..model._model import Model
 from ..params._pytree import flatten_params, path_name, tree_signature
 from ._head import head_map
@@ -163,7 +162,7 @@ class Exact:
         self._one: _Part | None = None
         self._one_head: tuple[jax.Array, jax.Array] | None = None  # in-memory data: (factor, signs)
         self._vjp: Any = None  # in-memory data: the stored reverse pass, made on the first product
-        self._schema: Any = None
+        self._schema = Schema()  # a chunked source's fields, from its first chunk
         self._failure: Exception | None = None  # an error of a chunked pass inside a callback
         self._logliks: dict[int, float] = {}  # per chunk: the summed log-likelihood of its head pass
         deferred = defer_head and kind != "hessian"  # the Hessian's passes use no factor
@@ -221,22 +220,9 @@ class Exact:
             )
 
     def _part(self, index: int, y: Any, x: Any) -> _Part:
-        chunked = self._source is not None
-        where = f"chunk {index}: " if chunked else ""
-        if chunked:
-            try:
-                data = prepare_data(y, x)
-            except InvalidDataError as exc:
-                raise InvalidDataError(f"{where}{exc}") from exc
+        if self._source is not None:
+            data = prepare_chunk(index, y, x, self._schema)
             y, x = data.y, data.x
-            schema = (_trailing(y), _trailing(x))
-            if self._schema is None:
-                self._schema = schema
-            elif schema != self._schema:
-                raise InvalidDataError(
-                    f"{where}its fields, trailing shapes or dtypes differ from chunk 0's "
-                    f"({schema} vs {self._schema}); every chunk needs the same columns"
-                )
         n = int(jax.tree_util.tree_leaves(y)[0].shape[0])
         sig = (
             "curvature",
@@ -531,9 +517,3 @@ class Exact:
             for (a, b), d in zip(rest, self.gram(rest, diagonal=True), strict=True):
                 diag[a:b] = d
         return rest, diag, estimate
-
-
-def _trailing(tree: Any) -> Any:
-    """A chunk's fields without their row counts: structure, trailing shapes and dtypes."""
-    leaves, treedef = jax.tree_util.tree_flatten(tree)
-    return str(treedef), tuple((tuple(np.shape(a)[1:]), str(a.dtype)) for a in leaves)
