@@ -97,6 +97,10 @@ def test_bad_sources_are_named(poisson, tmp_path) -> None:
         fl.data.from_parquet(poisson["path"], y="y", x=["a", "zz"])
     with pytest.raises(fl.FisherlabArgumentError, match="no such file"):
         fl.data.from_parquet(tmp_path / "nope.parquet", y="y")
+    text = tmp_path / "not.parquet"
+    text.write_text("y,a\n1,2\n")
+    with pytest.raises(fl.InvalidDataError, match="not readable as Parquet"):
+        fl.data.from_parquet(text, y="y")
     with pytest.raises(fl.FisherlabArgumentError, match="y="):
         fl.data.from_parquet(poisson["path"], x=["a"])
     with pytest.raises(fl.FisherlabArgumentError, match="chunk_rows"):

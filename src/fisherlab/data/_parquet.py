@@ -41,15 +41,15 @@ def default_chunk_rows(columns: int) -> int:
     return max(1024, budget // (8 * max(columns, 1)))
 
 
-def _pyarrow() -> Any:
+def _dataset_module() -> Any:
+    """``pyarrow.dataset``, imported when a Parquet source is made (pyarrow is optional)."""
     try:
         import pyarrow.dataset as ds
-        import pyarrow.parquet as pq
     except ImportError as exc:
         raise MethodUnavailableError(
             "reading Parquet needs pyarrow: pip install fisherlab[parquet] (or pyarrow)"
         ) from exc
-    return pq, ds
+    return ds
 
 
 class ParquetSource(Chunks):
@@ -73,8 +73,7 @@ class ParquetSource(Chunks):
         return f"fl.data.from_parquet({where!r}, y={self.y!r}, x={self.x!r}, chunk_rows={self.chunk_rows})"
 
     def _dataset(self) -> Any:
-        _, ds = _pyarrow()
-        return ds.dataset(str(self.path), format="parquet")
+        return _dataset_module().dataset(str(self.path), format="parquet")
 
     def _batches(self) -> Iterator[tuple[Any, Any]]:
         """Chunks of exactly ``chunk_rows`` rows (the last may be shorter), whatever the file's row
@@ -153,7 +152,7 @@ def from_parquet(
     cols: list[str] | str | None = x if isinstance(x, str) else (None if x is None else list(x))
     if columns is not None:
         cols = list(columns)
-    pq, ds = _pyarrow()
+    ds = _dataset_module()
     try:
         available = ds.dataset(str(where), format="parquet").schema.names
     except Exception as exc:  # pyarrow's own errors: not Parquet, unreadable
@@ -169,5 +168,4 @@ def from_parquet(
     rows = default_chunk_rows(len(wanted)) if chunk_rows is None else chunk_rows
     if isinstance(rows, bool) or not isinstance(rows, (int, np.integer)) or rows < 1:
         raise FisherlabArgumentError(f"from_parquet: chunk_rows must be an integer >= 1, got {chunk_rows!r}")
-    del pq
     return ParquetSource(where, y, cols, int(rows))
