@@ -17,29 +17,19 @@ from jax.scipy.special import polygamma
 
 import fisherlab as fl
 from fisherlab.operators import _base as cbase, _structures as cstruct
+from mlp_support import mlp_net, small_mlp
 
 N, D, H, K = 40, 3, 4, 3
 STRUCTURES = ["operator", "dense", "diagonal", "block", "lowrank"]
 
 
-def _net(th, x):
-    return jnp.tanh(x @ th["l1"]["w"] + th["l1"]["b"]) @ th["l2"]["w"] + th["l2"]["b"]
-
-
 @pytest.fixture(scope="module")
 def problem():
-    rng = np.random.default_rng(3)
-    x = rng.normal(size=(N, D))
-    y = rng.integers(0, K, size=N).astype(np.int32)
-    params = {
-        "l1": {"w": jnp.asarray(rng.normal(size=(D, H)) * 0.7), "b": jnp.asarray(rng.normal(size=H) * 0.1)},
-        "l2": {"w": jnp.asarray(rng.normal(size=(H, K)) * 0.7), "b": jnp.asarray(rng.normal(size=K) * 0.1)},
-    }
-    model = fl.Model(lambda th, x: fl.dist.Categorical(logits=_net(th, x)))
+    model, params, x, y = small_mlp(N, D, H, K, seed=3)
     flat, unravel = ravel_pytree(params)
 
     def logits(f):
-        return _net(unravel(f), jnp.asarray(x))
+        return mlp_net(unravel(f), jnp.asarray(x))
 
     J = jax.jacrev(logits)(flat)  # (N, K, P)
     p = jax.nn.softmax(logits(flat))
@@ -51,7 +41,7 @@ def problem():
 
     hessian = -np.asarray(jax.hessian(total)(flat))
     scores = jax.vmap(
-        lambda xi, yi: jax.grad(lambda f: jax.nn.log_softmax(_net(unravel(f), xi[None]))[0, yi])(flat)
+        lambda xi, yi: jax.grad(lambda f: jax.nn.log_softmax(mlp_net(unravel(f), xi[None]))[0, yi])(flat)
     )(jnp.asarray(x), jnp.asarray(y))
     empirical = np.asarray(scores.T @ scores)
     refs = {"fisher": fisher, "ggn": fisher, "hessian": hessian, "empirical": empirical}
@@ -273,7 +263,7 @@ def test_equinox_and_flax_modules() -> None:
         "l1": {"w": net.layers[0].weight.T, "b": net.layers[0].bias},
         "l2": {"w": net.layers[1].weight.T, "b": net.layers[1].bias},
     }
-    plain = fl.Model(lambda th, x: fl.dist.Categorical(logits=_net(th, x)))
+    plain = fl.Model(lambda th, x: fl.dist.Categorical(logits=mlp_net(th, x)))
     got = fl.curvature(model, params, y, x, structure="block")
     want = fl.curvature(plain, same, y, x, structure="block")
     assert [n for n, _, _ in got.layers] == ["layers[0]", "layers[1]"]
@@ -310,7 +300,7 @@ def test_bad_input_gets_named_errors(problem, monkeypatch) -> None:
     with pytest.raises(fl.MethodUnavailableError, match="distribution"):
         fl.curvature(fl.Model.from_loglik(lambda th, y, x: -(y**2)), {"a": 1.0}, np.ones(3))
     with pytest.raises(fl.ModelError, match="not a distribution"):
-        fl.curvature(fl.Model(lambda th, x: _net(th, x)), params, y, x)
+        fl.curvature(fl.Model(lambda th, x: mlp_net(th, x)), params, y, x)
     bad = y.copy()
     bad[5] = 7
     for kind in ("fisher", "hessian"):  # the Hessian checks the labels too (a gather would clamp)
@@ -373,7 +363,7 @@ def test_kfac_falls_back_to_the_diagonal_with_one_warning(problem) -> None:
     _, params, x, y, _ = problem
 
     def scaled(th, x):
-        return fl.dist.Categorical(logits=_net(th["net"], x) * th["temperature"])
+        return fl.dist.Categorical(logits=mlp_net(th["net"], x) * th["temperature"])
 
     model = fl.Model(scaled)
     p = {"net": params, "temperature": jnp.asarray(1.0)}
@@ -396,7 +386,7 @@ def test_lanczos_on_a_network_larger_than_its_krylov_space() -> None:
         "l1": {"w": jnp.asarray(rng.normal(size=(d, h))), "b": jnp.zeros(h)},
         "l2": {"w": jnp.asarray(rng.normal(size=(h, k))), "b": jnp.zeros(k)},
     }
-    model = fl.Model(lambda th, x: fl.dist.Categorical(logits=_net(th, x)))
+    model = fl.Model(lambda th, x: fl.dist.Categorical(logits=mlp_net(th, x)))
     dense = fl.curvature(model, params, y, x, structure="dense").to_dense().matrix
     want = np.linalg.eigvalsh(dense)[::-1]
     for structure in ("operator", "lowrank"):

@@ -20,26 +20,15 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 import fisherlab as fl
+from mlp_support import small_mlp
 
 N, D, H, K = 37, 3, 4, 3
 SIZES = (16, 16, 5)  # the last chunk shorter
 
 
-def _net(th, x):
-    return jnp.tanh(x @ th["l1"]["w"] + th["l1"]["b"]) @ th["l2"]["w"] + th["l2"]["b"]
-
-
 @pytest.fixture(scope="module")
 def problem():
-    rng = np.random.default_rng(21)
-    x = rng.normal(size=(N, D))
-    y = rng.integers(0, K, size=N).astype(np.int32)
-    params = {
-        "l1": {"w": jnp.asarray(rng.normal(size=(D, H)) * 0.7), "b": jnp.asarray(rng.normal(size=H) * 0.1)},
-        "l2": {"w": jnp.asarray(rng.normal(size=(H, K)) * 0.7), "b": jnp.asarray(rng.normal(size=K) * 0.1)},
-    }
-    model = fl.Model(lambda th, x: fl.dist.Categorical(logits=_net(th, x)))
-    return model, params, x, y
+    return small_mlp(N, D, H, K, seed=21)
 
 
 def _chunks(x, y, sizes=SIZES):

@@ -54,7 +54,7 @@ from ._kernels import (
 from ._layer_stats import fused_stats_kernel, layer_stats_kernel
 from ._layers import Tagged, find_layers
 
-__all__ = ["NUM_PROBES", "Exact", "layer_groups", "layer_name", "trace_layers"]
+__all__ = ["NUM_PROBES", "Exact", "layer_groups", "layer_name", "leaf_ranges", "trace_layers"]
 
 #: Random vectors of the stochastic estimates (Hutchinson, stochastic Lanczos quadrature).
 NUM_PROBES = 100
@@ -83,6 +83,16 @@ def layer_groups(params: Any) -> list[tuple[str, int, int]]:
             out[-1] = (layer, out[-1][1], start + size)
         else:
             out.append((layer, start, start + size))
+        start += size
+    return out
+
+
+def leaf_ranges(params: Any) -> list[tuple[int, int]]:
+    """``(start, stop)`` of every leaf of ``params`` in the flat vector."""
+    out, start = [], 0
+    for leaf in jax.tree_util.tree_leaves(params):
+        size = int(np.size(leaf))
+        out.append((start, start + size))
         start += size
     return out
 
@@ -439,13 +449,8 @@ class Exact:
 
     # ------------------------------------------------------------------ dense layers
     def leaf_ranges(self) -> list[tuple[int, int]]:
-        """``(start, stop)`` of every parameter leaf in the flat vector."""
-        out, start = [], 0
-        for leaf in jax.tree_util.tree_leaves(self.params):
-            size = int(np.size(leaf))
-            out.append((start, start + size))
-            start += size
-        return out
+        """``(start, stop)`` of every parameter leaf in the flat vector (:func:`leaf_ranges`)."""
+        return leaf_ranges(self.params)
 
     def layers(self) -> Tagged | None:
         """The model's dense layers (:mod:`._layers`) on the first chunk's shapes, or ``None``

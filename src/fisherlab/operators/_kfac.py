@@ -18,6 +18,7 @@ diagonal (the Hessian's estimated), with one warning naming them.
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import jax
@@ -25,7 +26,7 @@ import numpy as np
 
 from ._base import Curvature, top_eigenpairs
 from ._exact import Exact
-from ._layers import Layer
+from ._layers import Layer, layer_index
 
 __all__ = ["KFAC"]
 
@@ -102,19 +103,18 @@ class _Kron:
     def qg(self) -> np.ndarray:
         return self._eigh()[3]
 
+    @functools.cached_property
+    def index(self) -> np.ndarray:
+        """The flat positions of the layer's parameters in its ``(d_in [+1], d_out)`` layout."""
+        return layer_index(self.layer, self.w, self.b, self.shape)
+
     def take(self, v: np.ndarray) -> np.ndarray:
         """The layer's entries of a flat vector as ``(d_in [+1], d_out)``."""
-        m = self.layer.to_matrix(v[self.w[0] : self.w[1]].reshape(self.shape))
-        if self.b is not None:
-            m = np.vstack([m, v[self.b[0] : self.b[1]][None, :]])
-        return m
+        return v[self.index]
 
     def put(self, out: np.ndarray, m: np.ndarray) -> None:
         """Write ``(d_in [+1], d_out)`` back into the layer's entries of a flat vector."""
-        if self.b is not None:
-            out[self.b[0] : self.b[1]] = m[-1]
-            m = m[:-1]
-        out[self.w[0] : self.w[1]] = np.ravel(self.layer.from_matrix(m, self.shape))
+        out[self.index] = m
 
 
 class KFAC(Curvature):

@@ -58,7 +58,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend import core as jcore
 
-__all__ = ["ConvLayer", "DenseLayer", "Layer", "Tagged", "find_layers"]
+__all__ = ["ConvLayer", "DenseLayer", "Layer", "Tagged", "find_layers", "layer_index"]
 
 _SHAPE_OPS = frozenset({"transpose", "reshape", "convert_element_type", "copy", "squeeze", "expand_dims"})
 _CALLS = frozenset({"pjit", "closed_call", "core_call", "jit"})
@@ -183,6 +183,19 @@ class ConvLayer(NamedTuple):
 
 
 Layer = DenseLayer | ConvLayer
+
+
+def layer_index(
+    layer: Layer, w: tuple[int, int], b: tuple[int, int] | None, shape: tuple[int, ...]
+) -> np.ndarray:
+    """The flat positions of a layer's parameters in its ``(d_in [+1], d_out)`` layout: the weight
+    leaf at ``w`` (its ``(start, stop)`` in the flat vector; ``shape`` the leaf's) as
+    :meth:`~DenseLayer.to_matrix` lays it out, the bias at ``b`` as the last row. ``v[index]`` is
+    the layer's matrix of a flat vector ``v``; ``v[index] = m`` writes one back."""
+    idx = layer.to_matrix(np.arange(w[0], w[1]).reshape(shape))
+    if b is not None:
+        idx = np.vstack([idx, np.arange(b[0], b[1])[None, :]])
+    return np.asarray(idx)
 
 
 class Tagged(NamedTuple):
@@ -319,11 +332,7 @@ def _walk(
                 new = _follow_axis(_shape(v), _shape(out), ch)
             if new is not None and uses[out] == 1:
                 couts[out] = (conv_id, new)
-        if name in _SHAPE_OPS and from_leaf[0] is not None:
-            src[eqn.outvars[0]] = from_leaf[0]
-            _derive(eqn, scan)
-            continue
-        if name == "broadcast_in_dim" and from_leaf[0] is not None:
+        if (name in _SHAPE_OPS or name == "broadcast_in_dim") and from_leaf[0] is not None:
             src[eqn.outvars[0]] = from_leaf[0]
             _derive(eqn, scan)
             continue

@@ -36,6 +36,7 @@ outweighed by the prior) raises :class:`~fisherlab.SingularInformationError`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -195,8 +196,9 @@ class KronForm(Form):
     def qg(self) -> np.ndarray:
         return self.kron.qg  # type: ignore[no-any-return]
 
-    @property
+    @functools.cached_property
     def e(self) -> np.ndarray:
+        """The layer's eigenvalues with their eigenvectors' decomposition (made once)."""
         return self._clip(self.kron.eigenvalues())
 
     def _clip(self, e: np.ndarray) -> np.ndarray:
@@ -213,7 +215,8 @@ class KronForm(Form):
         return self._positive((self.e if e is None else e) + s)
 
     def _matrices(self, v: np.ndarray) -> np.ndarray:
-        return v.reshape(v.shape[0], *self.e.shape)
+        """Rows of the layer's parameters as ``(m, d_in [+1], d_out)`` matrices."""
+        return v.reshape(v.shape[0], self.kron.big_a.shape[0], self.kron.big_g.shape[0])
 
     def logdet(self, lam: np.ndarray) -> float:
         return float(np.sum(np.log(self._shift(lam, self._clip(self.kron.eigenvalues(vectors=False))))))

@@ -251,7 +251,7 @@ class NetworkLaplace:
         if values.size == 0 or not np.all(np.isfinite(values) & (values > 0)):
             raise FisherlabArgumentError("optimize_prior_precision: grid must hold finite numbers > 0")
         y_val, x_val = val
-        outs = Outputs(self._sub.model, self.mean, x_val, self.x64)
+        outs = Outputs(self._sub.model, self.mean, x_val)
         lams = [np.full(self.p, v) for v in values]
         mean, covs = outs.moments(self._form, lams)
         method = "probit" if outs.head in ("categorical", "bernoulli") else "glm"
@@ -287,7 +287,7 @@ class NetworkLaplace:
         seed = seed_value(seed, "predictive: seed")
         default = 100 if method == "mc" else 1000
         num = default if num_samples is None else count(num_samples, "predictive: num_samples", what="draws")
-        outs = Outputs(self._sub.model, self.mean, x_new, self.x64)
+        outs = Outputs(self._sub.model, self.mean, x_new)
         lam = self._prior.flat
         if method == "mc":
             samples = outs.sampled(self._draws(num, seed))

@@ -10,8 +10,6 @@ curvature itself.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from .._errors import MethodUnavailableError, SingularInformationError
@@ -20,7 +18,7 @@ from ..operators._kfac import KFAC
 from ..operators._structures import Block, Dense, Diagonal, LowRank
 from ._forms import Composite, DenseForm, DiagonalForm, Form, KronForm, LowRankForm
 
-__all__ = ["EIGH_DENSE_MAX_PARAMS", "PosteriorPrecision", "form_of", "layer_index"]
+__all__ = ["EIGH_DENSE_MAX_PARAMS", "PosteriorPrecision", "form_of"]
 
 #: ``eigh`` of a posterior precision whose prior is not a multiple of the identity builds the
 #: matrix; up to this many parameters.
@@ -34,17 +32,6 @@ def _singular(curv: Curvature) -> SingularInformationError:
         "or Hessian) that the prior does not outweigh; raise prior_precision, or use kind='fisher' (or "
         "'ggn' with a head whose negative log-likelihood is convex)"
     )
-
-
-def layer_index(
-    layer: Any, w: tuple[int, int], b: tuple[int, int] | None, shape: tuple[int, ...]
-) -> np.ndarray:
-    """The flat positions of a layer's parameters in its ``(d_in [+1], d_out)`` layout (weight
-    ``w`` and bias ``b`` ranges of the flat vector, ``shape`` the weight leaf's)."""
-    idx = layer.to_matrix(np.arange(w[0], w[1]).reshape(shape))
-    if b is not None:
-        idx = np.vstack([idx, np.arange(b[0], b[1])[None, :]])
-    return np.asarray(idx)
 
 
 def form_of(curv: Curvature) -> Form:
@@ -69,8 +56,7 @@ def form_of(curv: Curvature) -> Form:
         return LowRankForm(curv.values, curv.vectors, curv.rest, singular)
     if isinstance(curv, KFAC):
         kparts: list[tuple[np.ndarray, Form]] = [
-            (layer_index(k.layer, k.w, k.b, k.shape).ravel(), KronForm(k, singular, psd))
-            for k in curv.factors
+            (k.index.ravel(), KronForm(k, singular, psd)) for k in curv.factors
         ]
         kparts += [(np.arange(a, b), DiagonalForm(curv.rest_diag[a:b], singular, psd)) for a, b in curv.rest]
         return Composite(kparts, curv.p, singular)

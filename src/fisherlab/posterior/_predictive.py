@@ -38,11 +38,14 @@ from jax.extend import core as jcore
 from scipy.special import log_softmax, logsumexp, softmax
 
 from .._errors import FisherlabArgumentError, InvalidDataError, MethodUnavailableError
-from .._precision import x64_scope
 from ..backends._curvature import _float_leaves
 from ..data._prepare import prepare_data
+from ..operators._exact import leaf_ranges, trace_layers
 from ..operators._head import _eta_of, _layout, output_names, rows_distribution
+from ..operators._layer_stats import output_factors_kernel
+from ..operators._layers import ConvLayer, layer_index
 from ..params._pytree import flatten_params, tree_signature
+from ._forms import Composite, DiagonalForm, KronForm
 
 __all__ = ["Outputs", "Predictive"]
 
@@ -154,20 +157,21 @@ def _dependent(fn: Callable[[Any], list[Any]], params: Any) -> frozenset[int]:
 class Outputs:
     """The output :math:`f(x, \\theta_S)` of a model on new rows: values, Jacobians, head facts."""
 
-    def __init__(self, model: Any, params: Any, x: Any, x64: bool) -> None:
+    def __init__(self, model: Any, params: Any, x: Any) -> None:
         if x is None:
             raise FisherlabArgumentError(
                 "predictive needs the new rows x_new (covariates with a leading axis)"
             )
-        self.model, self.params, self.x64 = model, params, x64
+        self.model, self.params = model, params
         self.x = prepare_data(np.zeros(_rows(x)), x).x
         self.n = _rows(self.x)
         self.flat, self.unravel = flatten_params(params)
-        d, rows = rows_distribution(model, params, self.x, self.n)
-        self.rows = rows
+        # what the output is does not depend on the rows: read it from the first one
+        first = jax.tree_util.tree_map(lambda a: a[:1], self.x)
+        d, rows = rows_distribution(model, params, first, 1)
 
         def leaves_of(p: Any) -> list[Any]:
-            dd = rows_distribution(model, p, self.x, self.n)[0]
+            dd = rows_distribution(model, p, first, 1)[0]
             return [jnp.asarray(leaf) for leaf in jax.tree_util.tree_leaves(dd)]
 
         floats = {i for i, _ in _float_leaves(d)}
@@ -179,7 +183,22 @@ class Outputs:
             )
         self.names = output_names(d, rows, self.keep)
         self.m = len(self.names)
-        self.head, self.scale = _head_of(d, rows, self.names)
+        # the output's columns among all floating parameters of a row's distribution ("ggn"'s eta,
+        # which the layers' trace returns)
+        columns: list[int] = []
+        col = 0
+        for i, event in _layout(d, rows):
+            size = int(np.prod(event)) if event else 1
+            if i in self.keep:
+                columns.extend(range(col, col + size))
+            col += size
+        self.columns = tuple(columns)
+        self.head = _head_of(d, rows, self.names)
+        self.scale = None
+        if self.head == "normal":  # the noise of every row, for log_prob
+            d_all, rows_all = rows_distribution(model, params, self.x, self.n)
+            scale = jnp.broadcast_to(d_all.scale, rows_all)
+            self.scale = np.asarray(scale, dtype=np.float64).reshape(self.n, -1)
 
     def moments(self, form: Any, lams: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
         """``f(x, θ*)`` ``(N, m)`` and, per prior in ``lams``, :math:`J\\Sigma J^\\top` ``(N, m, m)``:
@@ -222,12 +241,6 @@ class Outputs:
         does not apply (another structure, a convolution, a parameter outside a dense layer,
         several distributions per row).
         """
-        from ..operators._exact import trace_layers
-        from ..operators._layer_stats import output_factors_kernel
-        from ..operators._layers import ConvLayer
-        from ._forms import Composite, DiagonalForm, KronForm
-        from ._posterior_precision import layer_index
-
         kron = isinstance(form, Composite) and all(isinstance(f, KronForm) for _, f in form.parts)
         if not (kron or isinstance(form, DiagonalForm)):
             return None
@@ -240,14 +253,11 @@ class Outputs:
         covered = {i for layer in tagged.layers for i in (layer.w, layer.b) if i is not None}
         if covered != set(range(len(leaves))):
             return None
-        ranges, start = [], 0
-        for leaf in leaves:
-            ranges.append((start, start + int(np.size(leaf))))
-            start += int(np.size(leaf))
+        ranges = leaf_ranges(self.params)
         by_weight = {f.kron.layer.w: (idx, f) for idx, f in form.parts} if kron else {}
         if kron and set(by_weight) != {layer.w for layer in tagged.layers}:
             return None
-        columns = self._columns()
+        columns = self.columns
         # per layer and prior: (R_A or None, R_G or None, 1 / v as (d_in [+1], d_out))
         specs: list[list[tuple[Any, Any, np.ndarray]]] = []
         for lam in lams:
@@ -275,32 +285,18 @@ class Outputs:
             f, inputs, grads = kernel(leaves, xb)
             rows = hi - lo
             mean[lo:hi] = np.asarray(f, dtype=np.float64)[:rows]
-            for layer, a, g in zip(tagged.layers, inputs, grads, strict=True):
+            for li, (layer, a, g) in enumerate(zip(tagged.layers, inputs, grads, strict=True)):
                 a = np.asarray(a, dtype=np.float64)[:rows]
                 g = np.asarray(g, dtype=np.float64)[:, :rows]  # (m, B, d_out)
                 if layer.b is not None:
                     a = np.concatenate([a, np.ones((rows, 1))], axis=1)
                 for cov, per_layer in zip(covs, specs, strict=True):
-                    qa, qg, inv = per_layer[tagged.layers.index(layer)]
+                    qa, qg, inv = per_layer[li]
                     alpha = a if qa is None else a @ qa
                     beta = g if qg is None else g @ qg
                     c = (alpha**2) @ inv  # (B, d_out)
                     cov[lo:hi] += np.einsum("kbd,jbd,bd->bkj", beta, beta, c, optimize=True)
         return mean, covs
-
-    def _columns(self) -> tuple[int, ...]:
-        """The output's columns among all floating parameters of a row's distribution (``"ggn"``'s
-        :math:`\\eta`, the layers' trace)."""
-        first = jax.tree_util.tree_map(lambda a: a[:1], self.x)
-        d, rows = rows_distribution(self.model, self.params, first, 1)
-        out: list[int] = []
-        col = 0
-        for i, event in _layout(d, rows):
-            size = int(np.prod(event)) if event else 1
-            if i in self.keep:
-                out.extend(range(col, col + size))
-            col += size
-        return tuple(out)
 
     def _jacobian_kernel(self, size: int) -> Callable[..., Any]:
         unravel, model, keep = self.unravel, self.model, self.keep
@@ -317,8 +313,7 @@ class Outputs:
             return kernel
 
         sig = ("laplace", "jacobian", keep, size, tree_signature(self.params), tree_signature(self.x))
-        with x64_scope(self.x64):
-            return self.model.state.kernel(sig, build)
+        return self.model.state.kernel(sig, build)
 
     def sampled(self, draws: np.ndarray) -> np.ndarray:
         """``(S, N, m)``: the outputs of each row of ``draws`` ``(S, P)`` (the network run per draw)."""
@@ -368,7 +363,7 @@ def mean_probs(head: str, samples: np.ndarray) -> np.ndarray | None:
     if head == "categorical":
         return np.exp(logsumexp(log_softmax(samples, axis=-1), axis=0) - np.log(samples.shape[0]))
     if head == "bernoulli":
-        return (1.0 / (1.0 + np.exp(-samples[..., 0]))).mean(axis=0)
+        return _link(head, samples).mean(axis=0)
     return None
 
 
@@ -378,16 +373,16 @@ def _cholesky_psd(cov: np.ndarray) -> np.ndarray:
     return v * np.sqrt(np.maximum(w, 0.0))[:, None, :]
 
 
-def _head_of(d: nd.Distribution, rows: tuple[int, ...], names: list[str]) -> tuple[str, np.ndarray | None]:
-    """``("categorical" | "bernoulli" | "normal" | "other", the Normal's scale per row or None)``."""
+def _head_of(d: nd.Distribution, rows: tuple[int, ...], names: list[str]) -> str:
+    """``"categorical"``, ``"bernoulli"`` (logits heads), ``"normal"`` (the output is its mean) or
+    ``"other"``."""
     if isinstance(d, nd.CategoricalLogits) and len(rows) == 1 and all(n.startswith("logits") for n in names):
-        return "categorical", None
+        return "categorical"
     if isinstance(d, nd.BernoulliLogits) and len(rows) == 1 and names == ["logits"]:
-        return "bernoulli", None
+        return "bernoulli"
     if isinstance(d, nd.Normal) and all(n.startswith("loc") for n in names):
-        scale = np.asarray(jnp.broadcast_to(d.scale, rows), dtype=np.float64).reshape(rows[0], -1)
-        return "normal", scale
-    return "other", None
+        return "normal"
+    return "other"
 
 
 def _rows(x: Any) -> int:
