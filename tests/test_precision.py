@@ -249,6 +249,9 @@ ALLOWED = {
     # layers (they follow the data's dtype; fl.curvature calls them)
     "fisherlab.data.Chunks": "no JAX",
     "fisherlab.data.ParquetSource": "no JAX (pyarrow)",
+    "fisherlab.data.ArraySource": "no JAX (row slices of arrays)",
+    "fisherlab.data.DaskSource": "no JAX here; the chunk functions it ships enter float64 on the workers",
+    "fisherlab.data.StreamedData": "no JAX (a fit's data: the source, its first chunk, its rows)",
     "fisherlab.data.from_parquet": "no JAX (pyarrow)",
     "fisherlab.data.chunks": "no JAX",
     "fisherlab.data.Data": "helper of the other layers",

@@ -16,16 +16,24 @@ from ._base import (
 )
 from ._numeric import NumericBackend as NumericBackend
 from ._select import backend_for as backend_for
+from ._streamed_objective import (
+    ChunkPass as ChunkPass,
+    StreamedLogPosterior as StreamedLogPosterior,
+    require_autodiff as require_autodiff,
+)
 from ._validity import check_finite as check_finite
 
 __all__ = [
     "AutodiffBackend",
     "Backend",
+    "ChunkPass",
     "Derivative",
     "LogPosterior",
     "MonteCarloMoments",
     "NumericBackend",
     "RowCurvature",
+    "StreamedLogPosterior",
     "backend_for",
     "check_finite",
+    "require_autodiff",
 ]

@@ -125,34 +125,36 @@ def _family_size(model: Model, params: Any, x: Any) -> int:
     return sum(int(jnp.size(jnp.asarray(leaf))) for leaf in leaves if _is_float(leaf))
 
 
-def _rows(fn: Callable[[Any], tuple[jax.Array, jax.Array]], y: Any, x: Any, p: int) -> Any:
+def _rows(fn: Callable[[Any], tuple[jax.Array, jax.Array]], y: Any, x: Any, mask: Any, p: int) -> Any:
     """``fn`` on all rows at once when small enough (one trace), else summed over row blocks."""
     n = int(jax.tree_util.tree_leaves((y, x))[0].shape[0])
     if n * max(p, 1) <= _UNBLOCKED_ELEMENTS or n < 2 * BLOCK_ROWS:
-        return fn((y, x))
-    return sum_over_blocks(lambda data: (fn(data), ()), (y, x))[0]
+        return fn((y, x, mask))
+    return sum_over_blocks(lambda data: (fn(data), ()), (y, x, mask))[0]
 
 
-def _plain(model: Model, params_of: Callable[[jax.Array], Any], flat: jax.Array, y: Any, x: Any) -> Any:
+def _plain(
+    model: Model, params_of: Callable[[jax.Array], Any], flat: jax.Array, y: Any, x: Any, mask: Any
+) -> Any:
     axes = (None, 0, None if x is None else 0)
 
     def block(data: Any) -> Any:
-        yb, xb = data
+        yb, xb, mb = data
 
         def total(f: jax.Array) -> Any:
             ll, flags = jax.vmap(model.row_loglik, in_axes=axes)(params_of(f), yb, xb)
-            return ll.sum(), (ll, flags)
+            return (ll.sum() if mb is None else jnp.where(mb, ll, 0.0).sum()), (ll, flags)
 
         hess, (ll, flags) = jax.jacfwd(jax.grad(total, has_aux=True), has_aux=True)(flat)
         # a distribution's rows are checked by their support flags; evaluating every row's
         # log-likelihood only to see it finite would cost more than the Hessian (iid rows)
         return (-hess, invalid_rows(ll if not flags else None, flags))
 
-    return _rows(block, y, x, flat.shape[0])
+    return _rows(block, y, x, mask, flat.shape[0])
 
 
 def negative_hessian(
-    model: Model, params_of: Callable[[jax.Array], Any], flat: jax.Array, y: Any, x: Any
+    model: Model, params_of: Callable[[jax.Array], Any], flat: jax.Array, y: Any, x: Any, mask: Any = None
 ) -> tuple[jax.Array, jax.Array]:
     r""":math:`-\sum_i \nabla^2 \ell_i` with respect to ``flat``, and the number of invalid rows.
 
@@ -161,6 +163,8 @@ def negative_hessian(
         params_of: ``flat -> params`` (the unravel map, or a reparametrisation).
         flat: the point, a vector.
         y, x: the data (leading axis N).
+        mask: ``None``, or booleans ``(N,)``: only the rows marked ``True`` are summed (a
+            chunk padded to a fixed length; the padding's validity still counts).
 
     Returns:
         ``(matrix (P, P), count)``: ``count`` is :func:`invalid_rows` over all rows (0 when
@@ -168,7 +172,7 @@ def negative_hessian(
     """
     params = params_of(flat)
     if x is None or model.kind != "distribution" or _family_size(model, params, x) > flat.shape[0]:
-        return _plain(model, params_of, flat, y, x)  # type: ignore[no-any-return]
+        return _plain(model, params_of, flat, y, x, mask)  # type: ignore[no-any-return]
     eta = _eta(model, params_of)
 
     def row(y_row: Any, x_row: Any) -> Any:
@@ -184,8 +188,11 @@ def negative_hessian(
         return ll, flags, grad, hess, jac
 
     def block(data: Any) -> Any:
-        yb, xb = data
+        yb, xb, mb = data
         ll, flags, grad, hess, jac = jax.vmap(row)(yb, xb)
+        if mb is not None:
+            grad = jnp.where(mb[:, None], grad, 0.0)
+            hess = jnp.where(mb[:, None, None], hess, 0.0)
         p = flat.shape[0]
         gauss_newton = jac.reshape(-1, p).T @ jnp.einsum("nkl,nlp->nkp", hess, jac).reshape(-1, p)
         weights = jax.lax.stop_gradient(grad)
@@ -196,4 +203,4 @@ def negative_hessian(
         second = jax.hessian(linear_in_eta)(flat)
         return (-(gauss_newton + second), invalid_rows(ll, flags))
 
-    return _rows(block, y, x, flat.shape[0] * _family_size(model, params, x))  # type: ignore[no-any-return]
+    return _rows(block, y, x, mask, flat.shape[0] * _family_size(model, params, x))  # type: ignore[no-any-return]

@@ -184,6 +184,21 @@ def fit(
         str | None, typer.Option(help="--model parameters constrained positive, comma-separated.")
     ] = None,
     allow_code: Annotated[bool, typer.Option("--allow-code", help=_ALLOW_CODE_HELP)] = False,
+    stream: Annotated[
+        bool | None,
+        typer.Option(
+            "--stream/--no-stream",
+            help="Read a .parquet or .csv file in chunks (data beyond memory; formula fits). Default: "
+            "when the decoded file exceeds 2 GiB or an eighth of the available memory.",
+            show_default=False,
+        ),
+    ] = None,
+    chunk_rows: Annotated[
+        int | None,
+        typer.Option(
+            "--chunk-rows", min=1, help="Rows per chunk with --stream (default: 64 MiB of float64 columns)."
+        ),
+    ] = None,
 ) -> None:
     """``fisherlab fit``: read, fit, print the summary (or JSON), optionally write a report."""
     kind = choice(cov, COV_KINDS, "--cov")
@@ -223,6 +238,8 @@ def fit(
         before_fit,
         allow_code=allow_code,
         keep={"--cluster": cluster} if cluster is not None else None,
+        stream=stream,
+        chunk_rows=chunk_rows,
     )
     size = f.res.nobs * len(f.res.names) ** 2
     if run_check or (run_check is None and size <= AUTO_MAX_SIZE):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-__all__ = ["Fitted", "relabel"]
+__all__ = ["Fitted", "glm_fitted", "relabel"]
 
 
 @dataclasses.dataclass
@@ -65,3 +65,26 @@ def relabel(text: str, f: Fitted) -> str:
         if old != new:
             text = text.replace(old, new)
     return text
+
+
+def glm_fitted(
+    res: Any, columns: list[str], y: Any, x: Any, description: str, dropped: int, **extra: Any
+) -> Fitted:
+    """The :class:`Fitted` of a formula GLM ``res`` (named ``beta[i]``), renamed to the design
+    ``columns``; ``extra``: the other fields (``tests``, ``boundary``, ``kept``)."""
+    from fisherlab.formula import design_names
+
+    return Fitted(
+        res=res.rename(design_names(res.names, columns)),
+        model=res.model,
+        y=y,
+        x=x,
+        family=res.model.family.value,
+        link=res.model.link.value,
+        description=description,
+        beta_index=res.beta_index.tolist(),
+        pearson=res.pearson,
+        dropped=dropped,
+        original_names=list(res.names),
+        **extra,
+    )

@@ -16,13 +16,14 @@ import pandas as pd
 
 import fisherlab as fl
 from fisherlab._options import IMTestVariant
-from fisherlab.formula import Design, design_names, fit_design
+from fisherlab.formula import Design, fit_design
 
 from ._choices import FAMILY_NAMES
 from ._errors import EXIT_BAD_INPUT, EXIT_NOT_CONVERGED, CliError
-from ._fitted import Fitted, relabel
+from ._fitted import Fitted, glm_fitted, relabel
 from ._formula import build_design
 from ._io import read_table
+from ._streaming import should_stream, stream_glm
 from ._timer import Timer
 from ._user_model import fit_user_model
 
@@ -58,21 +59,8 @@ def fit_glm(design: Design, family: str, link: str | None, timer: Timer, descrip
         except fl.FisherlabError as exc:  # fit_design named the design columns, not beta[i]
             code = EXIT_NOT_CONVERGED if isinstance(exc, fl.NotConvergedError) else EXIT_BAD_INPUT
             raise CliError(str(exc), code) from exc
-    names = design_names(res.names, design.columns)
-    return Fitted(
-        res=res.rename(names),
-        model=res.model,
-        y=design.y,
-        x=design.x,
-        family=model.family.value,
-        link=model.link.value,
-        description=description,
-        beta_index=res.beta_index.tolist(),
-        pearson=res.pearson,
-        dropped=design.dropped,
-        original_names=list(res.names),
-        tests=tests,
-        boundary=boundary,
+    return glm_fitted(
+        res, design.columns, design.y, design.x, description, design.dropped, tests=tests, boundary=boundary
     )
 
 
@@ -93,8 +81,13 @@ def fit_from_options(
     *,
     allow_code: bool = False,
     keep: Mapping[str, str] | None = None,
+    stream: bool | None = None,
+    chunk_rows: int | None = None,
 ) -> Fitted:
     """Validate the model options, read the data, fit. ``before_fit`` runs after validation.
+
+    ``stream`` (``--stream``/``--no-stream``; ``None``: by the file's size) reads a Parquet or
+    CSV file in chunks of ``chunk_rows`` rows for a formula fit (:mod:`._streaming`).
 
     ``allow_code`` (``--allow-code``) lets the formula's terms run arbitrary Python. ``keep``:
     other columns the command uses with the fit, by option (``{"--cluster": "firm"}``): they
@@ -121,6 +114,20 @@ def fit_from_options(
         if family is None:
             raise CliError(f"--formula needs --family ({', '.join(FAMILY_NAMES[:4])}, ...)")
         glm = fl.models.glm(family, link)  # unknown family / link: ModelError listing the valid ones
+        if should_stream(data, stream):
+            before_fit()
+            return stream_glm(
+                data,
+                formula,
+                glm.family.value,
+                glm.link.value,
+                trials=trials,
+                dropna=dropna,
+                allow_code=allow_code,
+                chunk_rows=chunk_rows,
+                keep=columns,
+                timer=timer,
+            )
         before_fit()
         with timer.phase("read", f"reading {data}"):
             df = read()
@@ -146,6 +153,8 @@ def fit_from_options(
         )
     if family is not None or trials is not None:
         raise CliError("--family/--trials go with --formula, not with --model")
+    if stream or chunk_rows is not None:
+        raise CliError("--stream/--chunk-rows go with --formula: a --model fit reads its data in memory")
     if allow_code:
         raise CliError("--allow-code goes with --formula; a --model file is Python already")
     before_fit()

@@ -6,9 +6,11 @@ response and design, with the checks both faces make: the allow-list a formula's
 must pass before formulaic runs them (:func:`check_formula`), numeric columns with typos
 (:func:`check_numeric_columns`), missing values, the family's support of the response and
 design columns too large for float64 (:func:`build_design`); and one place fits it
-(:func:`fit_design`, errors naming the design columns). Modules: ``_guard`` (the
-allow-list), ``_columns`` (typos), ``_design`` (the design), ``_fit`` (the fit, names),
-``_glm`` (:func:`glm`), ``_spelling`` (the options a message suggests, per face).
+(:func:`fit_design`, errors naming the design columns). A table read in chunks (a
+:class:`~fisherlab.data.TableSource`) gets its design fixed by a first pass and its fit streamed
+(:func:`first_pass`, :func:`glm_table`). Modules: ``_guard`` (the allow-list), ``_columns``
+(typos), ``_design`` (the design), ``_fit`` (the fit, names), ``_glm`` (:func:`glm`),
+``_streamed`` (tables in chunks), ``_spelling`` (the options a message suggests, per face).
 """
 
 from .._errors import FormulaError as FormulaError, UnsafeFormulaError as UnsafeFormulaError
@@ -26,6 +28,7 @@ from ._design import (
     allow_code_hint as allow_code_hint,
     build_design as build_design,
     missing_report as missing_report,
+    parse_formula as parse_formula,
 )
 from ._fit import (
     coefficient_names as coefficient_names,
@@ -43,6 +46,12 @@ from ._guard import (
     parse_term as parse_term,
 )
 from ._spelling import PYTHON as PYTHON, Spelling as Spelling
+from ._streamed import (
+    StreamedDesign as StreamedDesign,
+    first_pass as first_pass,
+    fit_plan as fit_plan,
+    glm_table as glm_table,
+)
 
 __all__ = [
     "CONTRASTS",
@@ -58,6 +67,7 @@ __all__ = [
     "GLMDispersion",
     "Missing",
     "Spelling",
+    "StreamedDesign",
     "UnsafeFormulaError",
     "allow_code_hint",
     "build_design",
@@ -65,12 +75,16 @@ __all__ = [
     "check_numeric_columns",
     "coefficient_names",
     "design_names",
+    "first_pass",
     "fit_design",
+    "fit_plan",
     "formula_factors",
     "formula_name",
     "glm",
+    "glm_table",
     "missing_report",
     "non_numeric",
     "non_numeric_rows",
+    "parse_formula",
     "parse_term",
 ]

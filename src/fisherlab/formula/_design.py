@@ -35,7 +35,15 @@ from ._columns import check_numeric_columns, non_numeric, non_numeric_rows
 from ._guard import check_formula, formula_factors
 from ._spelling import PYTHON, Spelling
 
-__all__ = ["MAX_SUM_OF_SQUARES", "Design", "allow_code_hint", "build_design", "missing_report"]
+__all__ = [
+    "MAX_SUM_OF_SQUARES",
+    "Design",
+    "allow_code_hint",
+    "build_design",
+    "missing_report",
+    "new_rows",
+    "parse_formula",
+]
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -273,6 +281,49 @@ def _offset(df: pd.DataFrame, offset: str | None, exposure: str | None) -> np.nd
     return total
 
 
+def parse_formula(
+    formula: str, *, allow_code: bool = False, spelling: Spelling = PYTHON
+) -> tuple[Any, list[tuple[str, str]], list[str]]:
+    """Parse a two-sided ``formula`` and pass its terms through the allow-list, reading no data.
+
+    Args:
+        formula: ``"y ~ x1 + x2"``.
+        allow_code: skip the allow-list (:func:`~fisherlab.formula.check_formula`).
+        spelling: how the face calling spells the options its messages suggest.
+
+    Returns:
+        formulaic's parsed ``Formula`` (``.lhs``, ``.rhs``), its factors
+        (:func:`~fisherlab.formula.formula_factors`) and the sorted names of the columns it reads.
+
+    Raises:
+        FormulaError: a formula that cannot be parsed, or has no response.
+        UnsafeFormulaError: a term outside the allowed Python.
+    """
+    import formulaic
+
+    try:
+        parsed = formulaic.Formula(formula)
+    except Exception as exc:  # formulaic's syntax errors (multi-line, coloured): one line
+        raise FormulaError(f"cannot parse the formula {formula!r}: {_formula_error(exc)}") from exc
+    if not (hasattr(parsed, "lhs") and hasattr(parsed, "rhs")):
+        raise FormulaError(f"the formula {formula!r} needs a response: write it as 'y ~ x1 + x2'")
+    factors = formula_factors(parsed)
+    if not allow_code:  # first: a refused term is named as such, whatever else is wrong
+        try:
+            # Names are left to the column check of the caller: every name a term reads is one of
+            # the formula's required variables, so it must be a column (eval, open: refused there).
+            check_formula(factors)
+        except UnsafeFormulaError as exc:
+            raise UnsafeFormulaError(
+                f"{exc}; {allow_code_hint(spelling)}", term=exc.term, token=exc.token
+            ) from exc
+    # With allow_code a term may call Python's builtins (abs, round, ...): not columns.
+    needed = sorted(
+        str(v) for v in parsed.required_variables if not (allow_code and str(v) in vars(builtins))
+    )
+    return parsed, factors, needed
+
+
 def build_design(
     df: pd.DataFrame,
     formula: str,
@@ -286,6 +337,7 @@ def build_design(
     allow_code: bool = False,
     spelling: Spelling = PYTHON,
     keep: tuple[str, ...] = (),
+    spec: Any = None,
 ) -> Design:
     """Parse ``formula`` on ``df`` into a :class:`Design`, checking columns, missing values and support.
 
@@ -310,6 +362,9 @@ def build_design(
             cluster-robust covariance): they must exist, and their missing values count as the
             model's (an error, or the row dropped with ``dropna``), so that they stay aligned
             with the fitted rows (:attr:`Design.rows`).
+        spec: formulaic's ``ModelSpec`` of the right-hand side to build the design with (its
+            factor levels and transform states fixed, as for a chunk of a table read in chunks,
+            :mod:`fisherlab.formula._streamed`); ``None`` learns them from ``df``.
 
     Returns:
         The :class:`Design`.
@@ -324,8 +379,6 @@ def build_design(
             (row named), non-finite design entries or entries too large for float64
             (:data:`MAX_SUM_OF_SQUARES`; column and row named), a bad offset or exposure.
     """
-    import formulaic
-
     family = Family(family)
     if trials is not None and weights is not None:
         raise InvalidDataError(
@@ -334,27 +387,8 @@ def build_design(
     binomial_weights = weights is not None and FAMILIES[family].trials is not None
     prior_weights = weights if weights is not None and not binomial_weights else None
     counts = trials if trials is not None else (weights if binomial_weights else None)
-    try:
-        parsed = formulaic.Formula(formula)
-    except Exception as exc:  # formulaic's syntax errors (multi-line, coloured): one line
-        raise FormulaError(f"cannot parse the formula {formula!r}: {_formula_error(exc)}") from exc
-    if not (hasattr(parsed, "lhs") and hasattr(parsed, "rhs")):
-        raise FormulaError(f"the formula {formula!r} needs a response: write it as 'y ~ x1 + x2'")
+    parsed, factors, needed = parse_formula(formula, allow_code=allow_code, spelling=spelling)
     lhs, rhs = parsed.lhs, parsed.rhs
-    factors = formula_factors(parsed)
-    if not allow_code:  # first: a refused term is named as such, whatever else is wrong
-        try:
-            # Names are left to the column check below: every name a term reads is one of the
-            # formula's required variables, so it must be a column (eval, open: refused there).
-            check_formula(factors)
-        except UnsafeFormulaError as exc:
-            raise UnsafeFormulaError(
-                f"{exc}; {allow_code_hint(spelling)}", term=exc.term, token=exc.token
-            ) from exc
-    # With allow_code a term may call Python's builtins (abs, round, ...): not columns.
-    needed = sorted(
-        str(v) for v in parsed.required_variables if not (allow_code and str(v) in vars(builtins))
-    )
     extra = [c for c in (counts, prior_weights, offset, exposure, *keep) if c is not None]
     missing = [v for v in [*needed, *extra] if v not in df.columns]
     if missing:
@@ -379,6 +413,8 @@ def build_design(
         dropped = int(bad.sum())
         if df.shape[0] == 0:
             raise InvalidDataError(f"{report}: none left after {spelling.drop_missing}")
+
+    import formulaic
 
     response = str(lhs).strip()
     check_numeric_columns(df, factors, used, responses={str(v) for v in lhs.required_variables})
@@ -411,7 +447,10 @@ def build_design(
 
     try:
         with np.errstate(all="ignore"):  # overflow / log(0) are reported below, once, by row
-            mm = formulaic.model_matrix(rhs, df, na_action="ignore", context={})
+            if spec is None:
+                mm = formulaic.model_matrix(rhs, df, na_action="ignore", context={})
+            else:
+                mm = spec.get_model_matrix(df, na_action="ignore")
     except Exception as exc:
         raise FormulaError(f"cannot build the design matrix of {formula!r}: {_formula_error(exc)}") from exc
     columns = [str(c) for c in mm.columns]

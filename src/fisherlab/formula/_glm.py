@@ -1,4 +1,10 @@
-r"""``fisherlab.glm``: a generalized linear model from a formula and a table, fitted by maximum likelihood."""
+r"""``fisherlab.glm``: a generalized linear model from a formula and a table, fitted by maximum likelihood.
+
+The table is a pandas DataFrame (or a dict of columns) in memory, or a table read in chunks (a
+:class:`~fisherlab.data.TableSource`: ``fl.data.from_parquet(path)``, ``fl.data.from_csv(path)``,
+``fl.data.frames(factory)``, or a dask DataFrame read one partition at a time), whose design is
+fixed by a first pass and whose fit streams (:mod:`fisherlab.formula._streamed`).
+"""
 
 from __future__ import annotations
 
@@ -9,12 +15,15 @@ from typing import Any, TypeAlias
 import numpy as np
 import pandas as pd
 
-from .._errors import FisherlabArgumentError, InvalidDataError, MethodUnavailableError
+from .._errors import FisherlabArgumentError, InvalidDataError
 from .._options import GLMDispersion, Missing, choose
 from .._precision import float64
+from ..data import Chunks, TableSource
+from ..data._tables import DaskTable, is_dask_frame
 from ..models import GLMFit, glm as glm_model
 from ._design import build_design, new_rows
 from ._fit import design_names, fit_design
+from ._streamed import glm_table
 
 __all__ = ["GLMDispersion", "Missing", "glm"]
 
@@ -31,12 +40,15 @@ def _frame(data: Any) -> pd.DataFrame:
         if len(set(lengths.values())) > 1:
             raise InvalidDataError(f"the columns of data have different lengths: {lengths}")
         return pd.DataFrame(dict(data))
-    if hasattr(data, "compute") and hasattr(data, "columns"):
-        raise MethodUnavailableError(
-            "glm(data=<dask DataFrame>): not supported yet; pass data.compute(), a pandas DataFrame"
+    if isinstance(data, Chunks):
+        raise FisherlabArgumentError(
+            "glm(data=...) needs named columns, and a source of (y, x) chunks has none: pass a table "
+            "source (fl.data.from_parquet(path) without y=, fl.data.from_csv(path), "
+            "fl.data.frames(factory)), or fit the design source with fisherlab.models.fit_glm"
         )
     raise FisherlabArgumentError(
-        f"glm(data=...) takes a pandas DataFrame or a dict of columns, got {type(data).__name__}"
+        "glm(data=...) takes a pandas DataFrame or a dict of columns, a table source (fl.data.from_parquet, "
+        f"fl.data.from_csv, fl.data.frames) or a dask DataFrame, got {type(data).__name__}"
     )
 
 
@@ -104,8 +116,17 @@ def glm(
 
     Args:
         formula: a two-sided formula, ``"y ~ x1 + np.log(x2) + C(group)"``.
-        data: a pandas DataFrame or a dict of equally long columns; rows are named by the
-            DataFrame's index in messages.
+        data: a pandas DataFrame or a dict of equally long columns (rows are named by the
+            DataFrame's index in messages); or a table read in chunks, for data beyond memory: a
+            :class:`~fisherlab.data.TableSource` (``fl.data.from_parquet(path)``,
+            ``fl.data.from_csv(path)``, ``fl.data.frames(factory)``) or a dask DataFrame (read
+            one partition at a time). Then ``weights``, ``offset`` and ``exposure`` are column
+            names; a first pass reads only the columns the model uses, checks every chunk as a
+            DataFrame is checked (errors name the chunk and the source's row) and fixes the
+            design (all levels of every categorical column, the state of ``center``/``scale``;
+            :mod:`fisherlab.formula._streamed`), and the fit, its covariances, deviances and
+            dispersion stream over the table, equal to the in-memory results to rounding.
+            The result's ``table`` and ``rows`` are ``None``.
         family: ``"gaussian"``, ``"binomial"``, ``"poisson"``, ``"gamma"``,
             ``"inverse_gaussian"`` or ``"negative_binomial"`` (R's spellings work too).
         link: ``None`` for R's default link of the family, or one R allows for it.
@@ -151,8 +172,8 @@ def glm(
         InvalidDataError: a column not in the data, missing values, a numeric column with
             typos, a response outside the family's support, non-finite or too large design
             entries, a bad offset, exposure or weight (column and row named).
-        MethodUnavailableError: a dask DataFrame as data.
-        FisherlabArgumentError: ``data`` of another type.
+        FisherlabArgumentError: ``data`` of another type (a source of ``(y, x)`` chunks has no
+            column names); arrays as ``weights``, ``offset`` or ``exposure`` of a table source.
         EstimateAtInfinityError, NotConvergedError, SingularInformationError: from the fit,
             naming the design columns.
 
@@ -175,6 +196,25 @@ def glm(
     model = glm_model(family, link)  # unknown family / link: ModelError before the data are read
     choice = choose(GLMDispersion, dispersion, "dispersion")
     drop = choose(Missing, missing, "missing") is Missing.DROP
+    if isinstance(data, TableSource) or is_dask_frame(data):
+        table = data if isinstance(data, TableSource) else DaskTable(data)
+        for what, value in (("weights", weights), ("offset", offset), ("exposure", exposure)):
+            if value is not None and not isinstance(value, str):
+                raise FisherlabArgumentError(
+                    f"glm: with a table source as data, {what}= names a column of the table, got "
+                    f"{type(value).__name__}"
+                )
+        return glm_table(
+            model,
+            table,
+            formula,
+            choice.value,
+            weights=weights if isinstance(weights, str) else None,
+            offset=offset if isinstance(offset, str) else None,
+            exposure=exposure if isinstance(exposure, str) else None,
+            dropna=drop,
+            allow_code=allow_code,
+        )
     df = _frame(data)
     df, weights_col = _column(df, weights, "weights")
     df, offset_col = _column(df, offset, "offset")

@@ -27,6 +27,10 @@ model at the MLE with enough data). The empirical Fisher :math:`K` is a
 trustworthy curvature only when these are near 1; Kunstner, Balles & Hennig
 (2019) show how badly it can mislead otherwise.
 
+Every quantity is a function of a few sums over the rows, so data beyond memory (a chunk
+source) are checked in one pass with memory independent of N
+(:mod:`fisherlab.inference._check_stream`).
+
 References:
     H. White (1982). Maximum likelihood estimation of misspecified models.
     *Econometrica* 50(1), 1–25.
@@ -50,18 +54,17 @@ import numpy as np
 import scipy.linalg
 import scipy.special
 
-from .._errors import FisherlabError, InvalidDataError, MethodUnavailableError
+from .._errors import FisherlabArgumentError, FisherlabError, MethodUnavailableError
 from .._format import format_pvalue
 from .._options import FisherMethod, IMTestVariant, PValueMethod, choose, count, probability, seed_value
 from .._precision import float64, float64_methods
-from ..backends import backend_for, check_finite
-from ..data._prepare import prepare_data
-from ..dist import Weighted
+from ..data._chunks import Chunks
 from ..information._fisher import fisher
 from ..information._matrix import InfoMatrix, _combination
 from ..model._model import Model, require_model
-from ..params._pytree import as_params, param_names
+from ..params._pytree import param_names
 from ._bootstrap import AUTO_MAX_COST, MLE_DECREMENT, bootstrap_im_test, monte_carlo_pvalue
+from ._check_stream import RowTerms, row_terms, streamed_terms
 
 __all__ = ["AUTO_MAX_SIZE", "DEFAULT_BOOTSTRAP", "CheckResult", "check"]
 
@@ -88,6 +91,10 @@ RANK_RTOL = 1e-8
 # an indicator is zero below 1e-6 of its terms, and dependent below 1e-5.
 NUMERIC_ZERO_RTOL = 1e-6
 NUMERIC_RANK_RTOL = 1e-5
+# Exact ties (x^2 = x makes two indicators equal) go to the lower index whatever the rounding:
+# each column's scale shrinks by this much per position, far above rounding and LAPACK's norm
+# downdating error (~1e-8 relative), far below anything that moves a rank decision.
+TIE_RTOL = 1e-6
 
 
 # --------------------------------------------------------------------------- linear algebra
@@ -102,7 +109,8 @@ def _select(columns: np.ndarray, norms: np.ndarray, rtol: float = RANK_RTOL) -> 
     live = np.flatnonzero(norms > 0)
     if live.size == 0:
         return live
-    _, r, piv = scipy.linalg.qr(columns[:, live] / norms[live], mode="economic", pivoting=True)
+    scale = norms[live] * (1.0 + TIE_RTOL * np.arange(live.size))
+    _, r, piv = scipy.linalg.qr(columns[:, live] / scale, mode="economic", pivoting=True)
     rank = int(np.sum(np.abs(np.diag(r)) > rtol))
     return np.sort(live[piv[:rank]])
 
@@ -113,6 +121,35 @@ def _quadratic(regressors: np.ndarray, total: np.ndarray) -> float:
     r = np.linalg.qr(regressors * scale, mode="r")
     w = scipy.linalg.solve_triangular(r, total * scale, trans="T")
     return float(w @ w)
+
+
+def _im_test(
+    white: bool, terms: RowTerms, nonzero: np.ndarray, j_inv: np.ndarray, rank_rtol: float
+) -> tuple[np.ndarray, float]:
+    """The indicators kept and the statistic, from the rows or from their triangular factor."""
+    s, d, d_norm = terms.scores, terms.indicators, terms.d_norm
+    if white:
+        rows_j, cols_j = np.triu_indices(s.shape[1])
+        g = d + s @ j_inv @ terms.grad_d()[rows_j, cols_j].T  # d_i - grad_D (sum H)^-1 s_i
+        # Scaled by the indicator's norm: a g column that vanishes relative to d (d a multiple
+        # of the scores, as s_a^2 + H_aa = s_sigma / sigma in a Normal regression) is dropped.
+        kept = nonzero[_select(g[:, nonzero], d_norm[nonzero], rank_rtol)]
+        regressors, total = g[:, kept], terms.d_total[kept]
+    else:
+        q_s = np.linalg.qr(s / np.linalg.norm(s, axis=0))[0]
+        d_nz = d[:, nonzero]
+        resid = d_nz - q_s @ (q_s.T @ d_nz)
+        kept = nonzero[_select(resid, d_norm[nonzero], rank_rtol)]
+        regressors = np.column_stack([s, d[:, kept]])
+        total = np.concatenate([terms.score_total, terms.d_total[kept]])
+    if kept.size == 0:
+        raise MethodUnavailableError(
+            "check: the information-matrix test has nothing to test: every indicator "
+            "s_j s_k + H_jk is identically zero or a combination of the scores, so the equality "
+            "E[s s^T] = -E[H] holds for this model whatever the data (e.g. a density linear in "
+            "its parameters); use the score mean test and the eigenvalue ratios only"
+        )
+    return kept, _quadratic(regressors, total)
 
 
 def _ratio_eigen(num: InfoMatrix, den: InfoMatrix) -> tuple[np.ndarray, np.ndarray]:
@@ -296,20 +333,27 @@ def _verdict(
 # --------------------------------------------------------------------------- check
 
 
+#: Why a chunk source gets no bootstrap p-value.
+STREAMED = "data streamed from a chunk source (the parametric bootstrap simulates and refits in memory)"
+
+
 def _no_bootstrap_reason(
-    choice: PValueMethod, model: Model, exact: bool, n: int, p: int, num_bootstrap: int
+    choice: PValueMethod, model: Model, exact: bool, n: int, p: int, num_bootstrap: int, streamed: bool
 ) -> str | None:
     """``None`` to bootstrap; else why the p-value is asymptotic (raises for ``"bootstrap"``)."""
     if choice is PValueMethod.ASYMPTOTIC:
         return "asymptotic p-value as asked"
     why = None
-    if model.kind == "loglik" and model.sampler is None:
+    if streamed:
+        why = STREAMED
+    elif model.kind == "loglik" and model.sampler is None:
         why = "a from_loglik model without a sampler cannot simulate data (pass sampler=)"
     elif not exact:
         why = "numeric derivatives: the bootstrap's B refits need a model JAX can trace"
     if why is not None and choice is PValueMethod.BOOTSTRAP:
         raise MethodUnavailableError(
             f"check: pvalue='bootstrap' is unavailable: {why}; use pvalue='asymptotic'"
+            + (", or pass y and x as arrays" if streamed else "")
         )
     cost = n * p * p * num_bootstrap
     if why is None and choice is PValueMethod.AUTO and cost > AUTO_MAX_COST:
@@ -350,8 +394,8 @@ def check(
     :math:`d_i = \operatorname{vech}(s_i s_i^\top + H_i)`. Indicators that are
     identically zero (the density is linear in a parameter) or linear combinations
     of the others (a 0/1 covariate makes :math:`x^2 = x`) are left out, found by a
-    pivoted QR of the unit-scaled columns; the degrees of freedom are the number
-    kept. Two variants, both asymptotically :math:`\chi^2(\text{df})` at the MLE:
+    pivoted QR of the unit-scaled columns (exact ties to the lower index); the degrees of
+    freedom are the number kept. Two variants, both asymptotically :math:`\chi^2(\text{df})` at the MLE:
 
     - ``"white"`` (the default): White's statistic, corrected for the estimation
       of :math:`\theta`,
@@ -391,7 +435,9 @@ def check(
     :math:`N P^2 B \le` :data:`~fisherlab.inference._bootstrap.AUTO_MAX_COST` (2e7: about 3 s
     on 2 CPU cores after 2–3 s of compilation, N up to ~11,000 at P = 3); otherwise it uses
     the asymptotic p-value and says why in the verdict. The asymptotic size approaches the
-    nominal level only at :math:`N \gtrsim 10^4`.
+    nominal level only at :math:`N \gtrsim 10^4`. The bootstrap simulates and refits data
+    sets in memory: on a chunk source ``"auto"`` takes the asymptotic p-value (the note says
+    why) and ``"bootstrap"`` raises.
 
     **Curvature gap.** The eigenvalues of :math:`J^{-1}K`, :math:`F^{-1}K` and
     :math:`F^{-1}J` (generalised symmetric eigenproblems). All tend to 1 for a
@@ -404,8 +450,12 @@ def check(
     Args:
         model: a :class:`~fisherlab.Model` (or one from ``from_loglik``).
         params: parameter pytree :math:`\theta`, usually the MLE.
-        y: observations, leading axis N.
-        x: covariates with leading axis N, or ``None``.
+        y: observations, leading axis N; or a chunk source (:func:`fisherlab.data.chunks`,
+            :func:`fisherlab.data.from_parquet`) holding y and x, for data beyond memory: one
+            pass accumulates the sums the check is made of (:mod:`~fisherlab.inference._check_stream`)
+            and F streams the chunks' x (an iid model: F of one row times N); the results equal
+            the in-memory check of the same rows to rounding (Monte-Carlo F apart).
+        x: covariates with leading axis N, or ``None`` (always with a chunk source).
         variant: ``"white"`` (default) or ``"opg"``.
         pvalue: ``"auto"`` (default), ``"bootstrap"`` or ``"asymptotic"``: the p-value of the
             information-matrix test that the verdict uses (above).
@@ -420,11 +470,13 @@ def check(
     Returns:
         :class:`CheckResult` with the statistics, p-values, eigenvalue ratios,
         condition numbers and a one-line :attr:`~CheckResult.verdict`.
-        Memory is :math:`O(NP^2)` (per-row Hessians) plus the :math:`N \times q` indicators.
+        Memory is :math:`O(NP^2)` (per-row Hessians) plus the :math:`N \times q` indicators;
+        on a chunk source one chunk's plus :math:`O(P^4)` (the factor of scores and indicators).
 
     Raises:
         InvalidDataError: NaN/inf or mismatched rows in ``y``/``x``, ``y`` outside
-            the support; or too few rows (N must exceed :math:`P + q`).
+            the support; or too few rows (N must exceed :math:`P + q`); a chunk of a source
+            whose columns differ from the first's (the chunk, and the row it starts at, named).
         InvalidParameterError: parameters giving an invalid distribution, or a
             non-finite score or Hessian (row named).
         SingularInformationError: :math:`K` or the score covariance singular
@@ -436,11 +488,12 @@ def check(
         InvalidOptionError: an unknown ``variant``, ``pvalue`` or ``fisher_method``,
             ``num_bootstrap`` below 1, a negative ``seed``, or ``alpha`` outside (0, 1) or NaN.
         MethodUnavailableError: ``pvalue="bootstrap"`` for a model that cannot simulate
-            (``from_loglik`` without a sampler) or has numeric derivatives; a model whose rows
+            (``from_loglik`` without a sampler), has numeric derivatives, or data from a chunk
+            source; a model whose rows
             carry likelihood weights (:class:`~fisherlab.dist.Weighted`: a Poisson or
             negative-binomial GLM with prior weights), for which the equality does not hold.
         FisherlabArgumentError: ``model`` is not an ``fl.Model``; ``alpha`` not a number;
-            a complex, bool or non-numeric parameter.
+            a complex, bool or non-numeric parameter; ``x`` given with a chunk source.
 
     Example:
         Counts from a Poisson model, at the MLE (the sample mean):
@@ -466,84 +519,43 @@ def check(
     if fisher_method != "none":
         choose(FisherMethod, fisher_method, "check: fisher_method")
     alpha = probability(alpha, "check: alpha (the significance level)", 0.05)
-    backend = backend_for(model, params, y, x)
-    params = as_params(params)
+    streamed, data = isinstance(y, Chunks), None
+    if streamed:
+        if x is not None:
+            raise FisherlabArgumentError("check: a chunk source holds x too; pass it as y and leave x out")
+        if pchoice is PValueMethod.BOOTSTRAP:  # raises before any pass over the data
+            _no_bootstrap_reason(pchoice, model, True, 0, 0, num_bootstrap, streamed)
+        params, terms = streamed_terms(model, params, y, choice is IMTestVariant.WHITE)
+    else:
+        params, terms, data = row_terms(model, params, y, x, choice is IMTestVariant.WHITE)
     names = param_names(params)
-    data = prepare_data(y, x)
-    n, p = data.n, len(names)
-    if model.kind == "distribution" and isinstance(backend.first_distribution(params, data.x), Weighted):
-        raise MethodUnavailableError(
-            "check: the model's rows carry likelihood weights (fl.dist.Weighted, w·log p: R's prior "
-            "weights of a Poisson or negative-binomial GLM); a weighted log-likelihood is not a "
-            "likelihood of y, so the information-matrix equality E[w² s sᵀ] = w·F does not hold "
-            "and the test does not apply; use sandwich standard errors (res.cov('sandwich'))"
-        )
+    n, p = terms.n, len(names)
     rows_j, cols_j = np.triu_indices(p)
     q = rows_j.size
-    if n <= p + q:
-        raise InvalidDataError(
-            f"check: too few rows for the information-matrix test: N = {n}, but it needs more than "
-            f"P + P(P+1)/2 = {p} + {q} = {p + q} (scores and indicators); use more data"
-        )
+    zero_rtol, rank_rtol = (ZERO_RTOL, RANK_RTOL) if terms.exact else (NUMERIC_ZERO_RTOL, NUMERIC_RANK_RTOL)
 
-    rows = backend.row_curvature(params, data)
-    zero_rtol, rank_rtol = (ZERO_RTOL, RANK_RTOL) if rows.exact else (NUMERIC_ZERO_RTOL, NUMERIC_RANK_RTOL)
-    ll, s, h = rows.loglik, rows.scores, rows.hessians
-    check_finite("log-likelihood", np.where(np.isneginf(ll), 0.0, ll))
-    check_finite("score", s)
-    check_finite("Hessian of the log-likelihood", h)
-    h = 0.5 * (h + np.swapaxes(h, 1, 2))
-
-    empirical = InfoMatrix(s.T @ s, names, method="empirical")
-    observed = InfoMatrix(-h.sum(axis=0), names, method="observed")
+    empirical = InfoMatrix(terms.empirical, names, method="empirical")
+    observed = InfoMatrix(terms.observed, names, method="observed")
     empirical.cov()  # a parameter no row depends on: SingularInformationError naming it
 
     # 1. score mean test
-    s_bar = s.mean(axis=0)
-    centred = InfoMatrix(np.cov(s, rowvar=False, bias=True).reshape(p, p), names, method="score covariance")
+    s_bar = terms.score_mean
+    centred = InfoMatrix(terms.centred, names, method="score covariance")
     score_stat = float(n * s_bar @ centred.cov().matrix @ s_bar)
     score_p = float(scipy.special.chdtrc(p, score_stat))
 
     # 2. information-matrix test
-    outer = s[:, rows_j] * s[:, cols_j]
-    curv = h[:, rows_j, cols_j]
-    d = outer + curv
-    d_norm = np.linalg.norm(d, axis=0)
-    nonzero = np.flatnonzero(
-        d_norm > zero_rtol * (np.linalg.norm(outer, axis=0) + np.linalg.norm(curv, axis=0))
-    )
+    nonzero = np.flatnonzero(terms.d_norm > zero_rtol * (terms.outer_norm + terms.curv_norm))
     j_inv = observed.cov().matrix  # J must be positive definite (White's correction and the ratios)
-    if choice is IMTestVariant.WHITE:
-        third = backend.third_derivatives(params, data)
-        check_finite("third derivative of the log-likelihood", third[None])
-        grad_d = third + np.einsum("njl,nk->jkl", h, s) + np.einsum("nj,nkl->jkl", s, h)
-        g = d + s @ j_inv @ grad_d[rows_j, cols_j].T  # d_i - grad_D (sum H)^-1 s_i
-        # Scaled by the indicator's norm: a g column that vanishes relative to d (d a multiple
-        # of the scores, as s_a^2 + H_aa = s_sigma / sigma in a Normal regression) is dropped.
-        kept = nonzero[_select(g[:, nonzero], d_norm[nonzero], rank_rtol)]
-        regressors, total = g[:, kept], d[:, kept].sum(axis=0)
-    else:
-        q_s = np.linalg.qr(s / np.linalg.norm(s, axis=0))[0]
-        d_nz = d[:, nonzero]
-        resid = d_nz - q_s @ (q_s.T @ d_nz)
-        kept = nonzero[_select(resid, d_norm[nonzero], rank_rtol)]
-        regressors = np.column_stack([s, d[:, kept]])
-        total = regressors.sum(axis=0)
-    if kept.size == 0:
-        raise MethodUnavailableError(
-            "check: the information-matrix test has nothing to test: every indicator "
-            "s_j s_k + H_jk is identically zero or a combination of the scores, so the equality "
-            "E[s s^T] = -E[H] holds for this model whatever the data (e.g. a density linear in "
-            "its parameters); use the score mean test and the eigenvalue ratios only"
-        )
-    im_stat = _quadratic(regressors, total)
+    kept, im_stat = _im_test(choice is IMTestVariant.WHITE, terms, nonzero, j_inv, rank_rtol)
     im_df = int(kept.size)
     im_p_asymptotic = float(scipy.special.chdtrc(im_df, im_stat))
-    g_total = s.sum(axis=0)
+    g_total = terms.score_total
     at_mle = bool(np.sqrt(max(float(g_total @ j_inv @ g_total), 0.0)) <= MLE_DECREMENT)
-    reason = _no_bootstrap_reason(pchoice, model, rows.exact, n, p, num_bootstrap)
+    reason = _no_bootstrap_reason(pchoice, model, terms.exact, n, p, num_bootstrap, streamed)
     im_p, im_se, method, note, boot_stats = im_p_asymptotic, None, "asymptotic", reason or "", None
     if reason is None:
+        assert data is not None  # a chunk source has a reason
         note = ""
         try:
             boot = bootstrap_im_test(
@@ -577,9 +589,9 @@ def check(
     emp_exp = obs_exp = None
     if fisher_method != "none":
         try:
-            expected = (
-                fisher(model, params, data.x, method=fisher_method)
-                if data.x is not None
+            expected = (  # x of a chunk source streams; an iid model gives F of one row, times N
+                fisher(model, params, terms.design, method=fisher_method)
+                if terms.design is not None
                 else fisher(model, params, None, n=n, method=fisher_method)
             )
         except MethodUnavailableError:

@@ -51,6 +51,7 @@ import scipy.special
 from .._errors import FisherlabArgumentError, MethodUnavailableError, ModelError
 from .._format import format_pvalue
 from .._precision import float64_methods
+from ..data._chunks import StreamedData
 
 __all__ = [
     "LikelihoodRatioTest",
@@ -139,6 +140,12 @@ def check_nested(model: Any, big: Any, small: Any) -> None:
     """
 
 
+def _observations(data: Any) -> Any:
+    """The ``y`` to compare: all of it in memory; a streamed source's first chunk (the rows are
+    compared by count; reading two sources through to compare them would cost a pass each)."""
+    return data.first.y if isinstance(data, StreamedData) else data.y
+
+
 def _same_leaves(a: Any, b: Any) -> bool:
     la, lb = jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)
     if len(la) != len(lb):
@@ -174,7 +181,7 @@ def likelihood_ratio_test(big: Any, small: Any) -> LikelihoodRatioTest:
             f"lr_test: the fits have different numbers of rows (N = {big.nobs} and {small.nobs}); "
             "nested models must be fitted to the same rows (drop missing values once, before both fits)"
         )
-    if not _same_leaves(big.data.y, small.data.y):
+    if not _same_leaves(_observations(big.data), _observations(small.data)):
         raise ModelError(
             "lr_test: the two fits have different observations y; nested models must be fitted to the "
             "same data"

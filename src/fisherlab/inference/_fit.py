@@ -31,10 +31,18 @@ import numpy as np
 import numpyro.distributions as nd
 import scipy.optimize
 
-from .._errors import EstimateAtInfinityError, NotConvergedError, SingularInformationError
+from .._errors import (
+    EstimateAtInfinityError,
+    FisherlabArgumentError,
+    InvalidDataError,
+    InvalidParameterError,
+    NotConvergedError,
+    SingularInformationError,
+)
 from .._options import OptimMethod, choose, count, positive_number
 from .._precision import float64
 from ..backends import Backend, backend_for
+from ..data._chunks import Chunks, StreamedData, in_parts
 from ..data._prepare import Data, prepare_data
 from ..information._data_terms import loglik
 from ..information._matrix import InfoMatrix
@@ -82,19 +90,25 @@ def _failure(
 _SEPARABLE = (nd.BernoulliProbs, nd.BernoulliLogits, nd.BinomialProbs, nd.BinomialLogits)
 
 
-def _separation(backend: Backend, params: Any, data: Data) -> str:
+def _separation(backend: Backend, params: Any, data: Data | StreamedData) -> str:
     """A message when a Bernoulli/Binomial fit has fitted probabilities numerically 0 or 1."""
-    if backend.model.kind != "distribution" or data.x is None:
+    first = data.first if isinstance(data, StreamedData) else data
+    if backend.model.kind != "distribution" or first.x is None:
         return ""
-    if not isinstance(backend.first_distribution(params, data.x), _SEPARABLE):
+    if not isinstance(backend.first_distribution(params, first.x), _SEPARABLE):
         return ""
-    probs = np.asarray(backend.rows_distribution(params, data.x).probs)
-    extreme = np.flatnonzero((probs < 1e-10) | (probs > 1 - 1e-10))
-    if not extreme.size:
+    count, row = 0, -1
+    for start, part in in_parts(data):
+        probs = np.asarray(backend.rows_distribution(params, part.x).probs)
+        extreme = np.flatnonzero((probs < 1e-10) | (probs > 1 - 1e-10))
+        if extreme.size and row < 0:
+            row = start + int(extreme[0])
+        count += extreme.size
+    if not count:
         return ""
     return (
-        f"perfect or quasi-complete separation: {extreme.size} of {data.n} rows (first: row "
-        f"{int(extreme[0])}) are fitted with probability numerically 0 or 1, so the maximum-likelihood "
+        f"perfect or quasi-complete separation: {count} of {data.n} rows (first: row "
+        f"{row}) are fitted with probability numerically 0 or 1, so the maximum-likelihood "
         "estimate does not exist (coefficients run to ±infinity); drop or merge the separating "
         "covariate, or add a prior (e.g. Normal(0, 2.5) on coefficients) for a finite MAP estimate"
     )
@@ -112,6 +126,16 @@ def _at_infinity(
         raise recession_error(obj, backend, params, found, lead=note)
     if note:
         raise EstimateAtInfinityError(note)
+
+
+def _name_invalid_row(backend: Backend, params: Any, data: StreamedData) -> None:
+    """Raise the error naming the first row of a streamed source impossible at ``params``, if any
+    (chunk and row named), as the in-memory fit does at its starting values."""
+    for label, part in data:
+        try:
+            backend.loglik(params, part)
+        except (InvalidDataError, InvalidParameterError) as exc:
+            raise type(exc)(f"{label}: {exc}") from exc
 
 
 def _finite_start(obj: Objective, backend: Backend, params0: Any, u0: np.ndarray, *, hessian: bool) -> None:
@@ -194,17 +218,26 @@ def fit(
     choice = choose(OptimMethod, method, "method")
     tol = positive_number(tol, "tol")
     max_iter = count(max_iter, "max_iter", 1, "optimiser iterations")
-    backend = backend_for(model, init, y, x)
+    data: Data | StreamedData
+    if isinstance(y, Chunks):
+        if x is not None:
+            raise FisherlabArgumentError("fit: a chunk source holds x too; pass it as y and leave x out")
+        data = StreamedData.first_chunk(y)
+        first = data.first
+    else:
+        data = first = prepare_data(y, x)
+    backend = backend_for(model, init, first.y, first.x)
     params0 = as_params(init)
-    data = prepare_data(y, x)
     reparam = Reparam(params0, model.constraints)
     prior_obj = as_prior(prior, params0)
     if prior_obj is not None:
         prior_obj.check(params0)
-    loglik(model, params0, data.y, data.x)  # raises, naming the row, if init is impossible
+    loglik(model, params0, first.y, first.x)  # raises, naming the row, if init is impossible
     u0 = np.asarray(reparam.to_unconstrained(params0, check=True))
     obj = Objective(model, reparam, prior_obj, data, params0)
     if not np.isfinite(obj.value(u0)):
+        if isinstance(data, StreamedData):
+            _name_invalid_row(backend, params0, data)
         raise SingularInformationError("the log-likelihood is not finite at init; start elsewhere")
     if choice is OptimMethod.AUTO:
         choice = OptimMethod.NEWTON if reparam.size <= obj.newton_max_params else OptimMethod.LBFGS
@@ -212,8 +245,8 @@ def fit(
     if choice is OptimMethod.NEWTON:
         # Let the first full Newton step through: the trust region only has to shrink when a
         # step fails, as in a line-searched Newton method (IRLS converges in a handful of steps).
-        first = decrement(obj.grad(u0), obj.hessian(u0))[1]
-        radius = float(np.linalg.norm(first)) if first is not None else 1.0
+        step = decrement(obj.grad(u0), obj.hessian(u0))[1]
+        radius = float(np.linalg.norm(step)) if step is not None else 1.0
         radius = radius if np.isfinite(radius) and radius > 0 else 1.0
         with np.errstate(over="ignore", invalid="ignore"):  # trust-exact's own bounds on big numbers
             opt = scipy.optimize.minimize(

@@ -12,6 +12,8 @@ the backend:
   the same point; the backends keep their own last value and gradient);
 - :meth:`trial_hessian` stands in the identity where the Hessian is not finite (a trial point
   outside the support, rejected on :math:`f` alone);
+- on a chunk source (:class:`~fisherlab.data._chunks.StreamedData`) the derivatives are
+  streamed passes (:class:`~fisherlab.backends._streamed_objective.StreamedLogPosterior`);
 - :meth:`tolerance`: the Newton decrement :math:`\sqrt{g^\top H^{-1} g}` cannot be judged below
   the gradient's own error :math:`e`; the threshold is raised to :math:`2\sqrt{e^\top H^{-1} e}`
   where that exceeds the requested ``tol`` (0 for exact derivatives).
@@ -24,11 +26,13 @@ from typing import Any
 import numpy as np
 
 from .._precision import float64_methods
-from ..backends import LogPosterior, backend_for
+from ..backends import LogPosterior, StreamedLogPosterior, backend_for, require_autodiff
+from ..data._chunks import StreamedData
 from ..data._prepare import Data
 from ..model._model import Model
 from ..params._constraints import Reparam
 from ..params._prior import Prior
+from ..params._pytree import tree_signature
 from ._newton import decrement
 
 __all__ = ["Objective"]
@@ -43,10 +47,17 @@ class Objective:
         source: the backend's :class:`~fisherlab.backends.LogPosterior`.
     """
 
-    def __init__(self, model: Model, reparam: Reparam, prior: Prior | None, data: Data, params0: Any) -> None:
+    def __init__(
+        self, model: Model, reparam: Reparam, prior: Prior | None, data: Data | StreamedData, params0: Any
+    ) -> None:
         self.model, self.reparam, self.prior, self.data = model, reparam, prior, data
-        backend = backend_for(model, params0, data.y, data.x)
-        self.source: LogPosterior = backend.log_posterior(reparam, prior, data, params0)
+        self.source: LogPosterior
+        if isinstance(data, StreamedData):
+            require_autodiff(backend_for(model, params0, data.first.y, data.first.x))
+            self.source = StreamedLogPosterior(model, reparam, prior, data, tree_signature(params0))
+        else:
+            backend = backend_for(model, params0, data.y, data.x)
+            self.source = backend.log_posterior(reparam, prior, data, params0)
         self._last_h: tuple[bytes, np.ndarray] | None = None
 
     @property

@@ -19,6 +19,7 @@ import numpy as np
 
 from .._errors import FisherlabError, InvalidDataError
 from ..backends import Backend
+from ..data._chunks import StreamedData, in_parts
 from ..data._prepare import Data
 from ..params._pytree import param_names, path_name
 
@@ -46,15 +47,40 @@ def _largest_covariate(x: Any, row: int) -> str:
     return best[1] if best is not None else ""
 
 
-def overflow_error(backend: Backend, params: Any, data: Data, where: str) -> InvalidDataError | None:
+def overflow_error(
+    backend: Backend, params: Any, data: Data | StreamedData, where: str
+) -> InvalidDataError | None:
     """The error naming the first row whose score overflows at ``params``, or ``None`` if none does.
 
     Args:
         backend: the model's backend.
         params: the parameters at which the derivatives were not finite.
-        data: the data of the fit.
+        data: the data of the fit (in memory, or a streamed source read chunk by chunk; rows
+            are counted from the source's start).
         where: where the fit was, for the message (``"at the starting values"``).
     """
+    advice = "rescale the covariates (e.g. to unit standard deviation) or check that row for a typo"
+    for start, part in in_parts(data):
+        found = _score_overflow(backend, params, part, start, where, advice)
+        if found is not None:
+            return found
+    # Scores in range, curvature not: a covariate whose square overflows (a score of 0 at that row).
+    for start, part in in_parts(data):
+        huge = _huge_rows(part.x) if part.x is not None else np.zeros(0, dtype=int)
+        if huge.size:
+            row = int(huge[0])
+            return InvalidDataError(
+                f"the second derivatives of the log-likelihood overflow float64 {where}: row "
+                f"{start + row} has {_largest_covariate(part.x, row)}, whose square exceeds the float64 "
+                f"range (covariates beyond ±{SCORE_LIMIT:.0e}); {advice}"
+            )
+    return None
+
+
+def _score_overflow(
+    backend: Backend, params: Any, data: Data, start: int, where: str, advice: str
+) -> InvalidDataError | None:
+    """The error for the first row of ``data`` (rows counted from ``start``) whose score overflows."""
     try:
         scores = np.asarray(backend.scores(params, data).value, dtype=np.float64)
     except FisherlabError:  # a backend that refuses non-finite scores: judge the covariates alone
@@ -62,26 +88,16 @@ def overflow_error(backend: Backend, params: Any, data: Data, where: str) -> Inv
     with np.errstate(invalid="ignore", over="ignore"):
         bad = ~np.isfinite(scores) | (np.abs(scores) > SCORE_LIMIT)
     rows = np.flatnonzero(bad.any(axis=1))
-    advice = "rescale the covariates (e.g. to unit standard deviation) or check that row for a typo"
-    if rows.size:
-        row = int(rows[0])
-        col = int(np.flatnonzero(bad[row])[0])
-        name = param_names(params)[col]
-        covariate = _largest_covariate(data.x, row) if data.x is not None else ""
-        at = f" ({covariate} there)" if covariate else ""
-        return InvalidDataError(
-            f"the derivatives of the log-likelihood overflow float64 {where}: row {row}{at} has a score "
-            f"of {scores[row, col]:.3g} in {name} ({rows.size} of {data.n} rows overflow); {advice}"
-        )
-    # Scores in range, curvature not: a covariate whose square overflows (a score of 0 at that row).
-    huge = _huge_rows(data.x) if data.x is not None else np.zeros(0, dtype=int)
-    if huge.size == 0:
+    if not rows.size:
         return None
-    row = int(huge[0])
+    row = int(rows[0])
+    col = int(np.flatnonzero(bad[row])[0])
+    name = param_names(params)[col]
+    covariate = _largest_covariate(data.x, row) if data.x is not None else ""
+    at = f" ({covariate} there)" if covariate else ""
     return InvalidDataError(
-        f"the second derivatives of the log-likelihood overflow float64 {where}: row {row} has "
-        f"{_largest_covariate(data.x, row)}, whose square exceeds the float64 range ({huge.size} of "
-        f"{data.n} rows have covariates beyond ±{SCORE_LIMIT:.0e}); {advice}"
+        f"the derivatives of the log-likelihood overflow float64 {where}: row {start + row}{at} has a "
+        f"score of {scores[row, col]:.3g} in {name} ({rows.size} of {data.n} rows overflow); {advice}"
     )
 
 

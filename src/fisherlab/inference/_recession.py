@@ -51,6 +51,7 @@ import scipy.linalg
 
 from .._errors import EstimateAtInfinityError, FisherlabError
 from ..backends import Backend
+from ..data._chunks import StreamedData, in_parts
 from ..data._prepare import Data
 from ..params._pytree import flatten_params, param_names
 from ._objective import Objective
@@ -180,37 +181,48 @@ def _rows_text(rows: np.ndarray) -> str:
     return shown + (", ..." if rows.size > 8 else "")
 
 
-def _cause(backend: Backend, data: Data, params: Any, near: Any, back: Any) -> tuple[str, list[int]]:
+def _cause(
+    backend: Backend, data: Data | StreamedData, params: Any, near: Any, back: Any
+) -> tuple[str, list[int]]:
     """The rows the direction moves, and what they share (one ``y`` value; where their means go).
 
     A row moves when its log-likelihood one probe back (``back``, where the affected rows fall
     off) differs from its value at the estimate; rows the direction does not touch are
-    bit-identical.
+    bit-identical. A streamed source is read chunk by chunk, rows counted from its start.
     """
-    try:
-        before = backend.loglik(params, data)
-        behind = backend.loglik(back, data)
-    except FisherlabError:
-        return "", []
-    moved = np.flatnonzero(before != behind)
-    if moved.size == 0 or moved.size == data.n:
-        return "", [int(r) for r in moved]
-    text = f"; it moves {moved.size} of {data.n} rows (rows {_rows_text(moved)})"
-    y = data.y
-    if not isinstance(y, dict | list | tuple) and np.ndim(y) == 1:
-        ys = np.unique(np.asarray(y)[moved])
-        if ys.size == 1:
-            text += f", and all of them have y = {ys[0]:g}"
-    if backend.model.kind == "distribution" and data.x is not None:
+    moved_rows: list[np.ndarray] = []
+    ys: set[float] = set()
+    ends: set[float] = set()
+    plain_y, with_mean = True, backend.model.kind == "distribution"
+    for start, part in in_parts(data):
         try:
-            mean = np.asarray(backend.rows_distribution(near, data.x).mean, dtype=np.float64)
-        except (FisherlabError, NotImplementedError, AttributeError, TypeError, ValueError):
-            mean = None
-        if mean is not None and mean.size == data.n:
-            ends = np.unique(np.round(mean.reshape(-1)[moved], 6))
-            if ends.size == 1:
-                text += f": their fitted mean runs to {ends[0]:g}"
-    return text, [int(r) for r in moved]
+            moved = np.flatnonzero(backend.loglik(params, part) != backend.loglik(back, part))
+        except FisherlabError:
+            return "", []
+        moved_rows.append(start + moved)
+        y = part.y
+        plain_y = plain_y and not isinstance(y, dict | list | tuple) and np.ndim(y) == 1
+        if plain_y and moved.size:
+            ys.update(np.unique(np.asarray(y)[moved]).tolist())
+        with_mean = with_mean and part.x is not None
+        if with_mean and moved.size:
+            try:
+                mean = np.asarray(backend.rows_distribution(near, part.x).mean, dtype=np.float64)
+            except (FisherlabError, NotImplementedError, AttributeError, TypeError, ValueError):
+                mean = None
+            if mean is None or mean.size != part.n:
+                with_mean = False
+            else:
+                ends.update(np.unique(np.round(mean.reshape(-1)[moved], 6)).tolist())
+    rows = np.concatenate(moved_rows)
+    if rows.size == 0 or rows.size == data.n:
+        return "", [int(r) for r in rows]
+    text = f"; it moves {rows.size} of {data.n} rows (rows {_rows_text(rows)})"
+    if plain_y and len(ys) == 1:
+        text += f", and all of them have y = {next(iter(ys)):g}"
+    if with_mean and len(ends) == 1:
+        text += f": their fitted mean runs to {next(iter(ends)):g}"
+    return text, [int(r) for r in rows]
 
 
 #: The distance (in standard errors along the direction) at which the limits are read off.

@@ -69,7 +69,7 @@ import pandas as pd
 from .._errors import FisherlabArgumentError, InvalidDataError, SingularInformationError
 from .._options import HCType
 
-__all__ = ["Groups", "cluster_meat", "hc_meat", "leverage", "parse_groups"]
+__all__ = ["Groups", "cluster_meat", "hc_meat", "leverage", "leverage_bread", "parse_groups"]
 
 # h_i this close to 1 leaves 1 - h_i as rounding: the row alone determines its fitted value
 LEVERAGE_ONE_TOL = 1e-10
@@ -151,7 +151,15 @@ def leverage(hessians: np.ndarray, block: np.ndarray) -> np.ndarray:
     """
     h = hessians[:, block][:, :, block]
     h = 0.5 * (h + np.swapaxes(h, 1, 2))
-    total = h.sum(axis=0)
+    return np.einsum("jk,ikj->i", leverage_bread(h.sum(axis=0)), h)
+
+
+def leverage_bread(total: np.ndarray) -> np.ndarray:
+    r""":math:`(\sum_k H_k)^{-1}` of :func:`leverage` (through its Cholesky factor).
+
+    Raises:
+        SingularInformationError: ``total`` is not positive definite.
+    """
     try:
         chol = np.linalg.cholesky(total)
     except np.linalg.LinAlgError:
@@ -160,8 +168,7 @@ def leverage(hessians: np.ndarray, block: np.ndarray) -> np.ndarray:
             "definite, so hat values are undefined; use hc='HC0' or 'HC1'"
         ) from None
     inverse = np.linalg.inv(chol)
-    inverse = inverse.T @ inverse
-    return np.einsum("jk,ikj->i", inverse, h)
+    return inverse.T @ inverse
 
 
 def hc_meat(scores: np.ndarray, hc: HCType, *, n_params: int, hat: np.ndarray | None = None) -> np.ndarray:

@@ -9,10 +9,12 @@ For rows :math:`(x_i, y_i)`, :math:`i = 1..N`, and :math:`\ell_i(\theta) = \log 
   (forward-over-reverse Hessian of the total).
 
 Sums are totals over rows unless ``reduction="mean"`` is asked for. A chunk source
-(:func:`fisherlab.data.chunks`, :func:`fisherlab.data.from_parquet`) stands in for ``y`` (``x``
+(:func:`fisherlab.data.chunks`, :func:`fisherlab.data.from_parquet`,
+:func:`fisherlab.data.from_arrays`, :func:`fisherlab.data.from_dask`) stands in for ``y`` (``x``
 omitted): each chunk is checked and computed on its own (kernels compiled once per chunk length),
-per-row results are concatenated and sums accumulated in float64 with compensated summation, so
-memory is one chunk plus the result. Each function asks the
+per-row results are concatenated here and sums accumulated in float64 with compensated summation
+(:meth:`~fisherlab.data.Chunks.reduce`, with :class:`SummedTerm`: on a Dask cluster's workers
+where the source has a client), so memory is one chunk plus the result. Each function asks the
 model's derivative backend (:func:`fisherlab.backends.backend_for`): with numeric
 derivatives (``derivatives="numeric"``, or ``"auto"`` whose function cannot be traced) the
 matrices carry ``.error`` and ``.evaluations``.
@@ -29,14 +31,22 @@ from .._errors import FisherlabArgumentError, InvalidDataError, InvalidParameter
 from .._options import Reduction, choose
 from .._precision import float64
 from ..backends import Derivative, backend_for
-from ..data._chunks import Chunks, CompensatedSum, prepared_chunks
-from ..data._prepare import prepare_data
+from ..data._chunks import Chunks, prepared_chunks
+from ..data._prepare import Data, prepare_data
 from ..model._model import Model, require_model
 from ..params._pytree import as_params, param_names
 from ._fisher import fisher as fisher
 from ._matrix import InfoMatrix
 
-__all__ = ["empirical_fisher", "fisher", "loglik", "observed_information", "reduction_factor", "score"]
+__all__ = [
+    "SummedTerm",
+    "empirical_fisher",
+    "fisher",
+    "loglik",
+    "observed_information",
+    "reduction_factor",
+    "score",
+]
 
 
 def reduction_factor(reduction: str, n: int) -> float:
@@ -81,24 +91,42 @@ def _rows(where: str, model: Any, params: Any, source: Chunks, x: Any, op: str) 
     return np.concatenate(parts)
 
 
+class SummedTerm:
+    """One chunk's sum over rows for :meth:`~fisherlab.data.Chunks.reduce`: the backend's ``op``
+    (``score_gram``, ``negative_hessian``) as ``(value, error, [evaluations, has error, has
+    evaluations])``, every output an array that adds over chunks.
+
+    It holds only the model, the checked parameters and ``op``, and chooses the backend on the
+    chunk where it runs (kept on the model: decided once), so a source that computes on a
+    cluster's workers ships it there (it pickles with cloudpickle).
+    """
+
+    def __init__(self, model: Model, params: Any, op: str) -> None:
+        self.model, self.params, self.op = model, params, op
+
+    def __call__(self, data: Data) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        backend = backend_for(self.model, self.params, data.y, data.x)
+        d: Derivative = getattr(backend, self.op)(self.params, data)
+        value = np.asarray(d.value, dtype=np.float64)
+        error = np.zeros_like(value) if d.error is None else np.asarray(d.error, dtype=np.float64)
+        counts = [d.evaluations or 0, d.error is not None, d.evaluations is not None]
+        return value, error, np.asarray(counts, dtype=np.float64)
+
+
 def _summed(
     where: str, model: Any, params: Any, source: Chunks, x: Any, op: str
 ) -> tuple[Derivative, int, Any]:
-    """A sum over rows (``score_gram``, ``negative_hessian``) over the chunks, float64 with
-    compensated summation; errors add. Returns the sum, the rows and the parameters."""
-    total, errors = CompensatedSum(), CompensatedSum()
-    evaluations, rows, p = 0, 0, None
-    counted = False
-    for d, data, checked in _per_chunk(where, model, params, source, x, op):
-        p = checked
-        total.add(d.value)
-        if d.error is not None:
-            errors.add(d.error)
-        if d.evaluations is not None:
-            evaluations, counted = evaluations + d.evaluations, True
-        rows += data.n
-    error = None if errors.total is None else errors.value
-    return Derivative(total.value, error, evaluations if counted else None), rows, p
+    """A sum over rows (``score_gram``, ``negative_hessian``) over the chunks: one
+    :meth:`~fisherlab.data.Chunks.reduce` (float64, compensated; on a cluster's workers for a
+    :class:`~fisherlab.data.DaskSource` with a client); errors add, as do numeric evaluations.
+    Returns the sum, the rows and the parameters."""
+    require_model(model, where)
+    if x is not None:
+        raise FisherlabArgumentError(f"{where}: a chunk source holds x too; pass it as y and leave x out")
+    params = as_params(params, host=True)
+    (value, error, counts), rows = source.reduce(SummedTerm(model, params, op))
+    evaluations = int(counts[0]) if counts[2] else None
+    return Derivative(value, error if counts[1] else None, evaluations), rows, params
 
 
 def _info(d: Derivative, names: list[str], method: str, factor: float) -> InfoMatrix:

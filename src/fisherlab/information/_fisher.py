@@ -44,14 +44,15 @@ from .._options import FisherMethod, choose, count, seed_value
 from .._precision import float64
 from ..backends import Backend, Derivative, backend_for
 from ..backends._validity import check_finite
-from ..data._chunks import Chunks, CompensatedSum, prepared_chunks
-from ..data._prepare import prepare_data
+from ..data._chunks import Chunks
+from ..data._dask import IndexedTerm
+from ..data._prepare import Data, prepare_data
 from ..dist._registry import family_fisher, has_closed_form
 from ..model._model import Model, require_model
 from ..params._pytree import as_params, param_names, tree_signature
 from ._matrix import InfoMatrix
 
-__all__ = ["family_parts", "fisher", "require_sampler"]
+__all__ = ["ROUTES", "FisherTerm", "family_parts", "fisher", "require_sampler"]
 
 # Relative error (largest entry) above which the quadrature route gives up rather than
 # return a matrix whose leading digits may be wrong.
@@ -213,30 +214,54 @@ def fisher(
     return InfoMatrix(result.value * n, names, error=error, method=route, evaluations=result.evaluations)
 
 
+#: The routes of :func:`fisher`, in the order a chunk marks the one it took (:class:`FisherTerm`).
+ROUTES = ("exact", "summation", "quadrature", "mc")
+
+
+class FisherTerm(IndexedTerm):
+    """One chunk's expected Fisher for :meth:`~fisherlab.data.Chunks.reduce`: ``(matrix, error
+    term, [evaluations, has error], route marks)``, every output an array that adds over chunks
+    (a Monte-Carlo error term is the variance, combined in quadrature).
+
+    The chunk's position seeds its Monte-Carlo draws (``seed`` and the index), so chunks are
+    independent and a pass gives the same numbers wherever it runs. Holds only the model, the
+    parameters and the options: a source that computes on a cluster's workers ships it there.
+    """
+
+    def __init__(self, model: Model, params: Any, method: str, num_samples: int, seed: int) -> None:
+        super().__init__()
+        self.model, self.params, self.method = model, params, method
+        self.num_samples, self.seed = num_samples, seed
+
+    def term(self, index: int, data: Data) -> tuple[np.ndarray, ...]:
+        if data.x is None:
+            raise FisherlabArgumentError(
+                f"fisher: chunk {index} has no x; the expected information of a source needs its covariates"
+            )
+        chunk_seed = int(np.random.SeedSequence([self.seed, index]).generate_state(1)[0] % 2**31)
+        info = fisher(
+            self.model, self.params, data.x, method=self.method, num_samples=self.num_samples, seed=chunk_seed
+        )
+        if info.error is None:
+            error = np.zeros_like(info.matrix)
+        else:
+            error = info.error**2 if info.method == "mc" else info.error
+        marks = np.asarray([info.method == route for route in ROUTES], dtype=np.float64)
+        counts = np.asarray([info.evaluations or 0, info.error is not None], dtype=np.float64)
+        return info.matrix, error, counts, marks
+
+
 def _streamed_fisher(
     model: Model, params: Any, source: Chunks, n: int, method: str, num_samples: int, seed: int
 ) -> InfoMatrix:
-    """:func:`fisher` over the ``x`` of a chunk source: the chunks' informations summed in float64
-    (compensated); Monte-Carlo chunks get independent seeds (``seed`` and the chunk's index),
-    their standard errors combine in quadrature, other errors add."""
-    total, errors = CompensatedSum(), CompensatedSum()
-    routes, evaluations, names, mc = set(), 0, None, False
-    for index, (label, data) in enumerate(prepared_chunks(source, transient=True)):
-        if data.x is None:
-            raise FisherlabArgumentError(
-                f"fisher: {label} has no x; the expected information of a source needs its covariates"
-            )
-        chunk_seed = int(np.random.SeedSequence([seed, index]).generate_state(1)[0] % 2**31)
-        info = fisher(model, params, data.x, method=method, num_samples=num_samples, seed=chunk_seed)
-        routes.add(info.method)
-        names = info.names
-        mc = mc or info.method == "mc"
-        total.add(info.matrix)
-        if info.error is not None:
-            errors.add(info.error**2 if info.method == "mc" else info.error)
-        evaluations += info.evaluations or 0
-    error = None if errors.total is None else (np.sqrt(errors.value) if mc else errors.value) * n
-    assert names is not None
-    return InfoMatrix(
-        total.value * n, names, error=error, method="+".join(sorted(routes)), evaluations=evaluations or None
-    )
+    """:func:`fisher` over the ``x`` of a chunk source: one :meth:`~fisherlab.data.Chunks.reduce`
+    of :class:`FisherTerm` (on a Dask cluster's workers for a :class:`~fisherlab.data.DaskSource`
+    with a client), the chunks' informations summed in float64 (compensated); Monte-Carlo chunks
+    get independent seeds, their standard errors combine in quadrature, other errors add."""
+    (total, errors, counts, marks), _ = source.reduce(FisherTerm(model, params, method, num_samples, seed))
+    routes = [route for route, mark in zip(ROUTES, marks, strict=True) if mark > 0]
+    mc = "mc" in routes
+    error = None if not counts[1] else (np.sqrt(errors) if mc else errors) * n
+    names = param_names(as_params(params, host=True))
+    evaluations = int(counts[0]) or None
+    return InfoMatrix(total * n, names, error=error, method="+".join(sorted(routes)), evaluations=evaluations)

@@ -19,6 +19,7 @@ Observations keep their dtype; where a bounded discrete family indexes with ``y`
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -33,7 +34,7 @@ from .._options import Derivatives, choose
 from .._precision import float64_methods
 from ..dist._weighted import Weighted
 from ..params._constraints import resolve_constraints
-from ._state import ModelState
+from ._state import ModelState, unpickled_state
 
 __all__ = [
     "Derivatives",
@@ -259,6 +260,10 @@ class Model:
     :func:`~fisherlab.fit` optimises in float64. With numeric derivatives ``fn`` receives
     float64 parameters.
 
+    Pickling: a model pickles with cloudpickle (what Dask uses to ship it to a cluster's workers,
+    :func:`fisherlab.data.from_dask`) without its compiled kernels and caches, which each process
+    rebuilds; :mod:`pickle` itself needs ``fn`` defined at a module's top level.
+
     Raises:
         ModelError: ``fn`` is not callable, or an option is invalid (``derivatives``,
             ``constraints``, ``executor``, ``workers``).
@@ -427,6 +432,41 @@ class Model:
                 f"(batch {d.batch_shape}, event {d.event_shape}); one row of y is one draw"
             )
         return jnp.sum(d.log_prob(observation_for(d, y1))), validity(d, y1)
+
+    # ------------------------------------------------------------------ pickling
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle the model without its state (:mod:`fisherlab.model._state`).
+
+        Dask's workers receive a model with cloudpickle, which also pickles a lambda or a closure
+        as ``fn`` (the standard :mod:`pickle` needs a module-level function). The compiled
+        kernels, pools and caches stay in this process; the copy gets
+        :func:`~fisherlab.model._state.unpickled_state` (empty where the model first arrives,
+        shared by its later copies there). A derivative source that ``"auto"`` has decided
+        travels as the model's ``derivatives``, so the copy never probes (nor warns) again. An
+        executor object (a pool, a client's executor) belongs to this process: the copy
+        evaluates without one (``executor=None``); ``"threads"``/``"processes"`` travel.
+        """
+        fields = {name: value for name, value in vars(self).items() if name != "state"}
+        key = fields.get("_pickle_key")
+        if key is None:
+            key = fields["_pickle_key"] = self.__dict__["_pickle_key"] = uuid.uuid4().hex
+        if not (self.executor is None or isinstance(self.executor, str)):
+            fields["executor"] = None
+        decided = getattr(self.state.backend, "name", None)
+        if self.derivatives is Derivatives.AUTO and decided in (Derivatives.AUTODIFF, Derivatives.NUMERIC):
+            fields["derivatives"] = Derivatives(decided)
+        return (_unpickled_model, (type(self), key, self.state.token), fields)
+
+    def __setstate__(self, fields: dict[str, Any]) -> None:
+        self.__dict__.update(fields)
+
+
+def _unpickled_model(cls: type[Model], key: str, token: str | None) -> Model:
+    """A model being unpickled: its fields come next (``__setstate__``), its state is the
+    process's for the model ``key``."""
+    model = cls.__new__(cls)
+    model.state = unpickled_state(key, token)
+    return model
 
 
 # Every public method in float64, but not: from_equinox/from_flax, which only split a module into

@@ -18,6 +18,12 @@ profile point, a ``cov`` after the fit), so it keeps:
 
 Only :mod:`fisherlab.backends` writes these fields (and a built-in model its ``token``);
 callers above it never read them.
+
+A pickled model (a Dask worker receives it with cloudpickle) leaves its state behind: none of it
+is data of the model, and compiled kernels, pools and locks do not travel. The copy gets a state
+from :func:`unpickled_state`: empty where the model first arrives in a process, then shared by
+every later copy of the same model there (a fit ships its model once per pass), so a worker
+compiles each kernel once, not once per pass.
 """
 
 from __future__ import annotations
@@ -33,10 +39,14 @@ import numpy as np
 
 from ._stored import stored_kernel
 
-__all__ = ["CACHE_BYTES", "EvaluationCache", "ModelState"]
+__all__ = ["CACHE_BYTES", "UNPICKLED_MODELS", "EvaluationCache", "ModelState", "unpickled_state"]
 
 #: Bytes of per-row values a numeric model keeps in its evaluation cache (least recently used dropped).
 CACHE_BYTES = 256 * 2**20
+
+#: Models unpickled in one process whose states are kept for their later copies (least recently
+#: used dropped).
+UNPICKLED_MODELS = 16
 
 
 class EvaluationCache:
@@ -126,3 +136,22 @@ class ModelState:
             kernel = stored_kernel(fn, self.token, name) or jax.jit(fn)
             self.kernels[name] = kernel
         return kernel
+
+
+_UNPICKLED: OrderedDict[str, ModelState] = OrderedDict()
+_UNPICKLED_LOCK = threading.Lock()
+
+
+def unpickled_state(key: str, token: str | None) -> ModelState:
+    """The state of a model unpickled in this process: empty (with the model's ``token``) the
+    first time the model ``key`` arrives, then the same object for its later copies, so that
+    kernels compiled for one pass serve the next (:data:`UNPICKLED_MODELS` models kept)."""
+    with _UNPICKLED_LOCK:
+        state = _UNPICKLED.get(key)
+        if state is None:
+            state = _UNPICKLED[key] = ModelState(token=token)
+            while len(_UNPICKLED) > UNPICKLED_MODELS:
+                _UNPICKLED.popitem(last=False)
+        else:
+            _UNPICKLED.move_to_end(key)
+        return state

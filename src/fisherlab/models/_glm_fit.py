@@ -34,6 +34,7 @@ import scipy.special
 from .._errors import EstimateAtInfinityError, ModelError
 from .._format import format_pvalue
 from .._precision import float64, float64_methods
+from ..data._chunks import StreamedData
 from ..inference import FitResult, fit
 from ._families import Family
 from ._glm import GLM, check_glm, glm
@@ -176,10 +177,12 @@ def overdispersion_test(res: FitResult) -> BoundaryTest:
         raise ModelError(
             f"overdispersion_test: alpha is fixed at {model.fixed['alpha']} in this model, not estimated"
         )
-    y, x = res.data.y, res.data.x
     null = _poisson_limit(model)
     start = {"beta": np.asarray(res.params["beta"])}
-    res0 = fit(null, np.asarray(y), x, init=start)
+    if isinstance(res.data, StreamedData):  # the Poisson fit streams over the same source
+        res0 = fit(null, res.data.source, init=start)
+    else:
+        res0 = fit(null, np.asarray(res.data.y), res.data.x, init=start)
     statistic = max(0.0, 2.0 * (res.loglik - res0.loglik))
     return BoundaryTest(
         "alpha = 0", statistic, _chibar2_01(statistic), "chibar2(01)", res0.loglik, res.loglik

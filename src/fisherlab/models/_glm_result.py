@@ -19,6 +19,14 @@ as R's ``summary.glm`` does:
 
 Every GLM fit also carries R's residual and null degrees of freedom and deviances
 (:attr:`GLMFit.df_resid`, :attr:`GLMFit.null_deviance`, :attr:`GLMFit.df_null`).
+
+A fit on a source of chunks (``res.data`` a :class:`~fisherlab.data._chunks.StreamedData`, as
+:func:`fisherlab.glm` gives for a table read in chunks) computes each of these by passes over
+``res.data.source`` (sums over chunks in float64 with compensation; equal to the in-memory values
+to rounding), once: the null deviance, the null degrees of freedom and R's dispersion are kept
+after their first use. What needs the N rows in memory is ``None`` there: :attr:`GLMFit.table`
+and :attr:`GLMFit.rows` (so ``cov("cluster", groups=...)`` takes labels of the fitted rows, not
+a column name).
 """
 
 from __future__ import annotations
@@ -34,8 +42,7 @@ from .._options import CovKind, GLMDispersion, choose
 from .._precision import float64_methods
 from ..inference import FitResult
 from ..information import Covariance
-from ._design import host_design
-from ._deviance import constant_column, null_deviance
+from ._deviance import constant_columns, null_deviance, streamed_source
 from ._families import FAMILIES
 from ._glm import GLM, check_glm, coefficient_index
 from ._summaries import glm_covariance, glm_dispersion
@@ -63,6 +70,7 @@ class GLMFit(FitResult):
             ``rows`` the positions of the fitted rows in it (all, or those left after
             ``missing="drop"``). With them ``cov("cluster", groups=...)`` takes a column name of
             the table, or labels for every row of the table, and keeps the fitted rows' labels.
+            Both are ``None`` for a fit that streamed its data (module docstring).
     """
 
     dispersion: str
@@ -71,6 +79,10 @@ class GLMFit(FitResult):
     table: Any
     rows: np.ndarray | None
     _r_cov: np.ndarray | None
+    # computed once: passes over the data for a fit on a source of chunks
+    _null_deviance: float | None
+    _df_null: int | None
+    _dispersion_r: float | None
 
     @classmethod
     def from_fit(cls, result: FitResult, dispersion: str = "ml") -> GLMFit:
@@ -89,7 +101,7 @@ class GLMFit(FitResult):
         twin.beta_index = coefficient_index(result.params)
         twin._info = dict(result._info)
         twin._r_cov = None
-        for name in ("newdata_design", "table", "rows"):
+        for name in ("newdata_design", "table", "rows", "_null_deviance", "_df_null", "_dispersion_r"):
             setattr(twin, name, getattr(result, name, None))
         return twin
 
@@ -121,18 +133,25 @@ class GLMFit(FitResult):
     @property
     def df_null(self) -> int:
         """R's null degrees of freedom: :math:`N - 1` with a constant column in the design, else :math:`N`."""
-        X, _, _ = host_design(self.data.x, self.glm.family)
-        return int(self.nobs - (1 if constant_column(X) else 0))
+        if self._df_null is None:
+            source = streamed_source(self)
+            constant, _ = constant_columns(self.data.x if source is None else source, self.glm.family)
+            self._df_null = int(self.nobs - (1 if constant.any() else 0))
+        return self._df_null
 
     @property
     def null_deviance(self) -> float:
         """R's ``null.deviance``, the intercept-only deviance (:func:`~fisherlab.models.null_deviance`)."""
-        return null_deviance(self)
+        if self._null_deviance is None:
+            self._null_deviance = null_deviance(self)
+        return self._null_deviance
 
     @property
     def dispersion_r(self) -> float:
         """R's ``summary.glm`` dispersion :math:`\\hat\\phi` (:func:`~fisherlab.models.glm_dispersion`)."""
-        return glm_dispersion(self, "auto")
+        if self._dispersion_r is None:
+            self._dispersion_r = glm_dispersion(self, "auto")
+        return self._dispersion_r
 
     def cov(
         self,

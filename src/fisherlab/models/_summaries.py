@@ -4,7 +4,9 @@ The Pearson statistic :math:`X^2 = \sum_i w_i (y_i/w_i-\hat\mu_i)^2/V(\hat\mu_i)
 :math:`N-p` estimates :math:`\phi` where R does (the families whose record has
 ``pearson=True``: gaussian, Gamma, inverse Gaussian); R takes :math:`\phi = 1` for
 the others. :func:`glm_covariance` scales the expected Fisher information of
-:math:`\beta` by the chosen :math:`\hat\phi`.
+:math:`\beta` by the chosen :math:`\hat\phi`. For a fit on a source of chunks (``res.data`` a
+:class:`~fisherlab.data._chunks.StreamedData`) :math:`X^2` and the information are sums over the
+chunks of ``res.data.source`` (float64, compensated).
 
 References:
     R Core Team, ``?summary.glm``; P. McCullagh and J. A. Nelder (1989),
@@ -20,9 +22,11 @@ from typing import Any
 import numpy as np
 
 from .._precision import float64
+from ..data import Data
 from ..inference import FitResult
 from ..information import Covariance, fisher
 from ._design import host_design, host_weights
+from ._deviance import streamed_source
 from ._families import FAMILIES
 from ._glm import GLM, check_glm
 
@@ -58,14 +62,28 @@ def _check_result(result: Any, caller: str) -> tuple[GLM, FitResult]:
     return check_glm(result.model, caller), result
 
 
-def _pearson(model: GLM, result: FitResult) -> float:
-    y = np.asarray(result.data.y, dtype=np.float64).reshape(-1)
-    design, trials, _ = host_design(result.data.x, model.family)
-    weights = host_weights(result.data.x, model.family)
-    mu = model.mean(result.params, result.data.x)
+def _pearson_terms(model: GLM, params: Any, y: Any, x: Any) -> np.ndarray:
+    r"""Per-row :math:`w_i (y_i - n_i\hat\mu_i)^2 / (n_i V(\hat\mu_i))`."""
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    _, trials, _ = host_design(x, model.family)
+    weights = host_weights(x, model.family)
+    mu = model.mean(params, x)
     resid = y - trials * mu
-    chi2 = float(np.sum(weights * resid**2 / (trials * model.variance_function(mu, result.params))))
-    n, p = design.shape
+    return np.asarray(weights * resid**2 / (trials * model.variance_function(mu, params)))
+
+
+def _pearson(model: GLM, result: FitResult) -> float:
+    source = streamed_source(result)
+    if source is None:
+        chi2 = float(np.sum(_pearson_terms(model, result.params, result.data.y, result.data.x)))
+        n, p = host_design(result.data.x, model.family)[0].shape
+    else:
+
+        def term(data: Data) -> tuple[float]:
+            return (float(np.sum(_pearson_terms(model, result.params, data.y, data.x))),)
+
+        (total,), n = source.reduce(term)
+        chi2, p = float(total), int(np.size(result.params["beta"]))
     if n <= p:
         raise ValueError(f"the Pearson dispersion needs more rows than coefficients (N = {n}, p = {p})")
     return chi2 / (n - p)
@@ -178,7 +196,8 @@ def glm_covariance(result: FitResult, dispersion: str | float = "auto") -> Covar
     model, result = _check_result(result, "glm_covariance")
     choice = _as_dispersion(dispersion)
     phi = choice if isinstance(choice, float) else glm_dispersion(result, choice.value)
-    info = fisher(model, result.params, result.data.x)
+    source = streamed_source(result)
+    info = fisher(model, result.params, result.data.x if source is None else source)
     if model.dispersion_name is not None:
         info = info.fix([model.dispersion_name])
     scale = phi / model.ml_dispersion(result.params)

@@ -21,14 +21,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..._errors import FisherlabArgumentError, InvalidOptionError
+from ..._errors import FisherlabArgumentError, InvalidDataError, InvalidOptionError, InvalidParameterError
 from ..._options import CovKind, CovScale, HCType, choose
 from ...backends import backend_for
+from ...data._chunks import CompensatedSum, StreamedData
 from ...information._data_terms import empirical_fisher, observed_information, score
 from ...information._fisher import fisher
 from ...information._matrix import Covariance, InfoMatrix
 from ...params._pytree import as_params, param_names
-from .._robust import cluster_meat, hc_meat, leverage, parse_groups
+from .._robust import cluster_meat, hc_meat, leverage, leverage_bread, parse_groups
 
 if TYPE_CHECKING:
     from ._fitresult import FitResult
@@ -95,6 +96,8 @@ def information_matrix(res: FitResult, choice: CovKind) -> InfoMatrix:
         info = observed_information(res.model, p, y, x)
         m = info.matrix + _prior_curvature(res)
     elif choice is CovKind.EXPECTED:
+        if isinstance(res.data, StreamedData) and res.data.first.x is not None:
+            x = res.data.source  # the covariates of every chunk, streamed
         # an iid model (x is None) gives one observation's Fisher: N of them were seen
         info = fisher(res.model, p, x, n=res.nobs if x is None else 1)
         m = info.matrix + _prior_curvature(res)
@@ -152,16 +155,64 @@ def _row_terms(res: FitResult, with_hat: bool) -> tuple[np.ndarray, np.ndarray |
         return cache["scores"], None
     if "hat" not in cache:
         params = as_params(res.params)
+        assert not isinstance(res.data, StreamedData)  # streamed fits: _streamed_meat
         rows = backend_for(res.model, params, res.data.y, res.data.x).row_curvature(params, res.data)
         cache["hat"] = leverage(-np.asarray(rows.hessians), _leverage_block(res))
         cache["hat_scores"] = np.asarray(rows.scores)
     return cache["hat_scores"], cache["hat"]
 
 
+def _streamed_meat(res: FitResult, hc: HCType | None, groups: Any, small_sample: bool | None) -> np.ndarray:
+    """:func:`robust_meat` of a fit on a chunk source, one chunk at a time (no N-sized arrays but
+    the cluster labels): HC1 rescales the empirical Fisher; HC2/HC3 take the leverages' bread
+    from the observed information of the data (one pass) and the weighted scores' outer
+    products chunk by chunk (a second); cluster sums each group's scores over the chunks."""
+    data, params = res.data, as_params(res.params)
+    assert isinstance(data, StreamedData)
+    block = _leverage_block(res)
+    if hc is HCType.HC1:
+        n_params = block.size
+        if res.nobs <= n_params:
+            raise InvalidDataError(f"hc='HC1' needs N > P, got N = {res.nobs}, P = {n_params}")
+        return res.nobs / (res.nobs - n_params) * empirical_fisher(res.model, params, data.source).matrix
+    backend = backend_for(res.model, params, data.first.y, data.first.x)
+    parsed = parse_groups(groups, res.nobs) if hc is None else None
+    inverse = None
+    if parsed is None:
+        total = observed_information(res.model, params, data.source).matrix[np.ix_(block, block)]
+        inverse = leverage_bread(total)
+    meat = CompensatedSum()
+    sums = None if parsed is None else np.zeros((parsed.n_groups, len(res.names)))
+    start = 0
+    for label, part in data:
+        try:
+            if parsed is not None and sums is not None:
+                scores = np.asarray(backend.scores(params, part).value)
+                np.add.at(sums, parsed.codes[start : start + part.n], scores)
+                start += part.n
+                continue
+            rows = backend.row_curvature(params, part)
+            hessians = -np.asarray(rows.hessians)[:, block][:, :, block]
+            assert hc is not None and inverse is not None
+            hat = np.einsum("jk,ikj->i", inverse, 0.5 * (hessians + np.swapaxes(hessians, 1, 2)))
+            meat.add(hc_meat(np.asarray(rows.scores), hc, n_params=block.size, hat=hat))
+        except (InvalidDataError, InvalidParameterError) as exc:
+            raise type(exc)(f"{label}: {exc}") from exc
+    if parsed is not None and sums is not None:
+        factor = parsed.n_groups / (parsed.n_groups - 1.0) if small_sample is not False else 1.0
+        return factor * (sums.T @ sums)
+    return meat.value
+
+
 def robust_meat(
     res: FitResult, hc: HCType | None, groups: Any, small_sample: bool | None
 ) -> tuple[np.ndarray, str]:
     """The meat of a robust covariance in the user's parameters (HC1..HC3, cluster) and its label."""
+    if isinstance(res.data, StreamedData):
+        meat = _streamed_meat(res, hc, groups, small_sample)
+        if hc is None:
+            return meat, f"cluster (G={parse_groups(groups, res.nobs).n_groups})"
+        return meat, f"sandwich ({hc.value})"
     if hc is None:  # cluster
         parsed = parse_groups(groups, res.nobs)
         scores, _ = _row_terms(res, with_hat=False)

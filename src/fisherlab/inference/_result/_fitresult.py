@@ -32,6 +32,7 @@ from jax.flatten_util import ravel_pytree
 from ..._errors import FisherlabArgumentError, InvalidOptionError, InvalidParameterError
 from ..._options import CovKind
 from ..._precision import float64_methods
+from ...data._chunks import StreamedData
 from ...data._prepare import Data
 from ...information._data_terms import loglik
 from ...information._matrix import Covariance, InfoMatrix
@@ -77,7 +78,7 @@ class FitResult:
         self,
         *,
         model: Model,
-        data: Data,
+        data: Data | StreamedData,
         params: Any,
         names: list[str],
         reparam: Reparam,
@@ -95,7 +96,10 @@ class FitResult:
         self.converged, self.n_iter, self.decrement, self.method = converged, n_iter, decrement, method
         self.notes = notes
         self.nobs = data.n
-        self.loglik = float(np.sum(loglik(model, params, data.y, data.x)))
+        if isinstance(data, StreamedData):  # the data term of the fit's last pass: no new pass
+            self.loglik = float(objective.source.loglik(u))  # type: ignore[attr-defined]
+        else:
+            self.loglik = float(np.sum(loglik(model, params, data.y, data.x)))
         self.logprior = 0.0 if prior is None else float(prior.log_density(params))
         self._info: dict[str, InfoMatrix] = {}
         # per-row terms of the robust meats (scores, leverages): they depend on the fit only, so
