@@ -142,28 +142,51 @@ class ParquetSource(Chunks, TableSource):
                 f"{self!r} is a table source (made without y=): pass it to fl.glm as data, or make "
                 "a source of (y, x) chunks with fl.data.from_parquet(path, y='...', x=[...])"
             )
-        held: list[list[np.ndarray]] = []
+        held: list[Any] = []  # pyarrow record batches not yet handed out
         count = 0
         for batch in self._record_batches(self._names):
             if batch.num_rows == 0:
                 continue
-            held.append([batch.column(i).to_numpy(zero_copy_only=False) for i in range(len(self._names))])
+            held.append(batch)
             count += batch.num_rows
             while count >= self.chunk_rows:
-                cols = [np.concatenate([h[j] for h in held]) for j in range(len(self._names))]
-                yield self._pair([c[: self.chunk_rows] for c in cols])
-                rest = [c[self.chunk_rows :] for c in cols]
-                count -= self.chunk_rows
-                held = [rest] if count else []
+                yield self._assemble(held, self.chunk_rows)
+                held, count = _after(held, self.chunk_rows), count - self.chunk_rows
         if count:
-            yield self._pair([np.concatenate([h[j] for h in held]) for j in range(len(self._names))])
+            yield self._assemble(held, count)
 
-    def _pair(self, cols: list[np.ndarray]) -> tuple[Any, Any]:
-        if self.x is None:
-            return cols[0], None
-        if isinstance(self.x, str):
-            return cols[0], cols[1]
-        return cols[0], np.column_stack(cols[1:])
+    def _assemble(self, batches: list[Any], rows: int) -> tuple[Any, Any]:
+        """The first ``rows`` rows of ``batches`` as ``(y, x)``, each value copied once from
+        pyarrow's buffers into its place (``x`` row-major ``(rows, k)``)."""
+        k = len(self._names) - 1
+        y = np.empty(rows)
+        x = None if self.x is None else np.empty(rows) if isinstance(self.x, str) else np.empty((rows, k))
+        start = 0
+        for batch in batches:
+            take = min(batch.num_rows, rows - start)
+            if take <= 0:
+                break
+            part = batch.slice(0, take)
+            y[start : start + take] = part.column(0).to_numpy(zero_copy_only=False)
+            if x is not None and x.ndim == 1:
+                x[start : start + take] = part.column(1).to_numpy(zero_copy_only=False)
+            elif x is not None:
+                for j in range(k):
+                    x[start : start + take, j] = part.column(j + 1).to_numpy(zero_copy_only=False)
+            start += take
+        return y, x
+
+
+def _after(batches: list[Any], rows: int) -> list[Any]:
+    """``batches`` without their first ``rows`` rows (zero-copy slices)."""
+    rest, skip = [], rows
+    for batch in batches:
+        if skip >= batch.num_rows:
+            skip -= batch.num_rows
+            continue
+        rest.append(batch.slice(skip))
+        skip = 0
+    return rest
 
 
 def from_parquet(
