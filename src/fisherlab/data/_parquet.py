@@ -142,6 +142,8 @@ class ParquetSource(Chunks, TableSource):
                 f"{self!r} is a table source (made without y=): pass it to fl.glm as data, or make "
                 "a source of (y, x) chunks with fl.data.from_parquet(path, y='...', x=[...])"
             )
+        rows = self.chunk_rows
+        assert rows is not None  # a (y, x) source always has its chunk length
         held: list[Any] = []  # pyarrow record batches not yet handed out
         count = 0
         for batch in self._record_batches(self._names):
@@ -149,9 +151,9 @@ class ParquetSource(Chunks, TableSource):
                 continue
             held.append(batch)
             count += batch.num_rows
-            while count >= self.chunk_rows:
-                yield self._assemble(held, self.chunk_rows)
-                held, count = _after(held, self.chunk_rows), count - self.chunk_rows
+            while count >= rows:
+                yield self._assemble(held, rows)
+                held, count = _after(held, rows), count - rows
         if count:
             yield self._assemble(held, count)
 
