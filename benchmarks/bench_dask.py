@@ -133,7 +133,7 @@ def on_cluster(workers: int, frame: pd.DataFrame, names: list[str], args: argpar
             n_workers=workers,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",
             host="127.0.0.1",
             env=env,
         ) as cluster,

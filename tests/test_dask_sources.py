@@ -186,7 +186,7 @@ def test_model_pickles_without_its_compiled_kernels(problems) -> None:
 def client():
     with (
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1"
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", host="127.0.0.1"
         ) as cluster,
         distributed.Client(cluster, set_as_default=False) as c,
     ):

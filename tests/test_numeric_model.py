@@ -400,7 +400,7 @@ def test_dask_executor(rng) -> None:
     serial = fl.Model(decay_model, derivatives="numeric")
     with (
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
         ) as cluster,
         distributed.Client(cluster) as client,
     ):

@@ -103,8 +103,11 @@ class ChunkPass:
     """The work of one pass on one chunk at the point ``u`` (see the module docstring).
 
     Calling it on a chunk's :class:`~fisherlab.data.Data` gives NumPy ``(value, grad, bad)``,
-    or ``(value, grad, hess, bad)`` with ``hessian``; the sums over chunks are the pass.
+    or ``(value, grad, hess, bad)`` with ``hessian``; the sums over chunks are the pass. It is
+    compiled JAX work only (``thread_safe``: a pass computes several chunks at once).
     """
+
+    thread_safe = True
 
     def __init__(
         self, model: Model, reparam: Reparam, key: Hashable, u: np.ndarray, *, hessian: bool, length: int

@@ -196,7 +196,7 @@ def fit(
     chunk_rows: Annotated[
         int | None,
         typer.Option(
-            "--chunk-rows", min=1, help="Rows per chunk with --stream (default: 64 MiB of float64 columns)."
+            "--chunk-rows", min=1, help="Rows per chunk with --stream (default: 8 MiB of float64 columns)."
         ),
     ] = None,
 ) -> None:

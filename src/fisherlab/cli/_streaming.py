@@ -4,16 +4,18 @@ A Parquet or CSV file is *streamed* when ``--stream`` asks for it, or by default
 decoded size (Parquet: from its metadata; CSV: its size on disk) exceeds 2 GiB or an eighth of
 the memory available (:func:`should_stream`). Then the file is never loaded: it is a table source
 (:func:`fisherlab.data.from_parquet` without ``y``, :func:`fisherlab.data.from_csv`) of
-``--chunk-rows`` rows (default: 64 MiB of float64 columns), the design is fixed by a first pass
+``--chunk-rows`` rows (default: 8 MiB of float64 columns), the design is fixed by a first pass
 (categorical levels over the whole file, ``center``/``scale`` state;
 :func:`fisherlab.formula.first_pass`) and every Newton step, covariance and the identity check
 are one pass each (:func:`fisherlab.formula.fit_plan`). Memory is bounded by a few chunks
 (the one being computed, the one read ahead, the design and the compiled kernel's buffers)
 plus the imports, whatever the file's size.
 
-While a pass runs, a Rich progress bar on standard error counts its rows (only on a terminal;
-it is removed when the phase ends). Nothing is written before the fit ends: an interrupted
-streamed fit leaves no output and no partial report (:mod:`._interrupt`).
+While a pass reads the file, a Rich progress bar on standard error counts its rows (only on a
+terminal; it is removed when the phase ends); the fit's passes after its first read a scratch
+copy of the design (:mod:`fisherlab.data._spill`) and take a fraction of that time. Nothing is
+written before the fit ends: an interrupted streamed fit leaves no output and no partial report
+(:mod:`._interrupt`).
 """
 
 from __future__ import annotations
@@ -199,11 +201,11 @@ def stream_glm(
     if keep:
         with timer.phase("read", f"reading {', '.join(keep)} on the fitted rows", progress):
             kept = _kept_columns(plan, keep)
-    res.notes.append(
-        f"streamed: {table.passes} passes over {data} in chunks of {table.chunk_rows:,} rows"
-        if table.chunk_rows
-        else f"streamed: {table.passes} passes over {data}"
-    )
+    source = res.data.source if isinstance(res.data, StreamedData) else None
+    copy = getattr(source, "_scratch", None)
+    replayed = " (the later passes read a scratch copy)" if copy is not None and copy.complete else ""
+    chunks = f" in chunks of {table.chunk_rows:,} rows" if table.chunk_rows else ""
+    res.notes.append(f"streamed: {data} read {table.passes} times{chunks}{replayed}")
     desc = f"{formula}, family {model.family.value}, link {model.link.value}" + (
         f", trials {trials}" if trials else ""
     )

@@ -9,10 +9,14 @@ or several times (a product of a curvature operator is one pass), so the source 
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
+import contextlib
 import ctypes
 import functools
 import gc
 import inspect
+import os
 import queue
 import sys
 import threading
@@ -24,6 +28,7 @@ import numpy as np
 
 from .._errors import FisherlabArgumentError, InvalidDataError, InvalidParameterError
 from ._prepare import Data, prepare_data
+from ._spill import Scratch
 
 __all__ = [
     "Chunks",
@@ -33,11 +38,16 @@ __all__ = [
     "chunk_label",
     "chunks",
     "in_parts",
+    "labelled",
     "prepare_chunk",
     "prepared_chunks",
     "read_ahead",
 ]
 
+#: Chunks computed at once by a pass whose work is thread-safe (:meth:`Chunks.reduce`): the
+#: per-chunk kernels run in row blocks on one core each, so chunks in parallel use the cores;
+#: memory grows by one chunk per thread.
+COMPUTE_THREADS = max(1, min(os.cpu_count() or 1, 4))
 #: Chunks read ahead of the one being computed (:func:`prepared_chunks`): reading and checking the
 #: next chunk overlaps the compiled work on this one, at the memory of one more chunk.
 PREFETCH = 1
@@ -50,49 +60,100 @@ class Chunks:
     or ``(y, None)``), reading the source afresh each time.
     """
 
+    #: Whether reading the source costs more than reading its arrays back from disk (a Parquet
+    #: file, a formula's design): :meth:`keep_passes` then keeps a scratch copy.
+    spill = False
+    _scratch: Scratch | None = None
+
     def __init__(self, factory: Callable[[], Iterable[Any]] | Sequence[Any]) -> None:
         self._factory = factory
+
+    def keep_passes(self) -> None:
+        """Read the source once more at most, if it is costly to read (``spill``): the next full
+        pass is written, as it is read, to a scratch file, and later passes read that (see
+        :mod:`fisherlab.data._spill`; ``FISHERLAB_SCRATCH`` says where, or ``off``). A fit, which
+        reads its data once per iterate, calls this."""
+        if self.spill and self._scratch is None:
+            self._scratch = Scratch.open()
 
     def __repr__(self) -> str:
         what = f"{len(self._factory)} chunks" if isinstance(self._factory, Sequence) else "factory"
         return f"fl.data.chunks({what})"
 
     def __iter__(self) -> Iterator[tuple[int, Any, Any]]:
+        scratch = self._scratch
+        if scratch is not None and scratch.complete:
+            yield from scratch.replay()
+            return
         source = self._factory() if callable(self._factory) else self._factory
         if source is None or not isinstance(source, Iterable):
             raise FisherlabArgumentError(
                 f"the chunk factory returned {type(source).__name__}, not an iterator of (y, x) chunks"
             )
-        count = -1
-        for count, item in enumerate(source):
-            yield (count, *_pair(count, item))
-        if count < 0:
-            raise InvalidDataError("the data source gave no chunks: it needs at least one (y, x) chunk")
+        recorder = None if scratch is None else scratch.recorder()
+        try:
+            count = -1
+            for count, item in enumerate(source):
+                y, x = _pair(count, item)
+                if recorder is not None:
+                    recorder.add(y, x)
+                yield count, y, x
+            if count < 0:
+                raise InvalidDataError("the data source gave no chunks: it needs at least one (y, x) chunk")
+            if recorder is not None:
+                recorder.finish()
+        finally:
+            if recorder is not None:
+                recorder.abandon()
 
     def reduce(self, fn: Callable[[Data], Sequence[Any]]) -> tuple[list[np.ndarray], int]:
         """One pass: ``fn`` of every chunk (checked, :func:`prepared_chunks`), each of its outputs
-        summed over the chunks in float64 with compensation (:class:`CompensatedSum`).
+        summed over the chunks, in chunk order, in float64 with compensation (:class:`CompensatedSum`).
 
-        An :class:`~fisherlab.InvalidDataError` or :class:`~fisherlab.InvalidParameterError` that
-        ``fn`` raises is prefixed with the chunk's label (index and first row). A source that
-        computes elsewhere (a cluster's workers) overrides this method; ``fn`` is then shipped
-        to them and must be picklable.
+        An ``fn`` whose ``thread_safe`` attribute is true (compiled JAX work, which releases the
+        GIL) runs on :data:`COMPUTE_THREADS` chunks at once, in threads that keep the caller's
+        JAX precision; the first chunk runs alone (it compiles the kernels). An
+        :class:`~fisherlab.InvalidDataError` or :class:`~fisherlab.InvalidParameterError` that
+        ``fn`` raises is prefixed with the chunk's label (index and first row); the first failing
+        chunk in order is the one raised. A source that computes elsewhere (a cluster's workers)
+        overrides this method; ``fn`` is then shipped to them and must be picklable.
 
         Returns:
             The sums, one per output of ``fn``, and the number of rows.
         """
         sums: list[CompensatedSum] = []
         rows = 0
-        for label, data in prepared_chunks(self, transient=True):
-            try:
-                out = fn(data)
-            except (InvalidDataError, InvalidParameterError) as exc:
-                raise type(exc)(f"{label}: {exc}") from exc
+
+        def add(out: Sequence[Any]) -> None:
             if not sums:
-                sums = [CompensatedSum() for _ in out]
+                sums.extend(CompensatedSum() for _ in out)
             for total, value in zip(sums, out, strict=True):
                 total.add(value)
-            rows += data.n
+
+        x64 = bool(jax.config.read("jax_enable_x64"))  # the caller's scope, for the threads
+
+        def call(label: str, data: Data) -> Sequence[Any]:
+            with jax.enable_x64(x64), labelled(label):
+                return fn(data)
+
+        threads = 1  # known after the first chunk, which runs alone (it compiles, decides backends)
+        with concurrent.futures.ThreadPoolExecutor(COMPUTE_THREADS, "fisherlab-chunk") as pool:
+            pending: collections.deque[concurrent.futures.Future[Sequence[Any]]] = collections.deque()
+            try:
+                for label, data in prepared_chunks(self, transient=True):
+                    if threads == 1:
+                        add(call(label, data))
+                        threads = COMPUTE_THREADS if getattr(fn, "thread_safe", False) else 1
+                    else:
+                        if len(pending) >= threads:
+                            add(pending.popleft().result())
+                        pending.append(pool.submit(call, label, data))
+                    rows += data.n
+                while pending:
+                    add(pending.popleft().result())
+            finally:
+                for future in pending:
+                    future.cancel()
         return [total.value for total in sums], rows
 
 
@@ -131,6 +192,16 @@ def check_columns(caller: str, wanted: list[str], available: list[str], where: s
         )
     if len(set(wanted)) != len(wanted):
         raise InvalidDataError(f"{caller}: a column is named twice in y and x: {wanted}")
+
+
+@contextlib.contextmanager
+def labelled(label: str) -> Iterator[None]:
+    """An :class:`~fisherlab.InvalidDataError` or :class:`~fisherlab.InvalidParameterError` raised
+    inside, raised again (same class) with its message prefixed by ``label`` (a chunk's)."""
+    try:
+        yield
+    except (InvalidDataError, InvalidParameterError) as exc:
+        raise type(exc)(f"{label}: {exc}") from exc
 
 
 def chunk_label(index: int, start: int | None = None) -> str:
@@ -192,6 +263,10 @@ def read_ahead(items: Iterator[Any], depth: int) -> Iterator[Any]:
         except BaseException as exc:  # delivered to the consumer, raised there
             put((False, exc))
             return
+        finally:  # a consumer that stopped early: the source's own clean-up runs now, here
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
         put((True, _DONE))
 
     thread = threading.Thread(target=reader, name="fisherlab-read-ahead", daemon=True)
@@ -226,14 +301,15 @@ def _passed(items: Iterator[tuple[str, Data]]) -> Iterator[tuple[str, Data]]:
     Building a chunk (a formula's design matrix above all) leaves reference cycles that hold the
     chunk's arrays until Python's cyclic collector runs, which it does by counts of objects, not
     bytes: over many passes a streamed fit grew by tens of megabytes a pass (measured: 750 MB to
-    1.5 GB in 10 passes of 27 chunks of 381,300 rows) and stays flat (500 MB) with a collection
-    after each pass (tens of milliseconds against a pass of seconds). glibc then keeps freed memory
-    in per-thread arenas (the chunks are read in one thread and freed in another): its
+    1.5 GB in 10 passes of 27 chunks of 381,300 rows). The cycles are young: a collection of the
+    young generations after each pass (under a millisecond; a full one costs 0.1 s and more with
+    JAX's objects, longer than a pass over a small source) keeps it flat. glibc then keeps freed
+    memory in per-thread arenas (the chunks are read in one thread and freed in another): its
     ``malloc_trim`` returns it."""
     try:
         yield from items
     finally:
-        gc.collect()
+        gc.collect(1)
         trim = _malloc_trim()
         if trim is not None:
             trim(0)

@@ -445,7 +445,7 @@ def from_arrays(y: Any, x: Any = None, chunk_rows: int | None = None) -> ArraySo
         y: observations, leading axis N: any array sliceable by rows (NumPy,
             :class:`numpy.memmap`, ``np.load(path, mmap_mode="r")``, h5py, zarr).
         x: covariates with the same N rows (``(N,)`` or ``(N, k)``), or ``None``.
-        chunk_rows: rows per chunk; default as :func:`~fisherlab.data.from_parquet`'s (64 MiB of
+        chunk_rows: rows per chunk; default as :func:`~fisherlab.data.from_parquet`'s (8 MiB of
             float64 columns, less where free memory is short).
 
     Raises:

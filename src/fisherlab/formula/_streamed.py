@@ -431,7 +431,12 @@ class StreamedDesign:
 
 
 class DesignSource(Chunks):
-    """The ``(y, x)`` chunks of a :class:`StreamedDesign` (``num_rows``: the rows fitted)."""
+    """The ``(y, x)`` chunks of a :class:`StreamedDesign` (``num_rows``: the rows fitted).
+
+    Building a chunk's design costs more than reading it back: a fit's passes after the first
+    read a scratch copy (``spill``, :meth:`fisherlab.data.Chunks.keep_passes`)."""
+
+    spill = True
 
     def __init__(self, design: StreamedDesign) -> None:
         super().__init__(design._pairs)

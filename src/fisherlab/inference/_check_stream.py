@@ -56,7 +56,7 @@ import numpy as np
 
 from .._errors import InvalidDataError, InvalidParameterError, MethodUnavailableError
 from ..backends import Backend, backend_for, check_finite
-from ..data._chunks import Chunks, CompensatedSum, prepared_chunks
+from ..data._chunks import Chunks, CompensatedSum, labelled, prepared_chunks
 from ..data._prepare import Data, prepare_data
 from ..dist import Weighted
 from ..model._model import Model
@@ -235,7 +235,7 @@ def streamed_terms(model: Model, params: Any, source: Chunks, white: bool) -> tu
     backend: Backend | None = None
     exact, has_x, start = True, False, 0
     for label, data in prepared_chunks(source, transient=True):
-        try:
+        with labelled(label):
             if backend is None:
                 backend = backend_for(model, params, data.y, data.x)
                 _unweighted(model, backend, checked, data)
@@ -252,8 +252,6 @@ def streamed_terms(model: Model, params: Any, source: Chunks, white: bool) -> tu
                 check_finite("third derivative of the log-likelihood", third[None])
                 sums["third"].add(third)
                 sums["sh"].add(np.einsum("nj,nkl->jkl", s, h))
-        except (InvalidDataError, InvalidParameterError) as exc:
-            raise type(exc)(f"{label}: {exc}") from exc
         outer, curv, d = _pieces(s, h, p)
         for name, value in [
             ("score", s.sum(axis=0)),

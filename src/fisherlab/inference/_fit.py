@@ -34,15 +34,13 @@ import scipy.optimize
 from .._errors import (
     EstimateAtInfinityError,
     FisherlabArgumentError,
-    InvalidDataError,
-    InvalidParameterError,
     NotConvergedError,
     SingularInformationError,
 )
 from .._options import OptimMethod, choose, count, positive_number
 from .._precision import float64
 from ..backends import Backend, backend_for
-from ..data._chunks import Chunks, StreamedData, in_parts
+from ..data._chunks import Chunks, StreamedData, in_parts, labelled
 from ..data._prepare import Data, prepare_data
 from ..information._data_terms import loglik
 from ..information._matrix import InfoMatrix
@@ -132,10 +130,8 @@ def _name_invalid_row(backend: Backend, params: Any, data: StreamedData) -> None
     """Raise the error naming the first row of a streamed source impossible at ``params``, if any
     (chunk and row named), as the in-memory fit does at its starting values."""
     for label, part in data:
-        try:
+        with labelled(label):
             backend.loglik(params, part)
-        except (InvalidDataError, InvalidParameterError) as exc:
-            raise type(exc)(f"{label}: {exc}") from exc
 
 
 def _finite_start(obj: Objective, backend: Backend, params0: Any, u0: np.ndarray, *, hessian: bool) -> None:
@@ -222,6 +218,7 @@ def fit(
     if isinstance(y, Chunks):
         if x is not None:
             raise FisherlabArgumentError("fit: a chunk source holds x too; pass it as y and leave x out")
+        y.keep_passes()  # one read of a costly source; later passes read a scratch copy
         data = StreamedData.first_chunk(y)
         first = data.first
     else:

@@ -27,11 +27,11 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import FisherlabArgumentError, InvalidDataError, InvalidParameterError
+from .._errors import FisherlabArgumentError
 from .._options import Reduction, choose
 from .._precision import float64
-from ..backends import Derivative, backend_for
-from ..data._chunks import Chunks, prepared_chunks
+from ..backends import AutodiffBackend, Derivative, backend_for
+from ..data._chunks import Chunks, labelled, prepared_chunks
 from ..data._prepare import Data, prepare_data
 from ..model._model import Model, require_model
 from ..params._pytree import as_params, param_names
@@ -76,10 +76,8 @@ def _per_chunk(
     for label, data in prepared_chunks(source, transient=True):
         if backend is None:
             backend = backend_for(model, params, data.y, data.x)
-        try:
+        with labelled(label):
             out = getattr(backend, op)(params, data)
-        except (InvalidDataError, InvalidParameterError) as exc:
-            raise type(exc)(f"{label}: {exc}") from exc
         yield out, data, params
 
 
@@ -103,6 +101,12 @@ class SummedTerm:
 
     def __init__(self, model: Model, params: Any, op: str) -> None:
         self.model, self.params, self.op = model, params, op
+
+    @property
+    def thread_safe(self) -> bool:
+        """Compiled JAX work (an autodiff backend) runs on several chunks at once; a model's own
+        Python code (numeric derivatives) runs on one chunk at a time."""
+        return isinstance(self.model.state.backend, AutodiffBackend)
 
     def __call__(self, data: Data) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         backend = backend_for(self.model, self.params, data.y, data.x)

@@ -21,10 +21,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..._errors import FisherlabArgumentError, InvalidDataError, InvalidOptionError, InvalidParameterError
+from ..._errors import FisherlabArgumentError, InvalidDataError, InvalidOptionError
 from ..._options import CovKind, CovScale, HCType, choose
 from ...backends import backend_for
-from ...data._chunks import CompensatedSum, StreamedData
+from ...data._chunks import CompensatedSum, StreamedData, labelled
 from ...information._data_terms import empirical_fisher, observed_information, score
 from ...information._fisher import fisher
 from ...information._matrix import Covariance, InfoMatrix
@@ -185,7 +185,7 @@ def _streamed_meat(res: FitResult, hc: HCType | None, groups: Any, small_sample:
     sums = None if parsed is None else np.zeros((parsed.n_groups, len(res.names)))
     start = 0
     for label, part in data:
-        try:
+        with labelled(label):
             if parsed is not None and sums is not None:
                 scores = np.asarray(backend.scores(params, part).value)
                 np.add.at(sums, parsed.codes[start : start + part.n], scores)
@@ -196,8 +196,6 @@ def _streamed_meat(res: FitResult, hc: HCType | None, groups: Any, small_sample:
             assert hc is not None and inverse is not None
             hat = np.einsum("jk,ikj->i", inverse, 0.5 * (hessians + np.swapaxes(hessians, 1, 2)))
             meat.add(hc_meat(np.asarray(rows.scores), hc, n_params=block.size, hat=hat))
-        except (InvalidDataError, InvalidParameterError) as exc:
-            raise type(exc)(f"{label}: {exc}") from exc
     if parsed is not None and sums is not None:
         factor = parsed.n_groups / (parsed.n_groups - 1.0) if small_sample is not False else 1.0
         return factor * (sums.T @ sums)
