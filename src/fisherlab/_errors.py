@@ -9,6 +9,10 @@ Messages say what was wrong, where (row, field, parameter) and what to do.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+E = TypeVar("E", bound=BaseException)
+
 __all__ = [
     "EstimateAtInfinityError",
     "FisherlabArgumentError",
@@ -30,6 +34,15 @@ __all__ = [
 
 class FisherlabError(Exception):
     """Base class of every error fisherlab raises on purpose."""
+
+
+def with_message(exc: E, message: str) -> E:
+    """A copy of ``exc``, same class and attributes, whose message is ``message``: an error
+    re-raised with more context (a chunk's label, the design's column names) loses nothing."""
+    twin = type(exc).__new__(type(exc))
+    twin.__dict__.update(exc.__dict__)
+    twin.args = (message,)
+    return twin
 
 
 class InvalidDataError(FisherlabError, ValueError):

@@ -201,15 +201,13 @@ def stream_glm(
     if keep:
         with timer.phase("read", f"reading {', '.join(keep)} on the fitted rows", progress):
             kept = _kept_columns(plan, keep)
-    source = res.data.source if isinstance(res.data, StreamedData) else None
-    copy = getattr(source, "_scratch", None)
-    replayed = " (the later passes read a scratch copy)" if copy is not None and copy.complete else ""
+    assert isinstance(res.data, StreamedData)
+    replayed = " (the later passes read a scratch copy)" if res.data.source.replayed else ""
     chunks = f" in chunks of {table.chunk_rows:,} rows" if table.chunk_rows else ""
     res.notes.append(f"streamed: {data} read {table.passes} times{chunks}{replayed}")
     desc = f"{formula}, family {model.family.value}, link {model.link.value}" + (
         f", trials {trials}" if trials else ""
     )
-    assert isinstance(res.data, StreamedData)
     return glm_fitted(res, plan.columns, res.data.source, None, desc, plan.dropped, kept=kept)
 
 

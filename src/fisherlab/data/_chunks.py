@@ -26,7 +26,13 @@ from typing import Any
 import jax
 import numpy as np
 
-from .._errors import FisherlabArgumentError, InvalidDataError, InvalidParameterError
+from .._errors import (
+    FisherlabArgumentError,
+    FisherlabError,
+    InvalidDataError,
+    InvalidParameterError,
+    with_message,
+)
 from ._prepare import Data, prepare_data
 from ._spill import Scratch
 
@@ -75,6 +81,11 @@ class Chunks:
         reads its data once per iterate, calls this."""
         if self.spill and self._scratch is None:
             self._scratch = Scratch.open()
+
+    @property
+    def replayed(self) -> bool:
+        """Whether passes now read the scratch copy that :meth:`keep_passes` asked for."""
+        return self._scratch is not None and self._scratch.complete
 
     def __repr__(self) -> str:
         what = f"{len(self._factory)} chunks" if isinstance(self._factory, Sequence) else "factory"
@@ -195,13 +206,15 @@ def check_columns(caller: str, wanted: list[str], available: list[str], where: s
 
 
 @contextlib.contextmanager
-def labelled(label: str) -> Iterator[None]:
-    """An :class:`~fisherlab.InvalidDataError` or :class:`~fisherlab.InvalidParameterError` raised
-    inside, raised again (same class) with its message prefixed by ``label`` (a chunk's)."""
+def labelled(
+    label: str, kinds: tuple[type[FisherlabError], ...] = (InvalidDataError, InvalidParameterError)
+) -> Iterator[None]:
+    """An error of ``kinds`` raised inside, raised again as a copy (same class and attributes)
+    whose message starts with ``label`` (a chunk's), chained to the original."""
     try:
         yield
-    except (InvalidDataError, InvalidParameterError) as exc:
-        raise type(exc)(f"{label}: {exc}") from exc
+    except kinds as exc:
+        raise with_message(exc, f"{label}: {exc}") from exc
 
 
 def chunk_label(index: int, start: int | None = None) -> str:

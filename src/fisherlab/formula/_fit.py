@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import EstimateAtInfinityError, FisherlabError
+from .._errors import EstimateAtInfinityError, FisherlabError, with_message
 from .._precision import float64
 from ..models import GLM, GLMFit, fit_glm
 from ._design import Design
@@ -71,9 +71,7 @@ def _renamed(exc: FisherlabError, design: Design) -> FisherlabError:
     message = coefficient_names(str(exc), design.columns)
     if where:
         message = message.replace(". A finite estimate", f"{where}. A finite estimate", 1)
-    twin = type(exc).__new__(type(exc))
-    twin.__dict__.update(exc.__dict__)
-    twin.args = (message,)
+    twin = with_message(exc, message)
     direction = getattr(exc, "direction", None)
     if isinstance(direction, dict):
         twin.direction = {coefficient_names(k, design.columns): v for k, v in direction.items()}  # type: ignore[attr-defined]

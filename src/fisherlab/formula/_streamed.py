@@ -57,7 +57,7 @@ import pandas as pd
 from .._errors import FisherlabError, FormulaError, InvalidDataError
 from .._precision import float64
 from ..data import Chunks, TableSource
-from ..data._chunks import CompensatedSum
+from ..data._chunks import CompensatedSum, labelled
 from ..models import GLM, Family, GLMFit, fit_glm
 from ._design import Design, build_design, missing_report, new_rows, parse_formula
 from ._fit import _renamed, design_names
@@ -88,14 +88,6 @@ REFUSED = {
         "lagged column to the table before fitting"
     ),
 }
-
-
-def _relabel(exc: FisherlabError, prefix: str) -> FisherlabError:
-    """A copy of ``exc`` (same class and attributes) whose message starts with ``prefix``."""
-    twin = type(exc).__new__(type(exc))
-    twin.__dict__.update(exc.__dict__)
-    twin.args = (f"{prefix}: {exc}",)
-    return twin
 
 
 def _call_name(node: ast.AST) -> str | None:
@@ -412,9 +404,8 @@ class StreamedDesign:
         full collection let a pass's memory grow by a chunk's columns per chunk."""
         self._check_levels(label, frame)
         try:
-            return build_design(frame, self.formula, spec=_fresh(self.skeleton.spec), **self.options)
-        except FisherlabError as exc:
-            raise _relabel(exc, label) from exc
+            with labelled(label, (FisherlabError,)):
+                return build_design(frame, self.formula, spec=_fresh(self.skeleton.spec), **self.options)
         finally:
             gc.collect(1)
 
@@ -525,14 +516,13 @@ def first_pass(
             dropped += len(frame)
             continue
         try:
-            if learn is None:  # the keys of the moment transforms' states, then ddof = 0 for all
-                spec0 = build_design(frame, formula, **options).spec
-                keys = [k for k in spec0.transform_state if _key_name(k) in MOMENT_TRANSFORMS]
-                preset = {key: {"ddof": 0} for key in keys}
-                learn = spec0.update(structure=None, encoder_state={}, transform_state=preset)
-            design = build_design(frame, formula, spec=_fresh(learn), **options)
-        except FisherlabError as exc:
-            raise _relabel(exc, label) from exc
+            with labelled(label, (FisherlabError,)):
+                if learn is None:  # the keys of the moment transforms' states, then ddof = 0 for all
+                    spec0 = build_design(frame, formula, **options).spec
+                    keys = [k for k in spec0.transform_state if _key_name(k) in MOMENT_TRANSFORMS]
+                    preset = {key: {"ddof": 0} for key in keys}
+                    learn = spec0.update(structure=None, encoder_state={}, transform_state=preset)
+                design = build_design(frame, formula, spec=_fresh(learn), **options)
         finally:
             gc.collect(1)  # formulaic's cycles hold the chunk's columns (StreamedDesign.chunk_design)
         if first is None:
