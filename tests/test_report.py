@@ -88,11 +88,19 @@ def _parse(page: str) -> _Tags:
 # ---------------------------------------------------------------------------- content
 def test_sections_present(page: str) -> None:
     assert page.startswith("<!DOCTYPE html>")
-    for ident in ("estimates", "standard-errors", "correlation", "regions", "spectrum", "diagnostics"):
+    for ident in (
+        "estimates",
+        "standard-errors",
+        "correlation",
+        "regions",
+        "spectrum",
+        "forecast",
+        "diagnostics",
+    ):
         assert f'<section id="{ident}">' in page, ident
     assert "<footer>" in page and "produced" in page and "UTC" in page
     assert f"fisherlab {fl.__version__}" in page
-    assert page.count("<svg") == 3  # correlation, confidence regions, eigen-spectrum
+    assert page.count("<svg") == 4  # correlation, confidence regions, eigen-spectrum, forecast triangle
 
 
 def test_numbers_match_the_result(challenger: fl.FitResult, page: str) -> None:
@@ -230,7 +238,7 @@ def test_large_n_runs_check_below_the_limit(poisson50k: fl.FitResult) -> None:
     d = fl.check(poisson50k.model, poisson50k.params, poisson50k.data.y, poisson50k.data.x)
     assert html.escape(d.verdict) in page
     assert f"{d.im_test_statistic:.5g}" in page
-    assert page.count("<svg") == 3
+    assert page.count("<svg") == 4  # with the forecast's triangle plot
 
 
 def test_large_n_skips_check_above_the_limit(
@@ -244,7 +252,7 @@ def test_large_n_skips_check_above_the_limit(
     assert "Identity diagnostics unavailable: skipped: N·P² = 8e+05 is above 1e+05" in page
     assert "fisherlab fit --check" in page
     _assert_numbers_match(poisson50k, page)
-    assert page.count("<svg") == 3
+    assert page.count("<svg") == 4  # with the forecast's triangle plot
     given = fl.check(poisson50k.model, poisson50k.params, poisson50k.data.y, poisson50k.data.x)
     assert f"{given.im_test_statistic:.5g}" in build_html(poisson50k, check=given, profile=False)
 

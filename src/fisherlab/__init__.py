@@ -29,8 +29,10 @@ if TYPE_CHECKING:  # the real imports, for type checkers and IDEs; at run time s
     from . import (
         data as data,
         datasets as datasets,
+        design as design,
         dist as dist,
         models as models,
+        plot as plot,
     )
     from ._errors import (
         EstimateAtInfinityError as EstimateAtInfinityError,
@@ -94,11 +96,11 @@ _config.at_import()  # before any submodule: the compilation cache before JAX is
 
 __version__ = "0.1.0"
 
-# Public name -> the submodule that defines it (the submodules data, datasets, dist and models are
-# themselves public names); the same pairs as the TYPE_CHECKING imports above
+# Public name -> the submodule that defines it (the submodules data, datasets, design, dist, models
+# and plot are themselves public names); the same pairs as the TYPE_CHECKING imports above
 # (tests/test_startup.py checks that they agree).
 _LAZY: dict[str, str] = {
-    **{name: f".{name}" for name in ("data", "datasets", "dist", "models")},
+    **{name: f".{name}" for name in ("data", "datasets", "design", "dist", "models", "plot")},
     **dict.fromkeys(
         (
             "EstimateAtInfinityError",

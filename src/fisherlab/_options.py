@@ -43,6 +43,7 @@ __all__ = [
     "CurvatureKind",
     "CurvatureStructure",
     "Derivatives",
+    "DesignCriterion",
     "ExecutorKind",
     "FisherMethod",
     "GLMDispersion",
@@ -57,6 +58,7 @@ __all__ = [
     "OptimMethod",
     "PValueMethod",
     "PredictiveMethod",
+    "PriorExpectation",
     "PriorMethod",
     "PriorStructure",
     "Reduction",
@@ -302,6 +304,23 @@ class FisherMethod(str, enum.Enum):
 
     AUTO = "auto"
     EXACT = "exact"
+    MC = "mc"
+
+
+class DesignCriterion(str, enum.Enum):
+    """``criterion`` of :func:`fisherlab.design.criterion` and :func:`fisherlab.design.optimal`."""
+
+    D = "D"
+    A = "A"
+    E = "E"
+    DS = "Ds"
+    C = "c"
+
+
+class PriorExpectation(str, enum.Enum):
+    """``prior_method`` of a Bayesian design: the expectation over the prior (:mod:`fisherlab.design`)."""
+
+    QUADRATURE = "quadrature"
     MC = "mc"
 
 

@@ -13,6 +13,7 @@ has ``error=None``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,7 @@ from ..model._stored import Local
 from ..params._pytree import tree_signature
 from . import _autodiff_fisher as fisher_kernels, _autodiff_rows as row_kernels
 from ._autodiff_objective import AutodiffLogPosterior
-from ._base import Backend, Derivative, LogPosterior, MonteCarloMoments, RowCurvature
+from ._base import Backend, Derivative, LogPosterior, MonteCarloMoments, RowCurvature, RowJacobian
 from ._curvature import negative_hessian
 from ._validity import check_finite, eager_distribution, raise_invalid, row_slice, run
 
@@ -144,6 +145,28 @@ class AutodiffBackend(Backend):
         f, flags, _ = run(kernel, params, x)
         self._check_params(params, flags, x)
         return Derivative(np.asarray(f))
+
+    def eta_rows(self, params: Any, x: Any, family: Callable[[Any], tuple[Any, Any]]) -> RowJacobian:
+        kernel = self._kernel(("eta_rows", family), lambda m: fisher_kernels.eta_rows_kernel(m, family))
+        jac, mat, flags = run(kernel, params, x)
+        self._check_params(params, flags, x)
+        return RowJacobian(np.asarray(jac), np.asarray(mat))
+
+    def rows_fisher(self, params: Any, x: Any, route: str) -> Derivative:
+        if route == "summation":
+            build = functools.partial(fisher_kernels.summation_kernel, per_row=True)
+            kernel = self._kernel("rows_summation", build)
+            f, flags, complete = run(kernel, params, x)
+            error = None
+        else:
+            build = functools.partial(fisher_kernels.quadrature_kernel, per_row=True)
+            kernel = self._kernel("rows_quadrature", build)
+            f, error, flags = run(kernel, params, x)
+            complete = True
+        self._check_params(params, flags, x)
+        if not np.all(np.asarray(complete)):
+            raise NotConvergedError("the enumerated support does not sum to probability 1; use method='mc'")
+        return Derivative(np.asarray(f), None if error is None else np.asarray(error))
 
     def mc_score_outer(self, params: Any, x: Any, num_samples: int, seed: int) -> MonteCarloMoments:
         kernel = self._kernel(("fisher_mc", num_samples), lambda m: fisher_kernels.mc_kernel(m, num_samples))

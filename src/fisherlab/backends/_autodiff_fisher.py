@@ -38,6 +38,7 @@ from ._chain_rule import weighted_gram
 __all__ = [
     "eta_gram_kernel",
     "eta_jvp_kernel",
+    "eta_rows_kernel",
     "eta_vjp_kernel",
     "mc_block_size",
     "mc_kernel",
@@ -96,6 +97,34 @@ def eta_gram_kernel(model: Model, family: Callable[[Any], tuple[Any, Any]]) -> K
     return kernel
 
 
+def eta_rows_kernel(model: Model, family: Callable[[Any], tuple[Any, Any]]) -> Kernel:
+    """``(params, x) -> (J (N, B, K, P), W (N, B, K, K), flags)``: :func:`eta_gram_kernel`'s parts per
+    row, ``B`` the distribution's batch elements in one row."""
+
+    def kernel(params: Any, x: Any) -> Any:
+        flat, unravel = ravel_pytree(params)
+        p = flat.shape[0]
+
+        def eta(f: jax.Array, x_row: Any) -> jax.Array:
+            return family(model.distribution(unravel(f), x_row))[0]
+
+        def info(x_row: Any) -> Any:
+            d = model.distribution(params, x_row)
+            return family(d)[1], validity(d)
+
+        def block(xb: Any) -> Any:
+            apply = rows(xb)
+            jac = apply(jax.jacrev(eta), flat)
+            mat, flags = apply(info)
+            k, n = mat.shape[-1], mat.shape[0]
+            return None, (jac.reshape(n, -1, k, p), mat.reshape(n, -1, k, k), flags)
+
+        _, (jac, mat, flags) = block(None) if x is None else sum_over_blocks(block, x)
+        return jac, mat, flags
+
+    return kernel
+
+
 def _eta_all(model: Model, eta: Callable[[Any], Any], unravel: Any, x: Any) -> Callable[[jax.Array], Any]:
     def all_rows(f: jax.Array) -> jax.Array:
         out = rows(x)(lambda x_row: jnp.ravel(eta(model.distribution(unravel(f), x_row))))
@@ -142,7 +171,9 @@ def _row_values(d: Any, values: jax.Array) -> jax.Array:
     return values.reshape((values.shape[0], *d.event_shape))
 
 
-def summation_kernel(model: Model) -> Kernel:
+def summation_kernel(model: Model, per_row: bool = False) -> Kernel:
+    """``(params, x) -> (information, flags, complete)``, summed over rows (``per_row``: ``(N, P, P)``)."""
+
     def kernel(params: Any, x: Any) -> Any:
         flat, unravel = ravel_pytree(params)
 
@@ -154,12 +185,13 @@ def summation_kernel(model: Model) -> Kernel:
             return g.T @ (p[:, None] * g), validity(d), jnp.abs(p.sum() - 1.0) < 1e-8
 
         mats, flags, complete = rows(x)(row)
-        return mats.sum(0), flags, complete
+        return (mats if per_row else mats.sum(0)), flags, complete
 
     return kernel
 
 
-def quadrature_kernel(model: Model) -> Kernel:
+def quadrature_kernel(model: Model, per_row: bool = False) -> Kernel:
+    """``(params, x) -> (information, error, flags)``, summed over rows (``per_row``: ``(N, P, P)``)."""
     u_np, wf_np, wc_np, tail = tanh_sinh_nodes()
 
     def kernel(params: Any, x: Any) -> Any:
@@ -177,6 +209,8 @@ def quadrature_kernel(model: Model) -> Kernel:
             return fine, jnp.abs(fine - coarse) + dropped, validity(d)
 
         fine, error, flags = rows(x)(row)
+        if per_row:
+            return fine, error, flags
         return fine.sum(0), error.sum(0), flags
 
     return kernel

@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     from ..params._constraints import Reparam
     from ..params._prior import Prior
 
-__all__ = ["Backend", "Derivative", "LogPosterior", "MonteCarloMoments", "RowCurvature"]
+__all__ = ["Backend", "Derivative", "LogPosterior", "MonteCarloMoments", "RowCurvature", "RowJacobian"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,6 +88,25 @@ class RowCurvature:
     scores: np.ndarray
     hessians: np.ndarray
     exact: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class RowJacobian:
+    r"""The chain rule's parts row by row: :math:`J_i = \partial\eta_i/\partial\theta` and :math:`W_i`.
+
+    The information of row i alone is :math:`J_i^\top W_i J_i` (experiment design weighs rows).
+
+    Attributes:
+        jac: ``(N, B, K, P)``, ``B`` the distribution's batch elements in one row.
+        weights: ``(N, B, K, K)``, the family's Fisher information of each element.
+        error: ``(N, B, K, P)`` bound on ``|jac - exact|`` (numeric derivatives), or ``None``.
+        evaluations: calls of the model function (numeric derivatives), or ``None``.
+    """
+
+    jac: np.ndarray
+    weights: np.ndarray
+    error: np.ndarray | None = None
+    evaluations: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -248,6 +267,16 @@ class Backend(abc.ABC):
         :math:`F = \sum_i J_i^\top I(\eta_i) J_i`, contracted by
         :func:`~._chain_rule.weighted_gram` in every backend. A module-level function.
         """
+
+    @abc.abstractmethod
+    def eta_rows(self, params: Any, x: Any, family: Callable[[nd.Distribution], Any]) -> RowJacobian:
+        r"""The parts of :meth:`eta_gram` for every row, not summed: :math:`J_i` and :math:`W_i`."""
+
+    def rows_fisher(self, params: Any, x: Any, route: str) -> Derivative:
+        r"""Every row's own information ``(N, P, P)`` by the ``"summation"`` or ``"quadrature"`` route."""
+        raise MethodUnavailableError(
+            f"{self.name} derivatives have no {route} route per row; use method='mc'"
+        )
 
     @abc.abstractmethod
     def mc_score_outer(self, params: Any, x: Any, num_samples: int, seed: int) -> MonteCarloMoments:

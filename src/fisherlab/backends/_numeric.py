@@ -46,7 +46,7 @@ from .._errors import FisherlabError, ModelError, NumericAccuracyWarning
 from .._precision import float64
 from ..data._prepare import Data, as_observations
 from ..model._model import call_user, observation_for
-from ._base import Backend, Derivative, LogPosterior, MonteCarloMoments, RowCurvature
+from ._base import Backend, Derivative, LogPosterior, MonteCarloMoments, RowCurvature, RowJacobian
 from ._chain_rule import gram_error_bound, weighted_gram
 from ._numeric_objective import NumericLogPosterior
 from ._problem import Problem
@@ -244,21 +244,28 @@ class NumericBackend(Backend):
         _, res, _ = self._eta_jacobian(params, x, eta)
         return np.asarray(res.jacobian.T @ np.ravel(np.asarray(w, dtype=np.float64)))
 
-    def eta_gram(self, params: Any, x: Any, family: Callable[[Any], tuple[Any, Any]]) -> Derivative:
+    def eta_rows(self, params: Any, x: Any, family: Callable[[Any], tuple[Any, Any]]) -> RowJacobian:
         problem = Problem(self.model, params, _x_only(x))
         d0 = self._at_theta(problem)
         eta0, w0 = family(d0)
         k = int(np.shape(eta0)[-1])
-        weights = np.asarray(w0, dtype=np.float64).reshape(-1, k, k)
+        n, p = problem.n, problem.flat.size
+        weights = np.asarray(w0, dtype=np.float64).reshape(n, -1, k, k)
         mark = problem.calls
         res = engine.jacobian(
             _Eta(problem, family, part=0), problem.flat, **problem.options, **problem.engine_cache("eta")
         )
-        p = problem.flat.size
-        jac = res.jacobian.reshape(-1, k, p)
-        err = res.error.reshape(-1, k, p)
+        jac, err = res.jacobian.reshape(n, -1, k, p), res.error.reshape(n, -1, k, p)
+        return RowJacobian(jac, weights, err, problem.spent(mark, res.evaluations))
+
+    def eta_gram(self, params: Any, x: Any, family: Callable[[Any], tuple[Any, Any]]) -> Derivative:
+        parts = self.eta_rows(params, x, family)
+        k, p = parts.jac.shape[-2:]
+        jac, weights = parts.jac.reshape(-1, k, p), parts.weights.reshape(-1, k, k)
+        assert parts.error is not None
+        err = parts.error.reshape(-1, k, p)
         f = np.asarray(weighted_gram(jac, weights))
-        return Derivative(f, gram_error_bound(jac, err, weights), problem.spent(mark, res.evaluations))
+        return Derivative(f, gram_error_bound(jac, err, weights), parts.evaluations)
 
     def _draws(self, problem: Problem, d0: Any, num_samples: int, seed: int) -> np.ndarray:
         """``num_samples`` data sets at theta, stacked on a leading axis."""

@@ -39,6 +39,8 @@ from ._choices import (
     or_list,
 )
 from ._demo import DEMO_HELP, demo
+from ._design import design
+from ._design_options import DESIGN_HELP
 from ._errors import CliError
 from ._float64 import use_float64
 from ._info import INFO_HELP, info
@@ -360,3 +362,4 @@ def check(
 
 app.command(help=INFO_HELP)(info)
 app.command(help=DEMO_HELP)(demo)
+app.command(help=DESIGN_HELP)(design)

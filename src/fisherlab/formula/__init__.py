@@ -14,6 +14,7 @@ design columns too large for float64 (:func:`build_design`); and one place fits 
 """
 
 from .._errors import FormulaError as FormulaError, UnsafeFormulaError as UnsafeFormulaError
+from ._candidates import Candidates as Candidates, design_candidates as design_candidates
 from ._columns import (
     MALFORMED_NUMBER as MALFORMED_NUMBER,
     TYPO_SHARE as TYPO_SHARE,
@@ -62,6 +63,7 @@ __all__ = [
     "NUMPY_FUNCTIONS",
     "PYTHON",
     "TYPO_SHARE",
+    "Candidates",
     "Design",
     "FormulaError",
     "GLMDispersion",
@@ -74,6 +76,7 @@ __all__ = [
     "check_formula",
     "check_numeric_columns",
     "coefficient_names",
+    "design_candidates",
     "design_names",
     "first_pass",
     "fit_design",

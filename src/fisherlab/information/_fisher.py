@@ -49,7 +49,7 @@ from ..data._dask import IndexedTerm
 from ..data._prepare import Data, prepare_data
 from ..dist._registry import family_fisher, has_closed_form
 from ..model._model import Model, require_model
-from ..params._pytree import as_params, param_names, tree_signature
+from ..params._pytree import as_params, named_values, param_names, tree_signature
 from ._matrix import InfoMatrix
 
 __all__ = ["ROUTES", "FisherTerm", "family_parts", "fisher", "require_sampler"]
@@ -211,7 +211,14 @@ def fisher(
     assert result is not None
     check_finite("Fisher information", result.value[None])
     error = None if result.error is None else result.error * n
-    return InfoMatrix(result.value * n, names, error=error, method=route, evaluations=result.evaluations)
+    return InfoMatrix(
+        result.value * n,
+        names,
+        error=error,
+        method=route,
+        evaluations=result.evaluations,
+        center=named_values(params),
+    )
 
 
 #: The routes of :func:`fisher`, in the order a chunk marks the one it took (:class:`FisherTerm`).
@@ -262,6 +269,13 @@ def _streamed_fisher(
     routes = [route for route, mark in zip(ROUTES, marks, strict=True) if mark > 0]
     mc = "mc" in routes
     error = None if not counts[1] else (np.sqrt(errors) if mc else errors) * n
-    names = param_names(as_params(params, host=True))
+    host = as_params(params, host=True)
     evaluations = int(counts[0]) or None
-    return InfoMatrix(total * n, names, error=error, method="+".join(sorted(routes)), evaluations=evaluations)
+    return InfoMatrix(
+        total * n,
+        param_names(host),
+        error=error,
+        method="+".join(sorted(routes)),
+        evaluations=evaluations,
+        center=named_values(host),
+    )

@@ -25,7 +25,7 @@ under its algebra (``F + G``, ``c * F``, ``F / c``; there is no ``F - G``).
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -39,6 +39,7 @@ from .._errors import (
 )
 from .._options import nonnegative_factor, positive_number
 from .._precision import float64_methods
+from . import _forecast, _reparametrize
 
 __all__ = ["Covariance", "Eigen", "InfoMatrix", "LabelledMatrix"]
 
@@ -266,6 +267,14 @@ class InfoMatrix(LabelledMatrix):
             the finite-difference error estimate for numeric derivatives.
         method: how it was computed (``"exact"``, ``"summation"``,
             ``"quadrature"``, ``"mc"``, ``"empirical"``, ``"observed"``).
+        center: ``None``, or the fiducial point at which the information was computed, a dict
+            name -> float over :attr:`names` (``fl.fisher`` sets it). ``fix``/``marginalize``
+            keep its part, ``c * F`` keeps it, ``F + G`` and :meth:`combine` keep it where the
+            centers agree; :meth:`reparametrize` takes its Jacobian there.
+
+    The forecasting algebra (:meth:`with_prior`, :meth:`combine`, :meth:`reparametrize`,
+    :meth:`figure_of_merit`, :meth:`information_gain`, :meth:`kl_divergence`) lives in
+    ``_forecast.py``, whose functions are these methods.
 
     Example:
         >>> import fisherlab as fl
@@ -292,7 +301,29 @@ class InfoMatrix(LabelledMatrix):
         fisherlab._errors.InvalidParameterError: unknown parameter name(s) ['c']; known: ['a', 'b']
     """
 
-    __slots__ = ()
+    __slots__ = ("center",)
+
+    def __init__(
+        self,
+        matrix: Any,
+        names: Sequence[str],
+        *,
+        error: Any = None,
+        method: str = "",
+        evaluations: int | None = None,
+        center: Mapping[str, float] | None = None,
+    ) -> None:
+        """Check and store the matrix; ``center`` must give a finite real value for every name
+        (extra keys are ignored), else :class:`~fisherlab.InvalidParameterError` naming the name
+        (:class:`~fisherlab.FisherlabArgumentError` for a center that is not a dict or a value
+        that is not a real number)."""
+        super().__init__(matrix, names, error=error, method=method, evaluations=evaluations)
+        self.center: dict[str, float] | None = _forecast.checked_point(
+            self.names, center, "InfoMatrix center"
+        )
+
+    # how a direction over names is written in messages; _forecast reaches it through the instance
+    _combination = staticmethod(_combination)
 
     # ------------------------------------------------------------------ inversion
     def _scaled_factor(self) -> tuple[np.ndarray, np.ndarray]:
@@ -409,7 +440,7 @@ class InfoMatrix(LabelledMatrix):
         a_ko = self.matrix[np.ix_(k, o)] * d
         w = np.linalg.solve(factor, a_ko.T)
         schur = self.matrix[np.ix_(k, k)] - w.T @ w
-        return InfoMatrix(schur, keep, method=f"marginal({self.method})")
+        return InfoMatrix(schur, keep, method=f"marginal({self.method})", center=self._center_of(keep))
 
     def fix(self, names: Iterable[str] | str) -> InfoMatrix:
         """Information with ``names`` held fixed (known): their rows and columns are dropped.
@@ -432,11 +463,49 @@ class InfoMatrix(LabelledMatrix):
 
     def _take(self, idx: np.ndarray, names: list[str]) -> InfoMatrix:
         err = None if self.error is None else self.error[np.ix_(idx, idx)]
-        return InfoMatrix(self.matrix[np.ix_(idx, idx)], names, error=err, method=self.method)
+        matrix = self.matrix[np.ix_(idx, idx)]
+        return InfoMatrix(matrix, names, error=err, method=self.method, center=self._center_of(names))
+
+    def _center_of(self, names: list[str]) -> dict[str, float] | None:
+        return None if self.center is None else {n: self.center[n] for n in names}
+
+    # the forecasting algebra: functions of _forecast.py, documented there, bound as methods
+    with_prior = _forecast.with_prior
+    combine = _forecast.combine
+    reparametrize = _reparametrize.reparametrize
+    figure_of_merit = _forecast.figure_of_merit
+    information_gain = _forecast.information_gain
+    kl_divergence = _forecast.kl_divergence
+
+    def to_getdist(
+        self,
+        center: Any = None,
+        *,
+        names: Sequence[str] | str | None = None,
+        labels: Any = None,
+        label: str | None = None,
+    ) -> Any:
+        """This forecast as a GetDist ``GaussianND`` (mean ``center``, covariance ``cov()``).
+
+        ``center`` defaults to :attr:`center`; see :func:`fisherlab.information._getdist.to_getdist`
+        for the names GetDist accepts (``beta[0]`` becomes ``beta_0``, the original kept as label).
+
+        Raises:
+            MethodUnavailableError: getdist is not installed (``pip install 'fisherlab[forecast]'``).
+            SingularInformationError: the matrix cannot be inverted (the direction is named).
+        """
+        from ._getdist import to_getdist
+
+        return to_getdist(
+            self, self.center if center is None else center, names=names, labels=labels, label=label
+        )
 
     # ------------------------------------------------------------------ arithmetic
     def __add__(self, other: Any) -> InfoMatrix:
         """Information of independent experiments adds; names must agree (any order).
+
+        The center is kept when both centers agree (or one is ``None``), else ``None``; over
+        different names use :meth:`combine`.
 
         Raises:
             FisherlabArgumentError: ``other`` is not an :class:`InfoMatrix` (a number, an
@@ -465,7 +534,8 @@ class InfoMatrix(LabelledMatrix):
             e1 = self.error if self.error is not None else 0.0
             e2 = other.error[np.ix_(idx, idx)] if other.error is not None else 0.0
             err = np.sqrt(np.square(e1) + np.square(e2))
-        return InfoMatrix(self.matrix + om, self.names, error=err, method=self.method)
+        center = _forecast.merged_center([self, other], self.names)
+        return InfoMatrix(self.matrix + om, self.names, error=err, method=self.method, center=center)
 
     def __radd__(self, other: Any) -> InfoMatrix:
         """``0 + F`` is ``F`` (so ``sum([F, G, H])`` works); anything else as :meth:`__add__`."""
@@ -487,7 +557,7 @@ class InfoMatrix(LabelledMatrix):
         """
         value = nonnegative_factor(factor, "the scale factor c of c * F")
         err = None if self.error is None else self.error * value
-        return InfoMatrix(self.matrix * value, self.names, error=err, method=self.method)
+        return InfoMatrix(self.matrix * value, self.names, error=err, method=self.method, center=self.center)
 
     __rmul__ = __mul__
 

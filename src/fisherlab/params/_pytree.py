@@ -22,7 +22,15 @@ from jax.flatten_util import ravel_pytree
 from .._errors import FisherlabArgumentError, InvalidParameterError
 from .._precision import float64
 
-__all__ = ["ParamCodec", "as_params", "flatten_params", "param_names", "path_name", "tree_signature"]
+__all__ = [
+    "ParamCodec",
+    "as_params",
+    "flatten_params",
+    "named_values",
+    "param_names",
+    "path_name",
+    "tree_signature",
+]
 
 
 def path_name(path: tuple[Any, ...]) -> str:
@@ -67,6 +75,19 @@ def param_names(params: Any) -> list[str]:
         for idx in itertools.product(*(range(s) for s in shape)):
             names.append(f"{base}[{','.join(map(str, idx))}]")
     return names
+
+
+def named_values(params: Any) -> dict[str, float]:
+    """The parameters as a flat dict name -> float, in :func:`param_names` order (a forecast's center).
+
+    Example:
+        >>> import numpy as np
+        >>> named_values({"sigma": 2.0, "beta": np.array([1.0, -1.0])})
+        {'beta[0]': 1.0, 'beta[1]': -1.0, 'sigma': 2.0}
+    """
+    values = [np.ravel(np.asarray(leaf, dtype=np.float64)) for leaf in jax.tree_util.tree_leaves(params)]
+    flat = np.concatenate(values) if values else np.zeros(0)
+    return dict(zip(param_names(params), flat.tolist(), strict=True))
 
 
 def _element_name(base: str, shape: tuple[int, ...], flat_index: int) -> str:

@@ -172,7 +172,10 @@ def build_html(
     contours, computed on a 25 × 25 grid by re-optimising the other
     parameters, only for P ≤ 6 when the fit is cheap, within a time budget
     (otherwise skipped with a note); the eigen-spectrum of the observed
-    information with its condition number; the identity diagnostics of
+    information with its condition number; the forecast (:mod:`._forecast`: Cramér–Rao
+    standard errors for N, 2N and 4N rows of the observed design, its D-efficiency against
+    the D-optimal design on the observed rows, a triangle plot of the forecast regions;
+    a one-line note where it cannot be computed); the identity diagnostics of
     :func:`~fisherlab.check` (verdict, information-matrix test, score mean
     test, eigenvalues of :math:`J^{-1}K`; not run for N·P² > 2e7 unless
     ``check`` is given); the fit's notes; and a footer with the command,
@@ -233,6 +236,7 @@ def build_html(
     from .. import __version__
     from ..inference import AUTO_MAX_SIZE, check as run_check
     from ._figures import correlation_svg, ellipses_svg, spectrum_svg
+    from ._forecast import forecast_body
 
     if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0.0 < float(level) < 1.0:
         raise ValueError(f"build_html: level must be in (0, 1), e.g. 0.95; got {level!r}")
@@ -399,6 +403,9 @@ def build_html(
     except _ERRORS as exc:
         body = f"<p>Eigen-spectrum unavailable: {_e(_reason(exc))}</p>"
     sections.append(_section("spectrum", "Identifiability: eigen-spectrum of the observed information", body))
+
+    # ---------------------------------------------------------------- forecast and design
+    sections.append(_section("forecast", "Forecast and design", forecast_body(result)))
 
     # ---------------------------------------------------------------- diagnostics
     if check is None and not check_error:
