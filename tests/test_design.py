@@ -8,6 +8,7 @@ and Gauss-Legendre quadrature of the Bayesian criterion written independently wi
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
@@ -31,6 +32,7 @@ EQUIV_TOL = 1e-8
 GRID = np.linspace(-1.0, 1.0, 201)
 
 
+@functools.cache  # one model: its kernels compile once for the whole file
 def quadratic() -> fl.Model:
     return fl.Model(lambda th, x: fl.dist.Normal(th["b"][0] + th["b"][1] * x + th["b"][2] * x**2, 1.0))
 
@@ -84,6 +86,7 @@ def test_c_optimal_extrapolation_elfving() -> None:
     assert d.value == pytest.approx(np.array([1, 2]) @ np.linalg.inv([[1, 0.5], [0.5, 1]]) @ [1, 2], rel=1e-9)
 
 
+@functools.cache
 def michaelis_menten(derivatives: str = "auto") -> fl.Model:
     if derivatives == "numeric":
         return fl.Model(

@@ -236,6 +236,7 @@ def test_per_sensor_efficiency(best: fl.design.Design, oracle: np.ndarray) -> No
 # ----------------------------------------------------------------------------- the script
 
 
+@pytest.mark.slow  # the script's numbers are checked above, function by function
 def test_script_runs_and_refuses_to_overwrite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     sp.main(["--out", str(tmp_path)])
     out = capsys.readouterr().out

@@ -206,6 +206,7 @@ def test_triangle_plot(f: fc.Forecasts) -> None:
 # ----------------------------------------------------------------------------- Monte Carlo
 
 
+@pytest.mark.slow  # 400 fits (the forecast itself is checked against J^T Sigma^-1 J above)
 def test_monte_carlo_scatter_matches_fisher_covariance(f: fc.Forecasts) -> None:
     rows = np.vstack([fc.sn_rows(), fc.bao_rows()])
     estimates = fc.monte_carlo(rows, runs=fc.MC_RUNS)

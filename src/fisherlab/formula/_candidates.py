@@ -21,7 +21,6 @@ central differences.
 
 from __future__ import annotations
 
-import builtins
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -29,12 +28,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .._errors import FisherlabArgumentError, FormulaError, InvalidDataError, UnsafeFormulaError
+from .._errors import FisherlabArgumentError, FormulaError, InvalidDataError
 from .._precision import float64
 from ..model import Model
 from ._columns import check_numeric_columns
-from ._design import _formula_error, allow_code_hint
-from ._guard import check_formula, formula_factors
+from ._design import _formula_error, guarded_terms
 from ._spelling import PYTHON, Spelling
 
 if TYPE_CHECKING:
@@ -170,15 +168,7 @@ def _rhs(formula: str, allow_code: bool, spelling: Spelling) -> tuple[Any, list[
     except Exception as exc:  # formulaic's syntax errors (multi-line, coloured): one line
         raise FormulaError(f"cannot parse the formula {formula!r}: {_formula_error(exc)}") from exc
     rhs = parsed.rhs if hasattr(parsed, "rhs") else parsed
-    factors = formula_factors(rhs)
-    if not allow_code:
-        try:
-            check_formula(factors)
-        except UnsafeFormulaError as exc:
-            raise UnsafeFormulaError(
-                f"{exc}; {allow_code_hint(spelling)}", term=exc.term, token=exc.token
-            ) from exc
-    needed = sorted(str(v) for v in rhs.required_variables if not (allow_code and str(v) in vars(builtins)))
+    factors, needed = guarded_terms(rhs, allow_code, spelling)
     return rhs, factors, needed
 
 

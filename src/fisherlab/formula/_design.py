@@ -307,7 +307,20 @@ def parse_formula(
         raise FormulaError(f"cannot parse the formula {formula!r}: {_formula_error(exc)}") from exc
     if not (hasattr(parsed, "lhs") and hasattr(parsed, "rhs")):
         raise FormulaError(f"the formula {formula!r} needs a response: write it as 'y ~ x1 + x2'")
-    factors = formula_factors(parsed)
+    factors, needed = guarded_terms(parsed, allow_code, spelling)
+    return parsed, factors, needed
+
+
+def guarded_terms(
+    terms: Any, allow_code: bool, spelling: Spelling
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """The factors of parsed ``terms`` (a formula or one side), through the allow-list unless
+    ``allow_code``, and the sorted names of the columns they read.
+
+    Raises:
+        UnsafeFormulaError: a term outside the allowed Python (the option that lifts it is named).
+    """
+    factors = formula_factors(terms)
     if not allow_code:  # first: a refused term is named as such, whatever else is wrong
         try:
             # Names are left to the column check of the caller: every name a term reads is one of
@@ -318,10 +331,8 @@ def parse_formula(
                 f"{exc}; {allow_code_hint(spelling)}", term=exc.term, token=exc.token
             ) from exc
     # With allow_code a term may call Python's builtins (abs, round, ...): not columns.
-    needed = sorted(
-        str(v) for v in parsed.required_variables if not (allow_code and str(v) in vars(builtins))
-    )
-    return parsed, factors, needed
+    needed = sorted(str(v) for v in terms.required_variables if not (allow_code and str(v) in vars(builtins)))
+    return factors, needed
 
 
 def build_design(
