@@ -15,7 +15,7 @@ from ..data._prepare import prepare_data
 from ..information._matrix import InfoMatrix
 from ..information._points import point_information
 from ..model._model import Model, require_model
-from ..params._pytree import as_params
+from ..params._pytree import as_params, named_values
 from ._criteria import Spec, _value, spec_for
 from ._engine import DesignProblem, gradients, solve, state
 from ._prior import prior_nodes
@@ -149,7 +149,8 @@ def optimal(
     box_best = (
         best if (bounds is not None and runs is None) else -np.inf
     )  # the box's check is the approximate's
-    return _design(space, problem, x, coords, weights, counts, support, box_best, expectation)
+    on_candidates = bounds is None  # the support is candidates: their informations are known
+    return _design(space, problem, x, coords, weights, counts, support, on_candidates, box_best, expectation)
 
 
 class _Expectation(NamedTuple):
@@ -241,6 +242,7 @@ def _design(
     weights: np.ndarray,
     counts: np.ndarray | None,
     support: np.ndarray,
+    on_candidates: bool,
     box_best: float,
     expectation: Any,
 ) -> Design:
@@ -251,7 +253,8 @@ def _design(
         if coords is not None
         else jax.tree_util.tree_map(lambda a: np.asarray(a)[support], x)
     )
-    problem = DesignProblem(space.factors(rows), space.pi, spec)
+    factors = candidates.factors[:, support] if on_candidates else space.factors(rows)
+    problem = DesignProblem(factors, space.pi, spec)
     objective, d_support, bound = state(problem, weights)
     grads, mats = gradients(problem, weights)
     cand = candidates.factors
@@ -260,8 +263,12 @@ def _design(
     efficiency = efficiency_bound(spec, best - bound, objective)
     if spec.kind is DesignCriterion.E and len(space.nodes) == 1:
         sens, best, bound, efficiency = _e_certificate(mats[0], cand[0], efficiency)
-    nominal = point_information(space.model, expectation.params, rows)
-    info = InfoMatrix(nominal.info(weights).matrix, nominal.names, method="design", center=nominal.center)
+    if expectation.prior is None:  # the one node is the nominal point
+        m = np.einsum("j,jpr,jqr->pq", weights, factors[0], factors[0])
+        info = InfoMatrix(m, space.names, method="design", center=named_values(space.nodes[0]))
+    else:
+        nominal = point_information(space.model, expectation.params, rows)
+        info = InfoMatrix(nominal.info(weights).matrix, nominal.names, method="design", center=nominal.center)
     value, error = _expected_value(space, spec, mats)
     if expectation.prior is not None and expectation.method == PriorExpectation.QUADRATURE.value:
         coarser, pi = prior_nodes(
