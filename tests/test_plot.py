@@ -359,3 +359,14 @@ def test_getdist_hostile_input(F: fl.InfoMatrix, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setitem(sys.modules, "getdist.gaussian_mixtures", None)
     with pytest.raises(fl.MethodUnavailableError, match=r"pip install 'fisherlab\[forecast\]' \(getdist\)"):
         to_getdist(F)
+
+
+def test_center_defaults_to_the_matrix_center() -> None:
+    """Without center=, the first matrix's fiducial point (fl.fisher records it) centres the plot."""
+    info = fl.InfoMatrix(np.diag([4.0, 1.0]), ["a", "b"], center={"a": 3.0, "b": -1.0})
+    fig = triangle(info)
+    (e,) = _ellipses(_panel(fig, 1, 0), "F1:1sigma")
+    np.testing.assert_allclose(e.get_center(), (3.0, -1.0), rtol=TOL)
+    bare = triangle(fl.InfoMatrix(np.diag([4.0, 1.0]), ["a", "b"]))
+    (e0,) = _ellipses(_panel(bare, 1, 0), "F1:1sigma")
+    np.testing.assert_allclose(e0.get_center(), (0.0, 0.0), atol=TOL)

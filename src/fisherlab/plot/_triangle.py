@@ -151,7 +151,8 @@ def triangle(
     Args:
         infos: an :class:`~fisherlab.InfoMatrix` or a list of them (two experiments and their sum, say).
         center: the fiducial point :math:`\theta_0`: a dict name -> value, a parameter pytree
-            (flattened to :func:`fisherlab.param_names` names), or ``None`` for zeros. Values of
+            (flattened to :func:`fisherlab.param_names` names), or ``None``: the first matrix's
+            :attr:`~fisherlab.InfoMatrix.center` (``fl.fisher`` records it), else zeros. Values of
             parameters not plotted are ignored.
         names: the parameters to plot, in order (default: those of the first matrix); every matrix
             must hold them all.
@@ -210,7 +211,7 @@ def triangle(
     user_label = [labels is not None and (not isinstance(labels, Mapping) or n in labels) for n in keep]
     palette = _colors(colors, len(matrices))
     size = _figsize(figsize, len(keep))
-    theta0 = fiducial_vector(center, keep)
+    theta0 = fiducial_vector(matrices[0].center if center is None else center, keep)
 
     covs = []
     for info in matrices:
