@@ -46,7 +46,7 @@ P_COLUMN = "p"
 def format_pvalue(p: float) -> str:
     """A p-value at 3 significant digits, ``"<2e-16"`` below :data:`PVALUE_FLOOR`, ``"NA"`` if missing.
 
-    Example:
+    Examples:
         >>> from fisherlab import inference
         >>> [inference.format_pvalue(p) for p in (0.5, 0.012345, 3.2e-7, 1e-300, float("nan"))]
         ['0.5', '0.0123', '3.2e-07', '<2e-16', 'NA']

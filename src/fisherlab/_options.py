@@ -13,7 +13,7 @@ A value of the wrong kind (``n=1.5``, ``level="0.9"``, ``seed=True``) raises
 (``n=0``, ``level=1.5``, ``-1 * F``) raises :class:`~fisherlab.InvalidOptionError` (a
 ``ValueError``). Both messages name the argument, the value given and what is valid.
 
-Example:
+Examples:
     >>> import fisherlab as fl
     >>> [k.value for k in fl.CovKind]
     ['observed', 'expected', 'empirical', 'sandwich', 'cluster']

@@ -14,7 +14,7 @@ on NumPy arrays for the numeric backend); :func:`gram_error_bound` propagates a 
 
 (first order plus the second-order term, so a bound).
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from fisherlab.backends._chain_rule import weighted_gram
     >>> J = np.array([[[1.0, 2.0]], [[0.0, 1.0]]])       # two rows, K = 1, P = 2

@@ -436,7 +436,7 @@ def chunks(factory: Callable[[], Iterable[Any]] | Sequence[Any]) -> Chunks:
     Raises:
         FisherlabArgumentError: ``factory`` is an iterator, or neither callable nor a sequence.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> import fisherlab as fl
         >>> y, x = np.arange(6.0), np.ones((6, 2))

@@ -115,7 +115,7 @@ def from_csv(
         InvalidDataError: a header that cannot be read, or ``columns`` naming a column the
             header lacks (the header's columns are listed).
 
-    Example:
+    Examples:
         >>> import pandas as pd, tempfile, os, fisherlab as fl
         >>> path = os.path.join(tempfile.mkdtemp(), "d.csv")
         >>> pd.DataFrame({"y": [1, 0, 2], "x": [0.5, 1.5, 2.5]}).to_csv(path, index=False)

@@ -452,7 +452,7 @@ def from_arrays(y: Any, x: Any = None, chunk_rows: int | None = None) -> ArraySo
         FisherlabArgumentError: ``y`` or ``x`` is not a sliceable array; a bad ``chunk_rows``.
         InvalidDataError: ``y`` and ``x`` have different rows; no rows.
 
-    Example:
+    Examples:
         >>> import numpy as np, tempfile, os, fisherlab as fl
         >>> path = os.path.join(tempfile.mkdtemp(), "x.npy")
         >>> np.save(path, np.ones((5, 2)))
@@ -577,7 +577,7 @@ def from_dask(
             columns, with different row blocks or unknown block sizes (the message says how to
             rechunk).
 
-    Example:
+    Examples:
         >>> import numpy as np, dask.array as da, fisherlab as fl
         >>> X = da.from_array(np.ones((6, 2)), chunks=(2, 2))
         >>> src = fl.data.from_dask((da.arange(6.0, chunks=2), X))

@@ -21,7 +21,7 @@ def challenger() -> pd.DataFrame:
     analysed in Dalal, Fowlkes & Hoadley (1989), "Risk analysis of the space
     shuttle: pre-Challenger prediction of failure", JASA 84, 945–957.
 
-    Example:
+    Examples:
         >>> import fisherlab as fl
         >>> df = fl.datasets.challenger()
         >>> len(df), int(df["incident"].sum()), int(df["damaged"].sum())

@@ -234,7 +234,7 @@ def from_parquet(
             file that is not Parquet.
         MethodUnavailableError: pyarrow is not installed.
 
-    Example:
+    Examples:
         >>> import numpy as np, pandas as pd, tempfile, os, fisherlab as fl
         >>> path = os.path.join(tempfile.mkdtemp(), "d.parquet")
         >>> pd.DataFrame({"y": [0.0, 1.0, 3.0], "a": [1.0, 2.0, 3.0]}).to_parquet(path)

@@ -194,7 +194,7 @@ def prepare_data(y: Any, x: Any = None, *, require_y: bool = True, transient: bo
         InvalidDataError: a non-numeric, complex or non-finite value (first bad row and
             field named), leaves whose row counts disagree, or no rows.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from fisherlab.data import prepare_data
         >>> d = prepare_data(np.array([0, 2, 1]), np.ones(3, dtype=np.float32))

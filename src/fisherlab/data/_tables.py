@@ -192,7 +192,7 @@ def frames(factory: Callable[[], Iterable[pd.DataFrame]], chunk_rows: int | None
         FisherlabArgumentError: ``factory`` is an iterator (readable once), not callable, or
             gives something other than DataFrames; a bad ``chunk_rows``.
 
-    Example:
+    Examples:
         >>> import pandas as pd, fisherlab as fl
         >>> table = pd.DataFrame({"y": [1, 0, 2, 4, 3], "x": [0.1, 0.2, 0.3, 0.4, 0.5]})
         >>> src = fl.data.frames(lambda: (table.iloc[i : i + 2] for i in range(0, 5, 2)))

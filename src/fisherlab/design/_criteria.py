@@ -253,7 +253,7 @@ def criterion(F: Any, kind: str = "D", *, names: Iterable[str] | str | None = No
         InvalidOptionError: an unknown ``kind``.
         InvalidParameterError / FisherlabArgumentError: bad ``names`` or ``c`` (see ``spec_for``).
 
-    Example:
+    Examples:
         >>> import fisherlab as fl
         >>> F = fl.InfoMatrix([[2.0, 0.0], [0.0, 0.5]], ["a", "b"])
         >>> fl.design.criterion(F, "D")     # log det = log(2 * 0.5)
@@ -283,7 +283,7 @@ def efficiency(
         InvalidParameterError: ``F`` and ``G`` over different parameters.
         SingularInformationError: either matrix singular.
 
-    Example:
+    Examples:
         >>> import fisherlab as fl
         >>> F = fl.InfoMatrix([[1.0, 0.0], [0.0, 1.0]], ["a", "b"])
         >>> fl.design.efficiency(F, 2 * F, "D"), fl.design.efficiency(F, 2 * F, "A")

@@ -94,7 +94,7 @@ def optimal(
         MethodUnavailableError: a model with only a Monte-Carlo Fisher.
         NotConvergedError: the equivalence theorem not reached (the gap is given).
 
-    Example:
+    Examples:
         Quadratic regression on [-1, 1]: the D-optimal design puts 1/3 of the runs at -1, 0 and 1.
 
         >>> import fisherlab as fl, numpy as np

@@ -103,7 +103,7 @@ class NegativeBinomial2(nd.NegativeBinomial2):
     :math:`\log\Gamma(r)\,\epsilon` to cancellation (O(1) at :math:`r = 10^{14}`); and
     :math:`r = \infty` gives the Poisson mass exactly.
 
-    Example:
+    Examples:
         >>> import fisherlab as fl
         >>> lp = lambda r: float(fl.dist.NegativeBinomial2(3.0, r).log_prob(2.0))
         >>> round(lp(1e15) - float(fl.dist.Poisson(3.0).log_prob(2.0)), 12)
@@ -153,7 +153,7 @@ class InverseGaussian(nd.Distribution):
         concentration: the shape :math:`\lambda > 0` (NumPyro's name for a shape
             parameter; ``shape`` is a method of every distribution).
 
-    Example:
+    Examples:
         >>> import jax, fisherlab as fl
         >>> with jax.enable_x64(True):  # a distribution computes in the precision of the user's JAX
         ...     d = fl.dist.InverseGaussian(2.0, 3.0)

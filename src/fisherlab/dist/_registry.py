@@ -143,7 +143,7 @@ def family_fisher(d: nd.Distribution) -> FamilyFisher:
             ``NotImplementedError``); :func:`fisherlab.fisher` then falls back to exact
             summation, quadrature or Monte-Carlo.
 
-    Example:
+    Examples:
         >>> import fisherlab as fl
         >>> f = fl.dist.family_fisher(fl.dist.Normal(0.0, 2.0))
         >>> f.names, f.matrix.tolist()

@@ -56,7 +56,7 @@ class Weighted(nd.Distribution):
     The base distribution's parameters are checked through it (``d.rate`` reads
     ``d.base_dist.rate``), with ``weight`` required positive.
 
-    Example:
+    Examples:
         >>> import fisherlab as fl
         >>> d = fl.dist.Weighted(fl.dist.Poisson(2.0), 3.0)
         >>> round(float(d.log_prob(1.0)) / float(fl.dist.Poisson(2.0).log_prob(1.0)), 12)

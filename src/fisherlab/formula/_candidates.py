@@ -232,7 +232,7 @@ def design_candidates(
             level it did not see).
         FisherlabArgumentError: ``candidates`` not a DataFrame, or a ``fit`` without a formula design.
 
-    Example:
+    Examples:
         >>> import pandas as pd
         >>> from fisherlab.formula import design_candidates
         >>> c = design_candidates("y ~ x + I(x**2)", pd.DataFrame({"x": [-1.0, 0.0, 1.0, 1.0]}))

@@ -177,7 +177,7 @@ def glm(
         EstimateAtInfinityError, NotConvergedError, SingularInformationError: from the fit,
             naming the design columns.
 
-    Example:
+    Examples:
         Poisson regression with a factor; R: ``glm(y ~ x + C(g), poisson, data)``.
 
         >>> import fisherlab as fl, numpy as np, pandas as pd

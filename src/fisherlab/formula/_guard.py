@@ -312,7 +312,7 @@ def check_formula(factors: Iterable[tuple[str, str]], columns: Collection[str] |
         UnsafeFormulaError: a term calls, reads or builds something outside the allowed list;
             the message names the term and the offending token.
 
-    Example:
+    Examples:
         >>> check_formula([("np.log(x)", "python"), ("C(g, contr.treatment('b'))", "python")])
         >>> check_formula([("I(np.f2py.os.system('ls') + x)", "python")])
         Traceback (most recent call last):

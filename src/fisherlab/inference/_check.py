@@ -495,7 +495,7 @@ def check(
         FisherlabArgumentError: ``model`` is not an ``fl.Model``; ``alpha`` not a number;
             a complex, bool or non-numeric parameter; ``x`` given with a chunk source.
 
-    Example:
+    Examples:
         Counts from a Poisson model, at the MLE (the sample mean):
 
         >>> import fisherlab as fl, numpy as np

@@ -202,7 +202,7 @@ def fit(
         FisherlabArgumentError: ``model`` is not an ``fl.Model``; an argument of the wrong type.
         ModelError: a prior that does not cover every parameter.
 
-    Example:
+    Examples:
         >>> import fisherlab as fl, numpy as np
         >>> y = np.array([2.0, 4.0, 3.0, 5.0])
         >>> m = fl.Model(lambda th, x: fl.dist.Poisson(th["rate"]), constraints={"rate": "positive"})

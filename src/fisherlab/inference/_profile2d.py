@@ -123,7 +123,7 @@ def profile_grid(
         InvalidOptionError: ``a``/``b`` out of range or equal, ``n < 2``, ``half_width`` not > 0.
         FisherlabArgumentError: ``a``, ``b`` or ``n`` not integers, ``half_width`` not a number.
 
-    Example:
+    Examples:
         >>> import fisherlab as fl, jax.numpy as jnp, numpy as np
         >>> from fisherlab.inference import profile_grid
         >>> rng = np.random.default_rng(0)

@@ -166,7 +166,7 @@ def loglik(model: Model, params: Any, y: Any, x: Any = None) -> np.ndarray:
         ModelError: the model function failed (it is named as the culprit only when the
             failure happened inside it).
 
-    Example:
+    Examples:
         >>> import fisherlab as fl, numpy as np
         >>> m = fl.Model(lambda th, x: fl.dist.Poisson(th["rate"]))
         >>> fl.loglik(m, {"rate": 2.0}, np.array([0, 3])).round(4).tolist()
@@ -190,7 +190,7 @@ def score(model: Model, params: Any, y: Any, x: Any = None) -> np.ndarray:
         FisherlabArgumentError, InvalidDataError, InvalidParameterError, ModelError: as
             :func:`loglik`; also a non-finite score (row named).
 
-    Example:
+    Examples:
         >>> import fisherlab as fl, numpy as np
         >>> m = fl.Model(lambda th, x: fl.dist.Normal(th["mu"], 1.0))
         >>> fl.score(m, {"mu": 0.5}, np.array([0.0, 2.0])).tolist()   # y - mu
@@ -221,7 +221,7 @@ def empirical_fisher(
         FisherlabArgumentError, InvalidDataError, InvalidParameterError, ModelError: as
             :func:`loglik`; also a non-finite score (row named).
 
-    Example:
+    Examples:
         >>> import fisherlab as fl, numpy as np
         >>> m = fl.Model(lambda th, x: fl.dist.Normal(th["mu"], 1.0))
         >>> fl.empirical_fisher(m, {"mu": 0.0}, np.array([1.0, -2.0])).matrix.tolist()
@@ -251,7 +251,7 @@ def observed_information(
         FisherlabArgumentError, InvalidDataError, InvalidParameterError, ModelError: as
             :func:`loglik`; also a non-finite Hessian.
 
-    Example:
+    Examples:
         >>> import fisherlab as fl, numpy as np
         >>> m = fl.Model(lambda th, x: fl.dist.Poisson(th["rate"]))
         >>> fl.observed_information(m, {"rate": 2.0}, np.array([1, 3])).matrix.tolist()  # sum y / rate^2

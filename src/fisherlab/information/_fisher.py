@@ -163,7 +163,7 @@ def fisher(
             (row and parameter named), non-finite or empty parameters.
         InvalidDataError: NaN/inf, complex values or mismatched rows in ``x``.
 
-    Example:
+    Examples:
         Logistic regression, :math:`F = X^\top \mathrm{diag}(p(1-p)) X`:
 
         >>> import fisherlab as fl, numpy as np

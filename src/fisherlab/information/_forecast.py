@@ -183,7 +183,7 @@ def with_prior(F: InfoMatrix, sigmas: Mapping[str, float] | InfoMatrix) -> InfoM
         FisherlabArgumentError: ``sigmas`` is neither a dict nor an InfoMatrix, or a σ is not a
             real number (a bool, a string).
 
-    Example:
+    Examples:
         >>> import fisherlab as fl
         >>> F = fl.InfoMatrix([[4.0, 2.0], [2.0, 3.0]], ["a", "b"])
         >>> F.with_prior({"a": 2.0}).matrix.tolist()   # 1 / 2**2 added to [a, a]
@@ -222,7 +222,7 @@ def combine(F: InfoMatrix, *others: InfoMatrix) -> InfoMatrix:
     Raises:
         FisherlabArgumentError: an argument that is not an InfoMatrix (its position is named).
 
-    Example:
+    Examples:
         >>> import fisherlab as fl
         >>> F = fl.InfoMatrix([[4.0, 2.0], [2.0, 3.0]], ["a", "b"])
         >>> G = fl.InfoMatrix([[1.0, 0.5], [0.5, 2.0]], ["b", "c"])
@@ -278,7 +278,7 @@ def figure_of_merit(F: InfoMatrix, names: Sequence[str] | str | None = None, *, 
         InvalidParameterError: an unknown or repeated name.
         FisherlabArgumentError: ``detf`` is not a bool.
 
-    Example:
+    Examples:
         >>> import fisherlab as fl
         >>> F = fl.InfoMatrix([[4.0, 2.0, 0.0], [2.0, 3.0, 0.0], [0.0, 0.0, 9.0]], ["w0", "wa", "h"])
         >>> round(F.figure_of_merit(["w0", "wa"], detf=True), 12)   # sqrt(4 * 3 - 2 * 2)
@@ -316,7 +316,7 @@ def information_gain(F: InfoMatrix, prior: Mapping[str, float] | InfoMatrix) -> 
             singular, or ``F + P`` is.
         InvalidParameterError, FisherlabArgumentError: as :meth:`with_prior`.
 
-    Example:
+    Examples:
         >>> import fisherlab as fl, math
         >>> F = fl.InfoMatrix([[3.0, 0.0], [0.0, 8.0]], ["a", "b"])
         >>> gain = F.information_gain({"a": 1.0, "b": 0.5})   # ½ log(4/1) + ½ log(12/4)
@@ -379,7 +379,7 @@ def kl_divergence(
             misses a name or is not finite.
         SingularInformationError: ``F`` or ``G`` is singular (the divergence is infinite).
 
-    Example:
+    Examples:
         >>> import fisherlab as fl, math
         >>> F = fl.InfoMatrix([[1.0, 0.0], [0.0, 1.0]], ["a", "b"], center={"a": 0.0, "b": 0.0})
         >>> G = fl.InfoMatrix([[2.0, 0.0], [0.0, 1.0]], ["a", "b"], center={"a": 1.0, "b": 0.0})

@@ -207,7 +207,7 @@ def to_getdist(
             that do not match the names, or two names that map to one GetDist name.
         FisherlabArgumentError: ``info`` is not an :class:`InfoMatrix`, or an argument of the wrong kind.
 
-    Example:
+    Examples:
         >>> import fisherlab as fl
         >>> from fisherlab.information._getdist import to_getdist
         >>> F = fl.InfoMatrix([[4.0, 2.0], [2.0, 3.0]], ["beta[0]", "sigma"])

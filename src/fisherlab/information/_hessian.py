@@ -122,14 +122,16 @@ def hessian(
             next to a bound; :math:`1 + 4(P^2 + P)` evaluations of ``f`` when no bound is near.
         step: numeric only: the base step, a number or a mapping name -> step (a leaf
             name such as ``"beta"`` covers all its elements).
-        lower, upper: numeric only: open bounds of the domain of ``f`` (a number or a
+        lower: numeric only: open lower bounds of the domain of ``f`` (a number or a
             mapping as for ``step``; unnamed parameters are unbounded). ``f`` is never
             evaluated on or beyond them.
-        executor, workers: numeric only: run the perturbed evaluations concurrently:
+        upper: numeric only: open upper bounds, as ``lower``.
+        executor: numeric only: run the perturbed evaluations concurrently:
             ``"threads"``, ``"processes"`` (``f`` must be picklable: a module-level
             function) or a ``concurrent.futures.Executor`` (Dask's
             ``Client.get_executor()`` included); ``workers`` sizes the pool fisherlab
             creates (default: the number of CPUs). See :class:`~fisherlab.Model`.
+        workers: numeric only: the size of the pool fisherlab creates for ``executor``.
 
     Returns:
         :class:`~fisherlab.LabelledMatrix` ``(P, P)`` over :func:`~fisherlab.param_names`.
@@ -148,7 +150,7 @@ def hessian(
         NumericDerivativeError: ``f`` raised (the exception is chained, the message names the
             parameter values) or was not finite at a perturbed point even with smaller steps.
 
-    Example:
+    Examples:
         The Hessian of :math:`-\log \mathcal N(\theta; \theta^*, \Sigma)` is :math:`\Sigma^{-1}`:
 
         >>> import fisherlab as fl, jax.numpy as jnp

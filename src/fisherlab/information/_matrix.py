@@ -276,7 +276,7 @@ class InfoMatrix(LabelledMatrix):
     :meth:`figure_of_merit`, :meth:`information_gain`, :meth:`kl_divergence`) lives in
     ``_forecast.py``, whose functions are these methods.
 
-    Example:
+    Examples:
         >>> import fisherlab as fl
         >>> F = fl.InfoMatrix([[4.0, 2.0], [2.0, 3.0]], ["a", "b"])
         >>> F.cov().matrix.round(3).tolist()

@@ -137,7 +137,7 @@ def point_information(model: Model, params: Any, x: Any, *, method: str = "auto"
         MethodUnavailableError: the model has only a Monte-Carlo Fisher, or ``method="mc"``.
         InvalidParameterError / InvalidDataError: as :func:`~fisherlab.fisher`.
 
-    Example:
+    Examples:
         >>> import fisherlab as fl, numpy as np
         >>> m = fl.Model(lambda th, x: fl.dist.Normal(th["a"] + th["b"] * x, 1.0))
         >>> pts = point_information(m, {"a": 0.0, "b": 0.0}, np.array([-1.0, 0.0, 1.0]))

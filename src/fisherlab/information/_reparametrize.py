@@ -209,7 +209,7 @@ def reparametrize(
         FisherlabArgumentError: ``fn`` is neither callable nor an array, cannot be traced by JAX,
             or returns non-real values; ``new_names`` not a list of str; ``at`` with an array ``fn``.
 
-    Example:
+    Examples:
         >>> import fisherlab as fl, jax.numpy as jnp
         >>> F = fl.InfoMatrix([[4.0, 0.0], [0.0, 1.0]], ["a", "b"], center={"a": 2.0, "b": 3.0})
         >>> H = F.reparametrize(lambda p: {"ab": p["a"] * p["b"], "lb": jnp.log(p["b"])}, ["ab", "lb"])

@@ -113,7 +113,7 @@ def require_model(model: Any, where: str) -> Model:
         FisherlabArgumentError: ``model`` is not an ``fl.Model``; the message names the
             function, what was given and how to make a model.
 
-    Example:
+    Examples:
         >>> import fisherlab as fl
         >>> fl.fisher(lambda th, x: fl.dist.Poisson(th["rate"]), {"rate": 1.0})
         Traceback (most recent call last):
@@ -268,7 +268,7 @@ class Model:
         ModelError: ``fn`` is not callable, or an option is invalid (``derivatives``,
             ``constraints``, ``executor``, ``workers``).
 
-    Example:
+    Examples:
         >>> import fisherlab as fl
         >>> m = fl.Model(lambda th, x: fl.dist.Normal(th["a"] + th["b"] * x, th["sigma"]))
         >>> m.kind
@@ -317,9 +317,10 @@ class Model:
             derivatives: as for :class:`Model`; with numeric derivatives ``fn`` receives
                 NumPy parameters and all rows of ``y`` and ``x`` and returns a NumPy ``(N,)``.
             constraints: as for :class:`Model`.
-            executor, workers: as for :class:`Model`.
+            executor: as for :class:`Model`.
+            workers: as for :class:`Model`.
 
-        Example:
+        Examples:
             >>> import fisherlab as fl, jax.numpy as jnp
             >>> m = fl.Model.from_loglik(lambda th, y, x: -0.5 * (y - th["mu"]) ** 2)
             >>> float(fl.loglik(m, {"mu": 0.0}, jnp.array([0.0, 1.0])).sum())
@@ -345,7 +346,7 @@ class Model:
         likelihood maps all rows' outputs to a distribution. ``params`` are the module's
         floating-point arrays (an Equinox pytree; names ``layers[0].weight[3,4]``).
 
-        Example:
+        Examples:
             >>> import equinox as eqx, jax, numpy as np, fisherlab as fl
             >>> net = eqx.nn.MLP(2, 3, 4, 1, key=jax.random.PRNGKey(0))
             >>> m, params = fl.Model.from_equinox(net, lambda z: fl.dist.Categorical(logits=z))

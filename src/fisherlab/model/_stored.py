@@ -75,7 +75,7 @@ def stable_text(name: Any) -> str | None:
     and qualified name (their code is in the environment digest). Anything else, closures,
     bound methods, :class:`Local` values included, has none.
 
-    Example:
+    Examples:
         >>> from fisherlab.model._stored import Local, stable_text
         >>> stable_text(("fit_hessian", 3, None))
         "('fit_hessian', 3, None)"

@@ -4,7 +4,7 @@ Each GLM family is one :class:`FamilyRecord` in :data:`FAMILIES` (distribution, 
 variance function, starting mean, extra parameter, support, R's dispersion convention),
 each link one :class:`LinkRecord` in :data:`LINKS`; everything else reads the records.
 
-Example:
+Examples:
     >>> import fisherlab as fl, numpy as np
     >>> from fisherlab import models
     >>> X = np.column_stack([np.ones(6), [0.0, 0.0, 1.0, 1.0, 2.0, 2.0]])

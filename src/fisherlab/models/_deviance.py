@@ -155,7 +155,7 @@ def null_deviance(result: FitResult) -> float:
         TypeError: ``result`` is not a fit of a GLM.
         NotConvergedError: the intercept-only fit with an offset failed.
 
-    Example:
+    Examples:
         >>> import fisherlab as fl, numpy as np
         >>> from fisherlab import models
         >>> X = np.column_stack([np.ones(4), [0.0, 1.0, 2.0, 3.0]])

@@ -34,7 +34,7 @@ only, the support of :math:`y` (0/1 or successes out of trials, whole counts,
 positive values) and whether R's ``summary.glm`` estimates :math:`\phi` by
 Pearson's statistic (gaussian, Gamma, inverse Gaussian) or takes it as 1.
 
-Example:
+Examples:
     >>> from fisherlab.models import FAMILIES, Family
     >>> rec = FAMILIES[Family.GAMMA]
     >>> rec.default_link.value, rec.extra.name, rec.pearson

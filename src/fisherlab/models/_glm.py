@@ -222,7 +222,7 @@ def glm(family: str, link: str | None = None, *, fixed: Mapping[str, float] | No
         ModelError: unknown family or link, a link the family does not take
             (the message lists the valid ones), or a bad ``fixed``.
 
-    Example:
+    Examples:
         Poisson regression on counts; R: ``glm(y ~ x, family = poisson)``.
 
         >>> import fisherlab as fl, numpy as np
@@ -249,7 +249,7 @@ def linear_regression() -> GLM:
     The ML estimate of σ is :math:`\sqrt{\mathrm{RSS}/N}`; R's ``lm`` and
     :func:`glm_covariance` use :math:`\hat\sigma^2 = \mathrm{RSS}/(N-p)`.
 
-    Example:
+    Examples:
         >>> import fisherlab as fl, numpy as np
         >>> X = np.column_stack([np.ones(4), [0.0, 1.0, 2.0, 3.0]])
         >>> y = np.array([1.0, 3.0, 4.0, 7.0])

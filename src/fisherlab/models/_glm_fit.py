@@ -115,7 +115,7 @@ def fit_glm(model: GLM, y: Any, x: Any, *, init: Any = None, **options: Any) -> 
             group whose counts are all zero), from :func:`~fisherlab.fit`.
         NotConvergedError, SingularInformationError, InvalidDataError: as :func:`~fisherlab.fit`.
 
-    Example:
+    Examples:
         Counts with less spread than a Poisson's: alpha's estimate is its boundary 0.
 
         >>> import fisherlab as fl, numpy as np

@@ -20,7 +20,7 @@ The links of a probability (all but ``log`` among the binomial's) also carry
 :math:`y\,\mathrm{logit} - n\log(1+e^{\mathrm{logit}})` then stays finite, with its
 derivatives, far into the tails, where ``probs=`` would give :math:`\log 0`.
 
-Example:
+Examples:
     >>> from fisherlab.models import LINKS, Link
     >>> float(LINKS[Link.LOGIT].inv(0.0)), LINKS[Link.LOG].logit is None
     (0.5, True)

@@ -181,7 +181,7 @@ def glm_start(model: GLM, y: Any, x: Any) -> dict[str, Any]:
             which the link's starting value is undefined (e.g. ``y <= 0`` with
             a log link for the gaussian family).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from fisherlab.models import glm, glm_start
         >>> X = np.column_stack([np.ones(4), [1.0, 2.0, 3.0, 4.0]])

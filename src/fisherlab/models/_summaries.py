@@ -117,7 +117,7 @@ def glm_dispersion(result: FitResult, method: str = "auto") -> float:
         TypeError: ``result`` is not a fit of a :class:`GLM`.
         ValueError: unknown ``method``; Pearson with :math:`N \le p`.
 
-    Example:
+    Examples:
         >>> import fisherlab as fl, numpy as np
         >>> from fisherlab.models import glm, glm_dispersion, glm_start
         >>> X = np.column_stack([np.ones(4), [0.0, 1.0, 2.0, 3.0]])
@@ -181,7 +181,7 @@ def glm_covariance(result: FitResult, dispersion: str | float = "auto") -> Covar
         SingularInformationError: :math:`X^\top W X` is singular (collinear
             columns, named).
 
-    Example:
+    Examples:
         >>> import fisherlab as fl, numpy as np
         >>> from fisherlab.models import glm, glm_covariance, glm_start
         >>> X = np.column_stack([np.ones(4), [0.0, 1.0, 2.0, 3.0]])

@@ -6,7 +6,7 @@ and help text read, so ``fisherlab --help`` runs without importing JAX. The full
 records (:data:`fisherlab.models.FAMILIES`, in ``_families.py``) take these facts from
 here: each is written once.
 
-Example:
+Examples:
     >>> from fisherlab.models import FAMILY_TRAITS, Family
     >>> FAMILY_TRAITS[Family.GAMMA]
     FamilyTraits(extra='shape', pearson=True)

@@ -77,7 +77,7 @@ def gradient(
         NumericAccuracyWarning: an entry's error estimate exceeds :data:`ACCURACY_RTOL` of its
             scale (:mod:`fisherlab.numeric._accuracy`); one warning per call.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from fisherlab.numeric import gradient
         >>> r = gradient(lambda v: np.sin(v[0]) * np.exp(v[1]), [0.5, 0.0])

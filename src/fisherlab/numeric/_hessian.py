@@ -65,7 +65,7 @@ def hessian(
         NumericAccuracyWarning: an entry's error estimate exceeds :data:`ACCURACY_RTOL` of its
             scale (:mod:`fisherlab.numeric._accuracy`); one warning per call.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from fisherlab.numeric import hessian
         >>> r = hessian(lambda v: v[0] ** 2 * np.exp(v[1]), [1.0, 0.0])
@@ -148,7 +148,7 @@ def vector_hessian(
         NumericAccuracyWarning: an entry's error estimate exceeds :data:`ACCURACY_RTOL` of the
             scale of its column over the outputs (:mod:`fisherlab.numeric._accuracy`); one warning per call.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from fisherlab.numeric import vector_hessian
         >>> t = np.array([0.0, 1.0, 2.0])

@@ -62,7 +62,7 @@ def jacobian(
         NumericAccuracyWarning: an entry's error estimate exceeds :data:`ACCURACY_RTOL` of the
             scale of its column (:mod:`fisherlab.numeric._accuracy`); one warning per call.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from fisherlab.numeric import jacobian
         >>> t = np.array([0.0, 1.0, 2.0])

@@ -122,7 +122,7 @@ def curvature(
         FisherlabArgumentError: ``model`` is not an ``fl.Model``; bad parameters; ``x`` given
             with a chunk source.
 
-    Example:
+    Examples:
         >>> import fisherlab as fl, jax.numpy as jnp, numpy as np
         >>> x = np.linspace(-1.0, 1.0, 50)[:, None]
         >>> y = (x[:, 0] > 0).astype(np.int32)

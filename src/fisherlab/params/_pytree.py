@@ -58,7 +58,7 @@ def param_names(params: Any) -> list[str]:
         One name per scalar element: ``"sigma"``, ``"beta[0]"``, ``"W[1,2]"``,
         nested dict keys joined with ``"."``.
 
-    Example:
+    Examples:
         >>> import fisherlab as fl
         >>> import numpy as np
         >>> fl.param_names({"sigma": 1.0, "beta": np.zeros(2), "W": np.zeros((1, 2))})
@@ -80,7 +80,7 @@ def param_names(params: Any) -> list[str]:
 def named_values(params: Any) -> dict[str, float]:
     """The parameters as a flat dict name -> float, in :func:`param_names` order (a forecast's center).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> named_values({"sigma": 2.0, "beta": np.array([1.0, -1.0])})
         {'beta[0]': 1.0, 'beta[1]': -1.0, 'sigma': 2.0}
@@ -169,7 +169,7 @@ def as_params(params: Any, *, host: bool = False) -> Any:
             and value are named: fisherlab works with real parameters), a bool, ``None``, a
             string or another non-number.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from fisherlab._precision import x64_scope
         >>> from fisherlab.params import as_params
@@ -219,7 +219,7 @@ class ParamCodec:
     The one codec of the NumPy side (black-box models receive NumPy parameters; JAX code uses
     :func:`flatten_params`, the same order). Picklable, so a process pool can use it.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from fisherlab.params import ParamCodec
         >>> c = ParamCodec({"b": np.zeros(2), "a": 1.0})

@@ -46,7 +46,7 @@ def delta_chi2(sigma: float) -> float:
     Computed as ``chi2.isf(erfc(k / sqrt 2), 2)``, which equals ``chi2.ppf(erf(k / sqrt 2), 2)`` and
     stays accurate for large ``k``.
 
-    Example:
+    Examples:
         >>> from fisherlab.plot._triangle import delta_chi2
         >>> round(delta_chi2(1), 3), round(delta_chi2(2), 3), round(delta_chi2(3), 3)
         (2.296, 6.18, 11.829)
@@ -179,7 +179,7 @@ def triangle(
             ``colors`` of the wrong length, a colour Matplotlib does not know.
         SingularInformationError: a matrix is singular (the unidentified direction is named).
 
-    Example:
+    Examples:
         >>> import fisherlab as fl
         >>> from fisherlab.plot import triangle
         >>> F = fl.InfoMatrix([[4.0, 2.0], [2.0, 3.0]], ["a", "b"])

@@ -414,7 +414,12 @@ def laplace(
             ``["layers[2].weight"]``); the other parameters stay at their values.
         prior_precision: a number, one per layer (a dict or a sequence in ``layers`` order) or one
             per parameter (a pytree like the parameters, or :math:`P` numbers).
-        rank, num_samples, seed, ekfac, kfac_approx, force: as :func:`fisherlab.curvature`'s.
+        rank: as :func:`fisherlab.curvature`'s.
+        num_samples: as :func:`fisherlab.curvature`'s.
+        seed: as :func:`fisherlab.curvature`'s.
+        ekfac: as :func:`fisherlab.curvature`'s.
+        kfac_approx: as :func:`fisherlab.curvature`'s.
+        force: as :func:`fisherlab.curvature`'s.
 
     Returns:
         A :class:`NetworkLaplace`.
@@ -428,7 +433,7 @@ def laplace(
             name that matches no parameter.
         InvalidDataError, ModelError: as :func:`fisherlab.curvature`.
 
-    Example:
+    Examples:
         >>> import fisherlab as fl, jax.numpy as jnp, numpy as np
         >>> x = np.linspace(-2.0, 2.0, 40)[:, None]
         >>> y = (x[:, 0] + 0.3 * np.sin(7 * x[:, 0]) > 0).astype(np.int32)

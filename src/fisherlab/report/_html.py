@@ -220,7 +220,7 @@ def build_html(
         SingularInformationError: the observed information is singular, so
             there are no standard errors to report.
 
-    Example:
+    Examples:
         >>> import fisherlab as fl, numpy as np
         >>> from fisherlab.report import build_html
         >>> y = np.random.default_rng(0).poisson(3.0, size=200)

@@ -37,7 +37,7 @@ def write_report(path: str | os.PathLike[str], html: str, *, force: bool = False
         OSError: the operating system refused the write (permissions, full disk); the
             message names ``path``, not the temporary file.
 
-    Example:
+    Examples:
         >>> import pathlib, tempfile
         >>> from fisherlab.report import write_report
         >>> out = pathlib.Path(tempfile.mkdtemp()) / "r.html"

@@ -210,7 +210,7 @@ class FitResult:
             InvalidDataError: ``groups`` of the wrong length, with a missing label, or with fewer
                 than 2 clusters; ``HC2``/``HC3`` with a row of leverage 1; ``HC1`` with N <= P.
 
-        Example:
+        Examples:
             >>> import fisherlab as fl, numpy as np
             >>> m = fl.Model(lambda th, x: fl.dist.Normal(th["a"] + th["b"] * x, 1.0))
             >>> x = np.array([0.0, 1.0, 2.0, 3.0]); y = np.array([0.1, 0.9, 2.3, 2.8])
@@ -269,7 +269,7 @@ class FitResult:
             coordinates (a simplex or an ordered vector: no parameter is one coordinate of
             :math:`u`), so profile intervals and contours are unavailable.
 
-        Example:
+        Examples:
             >>> import fisherlab as fl, numpy as np
             >>> m = fl.Model(lambda th, x: fl.dist.Normal(th["mu"], th["sigma"]),
             ...              constraints={"sigma": "positive"})
@@ -407,7 +407,7 @@ class FitResult:
             InvalidOptionError: ``kind`` not one of its values.
             SingularInformationError: as :meth:`cov`.
 
-        Example:
+        Examples:
             >>> import fisherlab as fl, numpy as np, jax.numpy as jnp
             >>> m = fl.Model(lambda th, x: fl.dist.Poisson(th["rate"]), constraints={"rate": "positive"})
             >>> res = fl.fit(m, np.array([2.0, 4.0, 3.0, 5.0]), init={"rate": 1.0})
@@ -442,7 +442,7 @@ class FitResult:
         Raises:
             MethodUnavailableError: the fit has a prior (a MAP estimate).
 
-        Example:
+        Examples:
             >>> import fisherlab as fl, numpy as np
             >>> m = fl.Model(lambda th, x: fl.dist.Poisson(th["rate"]), constraints={"rate": "positive"})
             >>> res = fl.fit(m, np.array([2.0, 4.0, 3.0, 5.0]), init={"rate": 1.0})
@@ -507,7 +507,7 @@ class FitResult:
             MethodUnavailableError: a fit has a prior.
             FisherlabArgumentError: ``smaller`` is not a fit result.
 
-        Example:
+        Examples:
             >>> import fisherlab as fl, numpy as np
             >>> from fisherlab import models
             >>> X = np.column_stack([np.ones(6), [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]])
