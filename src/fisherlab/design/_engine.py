@@ -45,7 +45,7 @@ from .._errors import NotConvergedError
 from .._options import DesignCriterion
 from ._criteria import Spec, psi
 
-__all__ = ["DesignProblem", "Solution", "gradients", "newton", "solve", "state"]
+__all__ = ["DesignProblem", "Solution", "gradients", "newton", "sensitivities", "solve", "state"]
 
 # Multiplicative sweeps before the first Newton step: enough to show where the support lies.
 MULTIPLICATIVE_SWEEPS = 200
@@ -151,6 +151,13 @@ def gradients(problem: DesignProblem, w: np.ndarray) -> tuple[np.ndarray, np.nda
     s = problem.spec
     grads, m = _gradients(problem.factors, jnp.asarray(w), s.c, s.keep, s.kind)
     return np.asarray(grads), np.asarray(m)
+
+
+def sensitivities(problem: DesignProblem, grads: np.ndarray) -> np.ndarray:
+    r"""Every candidate's sensitivity :math:`\sum_s \pi_s \operatorname{tr}(G_s I_s(x_i))` for given
+    gradients :math:`G_s` (:func:`gradients` of some design), ``(N,)``."""
+    f = problem.factors
+    return np.einsum("s,snpr,spq,snqr->n", problem.nodes, f, grads, f)
 
 
 def state(problem: DesignProblem, w: np.ndarray) -> tuple[float, np.ndarray, float]:

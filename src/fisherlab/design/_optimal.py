@@ -17,9 +17,9 @@ from ..information._points import point_information
 from ..model._model import Model, require_model
 from ..params._pytree import as_params, named_values
 from ._criteria import Spec, _value, spec_for
-from ._engine import DesignProblem, gradients, solve, state
+from ._engine import DesignProblem, gradients, sensitivities, solve, state
 from ._prior import prior_nodes
-from ._refine import apportion, exchange, move_points, refine
+from ._refine import apportion, exchange, merge_points, move_points, refine
 from ._result import Design, efficiency_bound
 from ._space import PointSpace, as_bounds, check_inside
 
@@ -211,19 +211,9 @@ def _exact(
         each = np.repeat(pool, counts, axis=0)
         lo, hi = as_bounds(bounds, grid.shape[1])
         moved = move_points(space, each, np.full(runs, 1.0 / runs), spec, lo, hi)
-        width = hi - lo
-        distinct: list[np.ndarray] = []
-        tally: list[int] = []
-        for x in moved:
-            for j, y in enumerate(distinct):
-                if np.all(np.abs(x - y) <= 1e-7 * width):
-                    tally[j] += 1
-                    break
-            else:
-                distinct.append(x)
-                tally.append(1)
-        out = np.array(tally)
-        return np.array(distinct), out / runs, out, np.arange(out.size)
+        distinct, shares = merge_points(moved, np.full(runs, 1.0 / runs), hi - lo)
+        out = np.rint(shares * runs).astype(int)  # runs that met at one point
+        return distinct, out / runs, out, np.arange(out.size)
     support = np.flatnonzero(counts)
     value, _, _ = state(problem, counts / runs)
     if not np.isfinite(value):
@@ -258,7 +248,7 @@ def _design(
     objective, d_support, bound = state(problem, weights)
     grads, mats = gradients(problem, weights)
     cand = candidates.factors
-    sens = np.einsum("s,snpr,spq,snqr->n", space.pi, cand, grads, cand)
+    sens = sensitivities(candidates, grads)
     best = max(float(np.max(sens)), float(np.max(d_support)), box_best)
     efficiency = efficiency_bound(spec, best - bound, objective)
     if spec.kind is DesignCriterion.E and len(space.nodes) == 1:

@@ -34,10 +34,10 @@ import scipy.optimize
 
 from .._options import DesignCriterion
 from ._criteria import Spec, psi
-from ._engine import DesignProblem, gradients, newton, state
+from ._engine import DesignProblem, gradients, newton, sensitivities, state
 from ._space import PointSpace
 
-__all__ = ["apportion", "exchange", "move_points", "refine", "worst_point"]
+__all__ = ["apportion", "exchange", "merge_points", "move_points", "refine", "worst_point"]
 
 # Rounds of (points, weights) alternation and of continuum column generation.
 REFINE_ROUNDS = 30
@@ -71,7 +71,7 @@ def move_points(
     return np.clip(res.x.reshape(shape), lo, hi)
 
 
-def _merge(xs: np.ndarray, w: np.ndarray, width: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def merge_points(xs: np.ndarray, w: np.ndarray, width: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     keep_x: list[np.ndarray] = []
     keep_w: list[float] = []
     for x, wi in zip(xs, w, strict=True):
@@ -99,7 +99,7 @@ def worst_point(
     _, d_support, bound = state(problem, w)
     grads, _ = gradients(problem, w)
     grid_problem = DesignProblem(space.factors(space.rows(grid)), space.pi, spec)
-    d_grid = _sensitivities(grid_problem, grads)
+    d_grid = sensitivities(grid_problem, grads)
     starts = grid[np.argsort(-d_grid)[:LOCAL_STARTS]]
     best_x, best = grid[int(np.argmax(d_grid))], float(np.max(d_grid))
     for x0 in [*starts, *xs]:
@@ -119,11 +119,6 @@ def worst_point(
 def _negative_sensitivity(space: PointSpace, z: np.ndarray, grads: np.ndarray) -> Any:
     value, grad = space.sensitivity(z, grads)
     return (-value, -grad) if grad is not None else -value
-
-
-def _sensitivities(problem: DesignProblem, grads: np.ndarray) -> np.ndarray:
-    f = problem.factors
-    return np.einsum("s,snpr,spq,snqr->n", problem.nodes, f, grads, f)
 
 
 def refine(
@@ -147,7 +142,7 @@ def refine(
         previous = -math.inf
         for _ in range(REFINE_ROUNDS):
             xs = move_points(space, xs, w, spec, lo, hi)
-            xs, w = _merge(xs, w, width)
+            xs, w = merge_points(xs, w, width)
             problem = DesignProblem(space.factors(space.rows(xs)), space.pi, spec)
             w = newton(problem, np.maximum(w, 1e-3 / w.size))
             xs, w = xs[w > 0], w[w > 0]
