@@ -319,3 +319,21 @@ def test_fit_on_the_cluster_equals_the_fit_in_memory(problems, client, on_cluste
     np.testing.assert_allclose(got.flat_params, want.flat_params, rtol=RTOL, atol=1e-14)
     for kind in ("observed", "sandwich"):
         np.testing.assert_allclose(got.cov(kind).matrix, want.cov(kind).matrix, rtol=RTOL, atol=0)
+
+
+def test_a_closed_cluster_is_a_named_error_not_dasks(problems) -> None:
+    # Data persisted on a cluster that has closed cannot be read again; a fit's covariances read
+    # the source again, so this is what a user meets after leaving the `with Client()` block.
+    model, params, y, x = problems["poisson"]
+    with (
+        distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=":0") as cluster,
+        distributed.Client(cluster, set_as_default=False) as c,
+    ):
+        persisted = c.persist(dd.from_pandas(_frame(y, x), npartitions=PARTS))
+        given = fl.data.from_dask(persisted, y="y", x=COLUMNS, client=c)
+        fl.empirical_fisher(model, params, given)  # works while the cluster is up
+    with pytest.raises(fl.InvalidDataError, match="client this source was made with is closed"):
+        fl.empirical_fisher(model, params, given)
+    orphan = fl.data.from_dask(persisted, y="y", x=COLUMNS)  # no client: computed here
+    with pytest.raises(fl.InvalidDataError, match="partition 0 of the Dask collection could not be computed"):
+        fl.empirical_fisher(model, params, orphan)

@@ -7,6 +7,8 @@ that the reported error estimate bounds the true error entrywise.
 
 from __future__ import annotations
 
+import warnings
+
 import jax.numpy as jnp
 import numdifftools as nd
 import numpy as np
@@ -467,17 +469,35 @@ def test_processes_need_a_picklable_f() -> None:
     r = _numeric.gradient(slow_rosenbrock, [0.3, -0.2, 0.5], executor="processes", workers=2)
     serial = _numeric.gradient(slow_rosenbrock, [0.3, -0.2, 0.5])
     np.testing.assert_array_equal(r.gradient, serial.gradient)
-    with pytest.raises(ValueError, match=r"picklable.*module level.*threads"):
+    with pytest.raises(fl.ModelError, match=r"picklable.*module level.*threads"):
         _numeric.hessian(lambda v: v[0] ** 2, [1.0], executor="processes")
 
 
 def test_bad_executor_arguments() -> None:
-    with pytest.raises(ValueError, match="executor='fibers' is not one of"):
+    with pytest.raises(fl.InvalidOptionError, match="executor='fibers' is not one of"):
         _numeric.gradient(rosenbrock, [1.0, 1.0], executor="fibers")
-    with pytest.raises(ValueError, match="map"):
+    with pytest.raises(fl.InvalidOptionError, match="map"):
         _numeric.gradient(rosenbrock, [1.0, 1.0], executor=object())  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="workers"):
+    with pytest.raises(fl.InvalidOptionError, match="workers"):
         _numeric.gradient(rosenbrock, [1.0, 1.0], executor="threads", workers=0)
+    with pytest.raises(fl.InvalidOptionError, match="step must be a number or one number per parameter"):
+        _numeric.gradient(rosenbrock, [1.0, 1.0], step=[1e-3, 1e-3, 1e-3])
+
+
+def test_a_step_into_where_f_explodes_is_flagged() -> None:
+    # tau's stencil reaches tau < 0, where f is ~1e18: the rounding bound there is the error
+    # (2.4e10 against an estimate of 1e8; the true value is 2.5e5), not "zero to f's precision".
+    t = np.linspace(0, 0.01, 11)
+
+    def f(th):
+        return np.sum((np.exp(-t / th["tau"]) - 1.01 * np.exp(-t / 0.002)) ** 2)
+
+    with pytest.warns(fl.NumericAccuracyWarning, match=r"d\(tau\)\^2.*steps reach where f is far larger"):
+        fl.hessian(f, {"tau": 0.002}, method="numeric")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # bounded away from tau = 0, the same entry is accurate
+        h = fl.hessian(f, {"tau": 0.002}, method="numeric", step=1e-4)
+    assert h.matrix[0, 0] == pytest.approx(2.507e5, rel=1e-3)
 
 
 def test_an_exception_in_a_worker_is_chained_with_the_point() -> None:
@@ -527,7 +547,7 @@ def test_a_cache_of_vectors_is_shared_by_jacobian_and_vector_hessian(normal_prob
     v = _numeric.vector_hessian(f, theta, cache=cache)
     assert v.evaluations == _numeric.LEVELS * 6  # the axis points came from the Jacobian
     np.testing.assert_array_equal(v.jacobian, j.jacobian)
-    with pytest.raises(ValueError, match="a cache belongs to one function"):
+    with pytest.raises(fl.InvalidOptionError, match="a cache belongs to one function"):
         _numeric.hessian(lambda p: float(np.sum(f(p))), theta, cache=cache)
 
 

@@ -1,6 +1,7 @@
 """Models with numeric derivatives (finite differences) against the same model in JAX (autodiff)."""
 
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import jax
 import jax.numpy as jnp
@@ -387,7 +388,7 @@ def test_process_pool_model(rng) -> None:
     r0, r1 = fl.fit(serial, y, t, init=p), fl.fit(pooled, y, t, init=p)  # the pool is kept between calls
     np.testing.assert_allclose(r1.flat_params, r0.flat_params, rtol=1e-12)
     unpicklable = fl.Model(lambda th, t: decay_model(th, t), derivatives="numeric", executor="processes")
-    with pytest.raises(ValueError, match="picklable"):
+    with pytest.raises(fl.ModelError, match="picklable"):
         fl.observed_information(unpicklable, p, y, t)
 
 
@@ -411,3 +412,34 @@ def test_dask_executor(rng) -> None:
         np.testing.assert_allclose(r1.flat_params, r0.flat_params, rtol=1e-12)
         again = fl.observed_information(dask_model, p, y, t)
         assert again.evaluations == 0  # kept on the model, although the workers evaluated the points
+
+
+class _MapOnly:
+    """An executor of our own: any object with a concurrent.futures-style ``map``, in this process."""
+
+    def __init__(self) -> None:
+        self.pool = ThreadPoolExecutor(2)
+
+    def map(self, fn, *iterables):
+        return self.pool.map(fn, *iterables)
+
+
+def test_a_custom_in_process_executor_counts_each_call_once(rng) -> None:
+    calls = []
+
+    def counted(th, t):
+        calls.append(1)
+        return decay_model(th, t)
+
+    t = np.linspace(0.0, 4.0, 25)
+    y = 2.0 * np.exp(-0.7 * t) + 0.05 * rng.normal(size=t.size)
+    p = {"amp": 1.9, "k": 0.72}
+    ex = _MapOnly()
+    try:
+        got = fl.observed_information(fl.Model(counted, derivatives="numeric", executor=ex), p, y, t)
+    finally:
+        ex.pool.shutdown()
+    made = len(calls)
+    serial = fl.observed_information(fl.Model(counted, derivatives="numeric"), p, y, t)
+    assert got.evaluations == made == serial.evaluations == len(calls) - made
+    np.testing.assert_array_equal(got.matrix, serial.matrix)

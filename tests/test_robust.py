@@ -302,6 +302,21 @@ def test_leverage_one_is_refused_with_the_row() -> None:
     assert np.all(np.isfinite(res.cov("sandwich", hc="HC1").matrix))
 
 
+def test_leverage_above_one_is_refused_with_the_reason() -> None:
+    """Outside a regression's hat values: an outlier's curvature in sigma, 3r²/σ⁴ - 1/σ², is larger
+    than the total's, so its generalised leverage over (a, b, sigma) exceeds 1."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=30)
+    y = 1 + 2 * x + rng.normal(size=30)
+    y[0] += 25.0
+    m = fl.Model(lambda th, x: fl.dist.Normal(th["a"] + th["b"] * x, th["sigma"]))
+    res = fl.fit(m, y, x, init={"a": 0.0, "b": 0.0, "sigma": 1.0})
+    with pytest.raises(fl.InvalidDataError, match=r"row 0 has generalised leverage h = 1\.4\d* > 1") as err:
+        res.cov("sandwich", hc="HC3")
+    assert "dummy column" not in str(err.value) and "hc='HC0' or 'HC1'" in str(err.value)
+    assert np.all(np.isfinite(res.cov("sandwich", hc="HC1").matrix))
+
+
 # ---------------------------------------------------------------------- the command line
 @pytest.fixture(scope="module")
 def table(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:

@@ -81,6 +81,26 @@ def engine_options(model: Model) -> dict[str, Any]:
     return {"executor": executor, "workers": model.workers}
 
 
+_PROBES: dict[int, object] = {}
+
+
+def _is_here(token: object) -> bool:
+    """Run by an executor: whether it was handed this process's very ``token``, not a copy."""
+    return _PROBES.get(id(token)) is token
+
+
+def _runs_here(executor: Any) -> bool:
+    """Whether ``executor.map`` calls its function on this process's objects (no pickling)."""
+    token = object()
+    _PROBES[id(token)] = token
+    try:
+        return bool(next(iter(executor.map(_is_here, [token]))))
+    except Exception:  # an executor that cannot run the probe: count as one running elsewhere
+        return False
+    finally:
+        _PROBES.pop(id(token), None)
+
+
 class Problem:
     """A numeric model on validated NumPy data: the map ``v -> (ell_1..ell_N)`` of the flat parameters.
 
@@ -115,10 +135,23 @@ class Problem:
 
     @property
     def in_process(self) -> bool:
-        """Whether the model's evaluations run in this process (serially or in threads)."""
+        """Whether the model's evaluations run on this very object (serially or in threads).
+
+        Known executors answer by their kind; any other object with a ``map`` is asked once per
+        model (:func:`_runs_here`): an in-process executor that calls ``f`` here must not have
+        its calls counted twice, one that ships ``f`` elsewhere (processes, Dask) is counted
+        by the engine.
+        """
         assert self.model is not None
         executor = self.model.executor
-        return executor is None or executor == "threads" or isinstance(executor, ThreadPoolExecutor)
+        if executor is None or executor == "threads" or isinstance(executor, ThreadPoolExecutor):
+            return True
+        if executor == "processes" or isinstance(executor, ProcessPoolExecutor):
+            return False
+        state = self.model.state
+        if state.executor_here is None:
+            state.executor_here = _runs_here(executor)
+        return state.executor_here
 
     def engine_cache(self, role: str) -> dict[str, Any]:
         """``cache=`` for the engine when the executor runs elsewhere (processes, Dask).

@@ -56,7 +56,13 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import FisherlabArgumentError, InvalidDataError, InvalidParameterError, ModelError
+from .._errors import (
+    FisherlabArgumentError,
+    FisherlabError,
+    InvalidDataError,
+    InvalidParameterError,
+    ModelError,
+)
 from .._precision import float64, float64_methods, x64_scope
 from ._chunks import PREFETCH, Chunks, CompensatedSum, Schema, check_columns, chunk_label, read_ahead
 from ._parquet import default_chunk_rows
@@ -268,6 +274,11 @@ class DaskSource(Chunks):
             self._client = Client(self._scheduler, set_as_default=False)
             weakref.finalize(self, self._client.close)
         if self._client is not None:
+            if getattr(self._client, "status", "running") in ("closing", "closed"):
+                raise InvalidDataError(
+                    "the Dask client this source was made with is closed; keep it open while the "
+                    "source, and what was computed from it (a fit's covariances read it again), are in use"
+                )
             return self._client
         distributed = sys.modules.get("distributed")  # no client exists unless it was imported
         if distributed is None:
@@ -277,17 +288,27 @@ class DaskSource(Chunks):
         except ValueError:  # none
             return None
 
-    def _compute(self, part: tuple[Any, ...], client: Any) -> tuple[Any, ...]:
-        if client is not None:
-            return tuple(client.gather(client.compute(list(part))))
+    def _compute(self, index: int, part: tuple[Any, ...], client: Any) -> tuple[Any, ...]:
         import dask
 
-        return tuple(dask.compute(*part))
+        try:
+            if client is not None:
+                return tuple(client.gather(client.compute(list(part))))
+            return tuple(dask.compute(*part))
+        except FisherlabError:
+            raise
+        except Exception as exc:  # Dask's own: a lost dependency, a worker that died, a read error
+            raise InvalidDataError(
+                f"partition {index} of the Dask collection could not be computed "
+                f"({type(exc).__name__}: {exc}); a collection persisted on a cluster that has since "
+                "closed cannot be read again: keep the client open while the source, and what was "
+                "computed from it (a fit's covariances read it again), are in use"
+            ) from exc
 
     def _partitions(self) -> Iterator[tuple[int, tuple[Any, ...]]]:
         client = self.client()
         for index, part in enumerate(self._parts):
-            yield index, self._compute(part, client)
+            yield index, self._compute(index, part, client)
 
     def _pairs(self) -> Iterator[tuple[Any, Any]]:
         for _, blocks in self._partitions():

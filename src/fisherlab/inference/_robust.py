@@ -182,7 +182,8 @@ def hc_meat(scores: np.ndarray, hc: HCType, *, n_params: int, hat: np.ndarray | 
 
     Raises:
         InvalidDataError: ``HC1`` with :math:`N \le P`; ``HC2``/``HC3`` with a row of leverage 1
-            (named: the fit reproduces it exactly, e.g. a dummy column for that row alone).
+            (named: the fit reproduces it exactly, e.g. a dummy column for that row alone) or
+            above 1 (a model whose per-row curvature is not a regression's, named with the reason).
     """
     n = scores.shape[0]
     if hc is HCType.HC0:
@@ -194,6 +195,15 @@ def hc_meat(scores: np.ndarray, hc: HCType, *, n_params: int, hat: np.ndarray | 
     assert hat is not None
     one_minus = 1.0 - hat
     bad = np.flatnonzero(one_minus <= LEVERAGE_ONE_TOL)
+    if bad.size and one_minus[bad[0]] < -LEVERAGE_ONE_TOL:
+        i = int(bad[0])
+        raise InvalidDataError(
+            f"hc={hc.value!r}: row {i} has generalised leverage h = {hat[i]:.6g} > 1: its curvature "
+            "-∇²ℓ_i exceeds the total's in some direction (as a scale parameter's does at an outlier, "
+            "where 3r²/σ⁴ - 1/σ² is large), so HC2/HC3's 1/(1 - h), made for regression hat values "
+            "in [0, 1), is undefined; use hc='HC0' or 'HC1', or fl.glm for a GLM (its leverages "
+            "cover the coefficients only)"
+        )
     if bad.size:
         i = int(bad[0])
         raise InvalidDataError(

@@ -123,6 +123,7 @@ class ModelState:
     evaluations: EvaluationCache = dataclasses.field(default_factory=EvaluationCache)
     pools: dict[str, Any] = dataclasses.field(default_factory=dict)
     token: str | None = None
+    executor_here: bool | None = None  # whether a custom executor runs f on this process's objects
 
     def kernel(self, name: Hashable, build: Callable[[], Callable[..., Any]]) -> Callable[..., Any]:
         """The jit-compiled kernel ``name``, built (``jax.jit(build())``) on first use and kept.

@@ -10,8 +10,11 @@ the worst. The scales, with :math:`s_i = \max(|\theta_i|, 1)` and :math:`F_{ni}`
 bounds the scale from below, so a zero gradient at an optimum is judged against
 :math:`|f|`); a second derivative :math:`H_{n,ij}` against
 :math:`\max_n \max(|H_{n,ij}|, \sqrt{|H_{n,ii} H_{n,jj}|}, |J_{ni}| / s_j, |J_{nj}| / s_i)`.
-An entry whose estimate lies within its rounding bound of zero is not flagged (``f`` does
-not depend on that parameter there: the estimate is zero to the precision of ``f``).
+An entry whose estimate lies within its rounding bound of zero is not flagged when ``f`` is
+flat along that parameter (its stencil's :math:`F_{ni}` at most twice :math:`|f_n|` at the
+point): ``f`` does not depend on the parameter there, and the estimate is zero to the precision
+of ``f``. Where the stencil reaches values far larger than the point's (a step into a region
+where ``f`` explodes), the rounding bound itself is the error, and the entry is flagged.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from .._errors import NumericAccuracyWarning
 from ._constants import ACCURACY_RTOL, ACCURACY_SHOWN
 from ._derivatives import _Derivatives
 from ._evaluator import _describe
+
+FLAT_RATIO = 2.0  # F_ni / |f_n| up to which f counts as flat along parameter i (module docstring)
 
 
 def _inaccurate(d: _Derivatives, x: np.ndarray, names: list[str], *, outputs: bool) -> str | None:
@@ -39,7 +44,8 @@ def _inaccurate(d: _Derivatives, x: np.ndarray, names: list[str], *, outputs: bo
     with np.errstate(all="ignore"):
         scale1 = np.maximum(jabs, d.fmax / s).max(axis=0)  # (P,)
         ratio1 = d.first_err / scale1
-    flagged1 = (d.first_err > ACCURACY_RTOL * scale1) & (jabs > d.first_round)
+    flat = d.fmax <= FLAT_RATIO * np.abs(np.asarray(d.value, dtype=np.float64)).reshape(-1, 1)  # (N, P)
+    flagged1 = (d.first_err > ACCURACY_RTOL * scale1) & ((jabs > d.first_round) | ~flat)
     entries = [
         (
             float(ratio1[n, i]),
@@ -62,7 +68,8 @@ def _inaccurate(d: _Derivatives, x: np.ndarray, names: list[str], *, outputs: bo
         )
         scale2 = per_output.max(axis=0)  # (P, P)
         upper = np.triu(np.ones(scale2.shape, dtype=bool))
-        flagged2 = (d.second_err > ACCURACY_RTOL * scale2) & (habs > d.second_round) & upper
+        zero_ok = flat[:, :, None] | flat[:, None, :]  # f flat along one of the two parameters
+        flagged2 = (d.second_err > ACCURACY_RTOL * scale2) & ((habs > d.second_round) | ~zero_ok) & upper
         with np.errstate(all="ignore"):
             ratio2 = d.second_err / scale2
         for n, i, j in zip(*np.nonzero(flagged2), strict=True):
@@ -78,7 +85,9 @@ def _inaccurate(d: _Derivatives, x: np.ndarray, names: list[str], *, outputs: bo
         f"{len(entries)} finite-difference derivative(s) at {_describe(x, names)} have an estimated error "
         f"above {ACCURACY_RTOL:g} of their scale: {shown}{more}. No step makes them accurate: f is "
         "noisy (a simulator solved to a tolerance: pass noise=) or not smooth at this point (a kink, "
-        "a discontinuity, a switching branch). The error fields of the result hold the estimates."
+        "a discontinuity, a switching branch), or its steps reach where f is far larger than at the "
+        "point (declare the parameter's bound, or give a smaller step). The error fields of the "
+        "result hold the estimates."
     )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import NumericDerivativeError
+from .._errors import InvalidOptionError, NumericDerivativeError
 from ._executor import _Pool
 
 
@@ -108,7 +108,7 @@ class _Evaluator:
         if (self.vector and (len(shape) != 1 or (self.shape is not None and shape != self.shape))) or (
             not self.vector and np.size(value) != 1
         ):
-            raise ValueError(
+            raise InvalidOptionError(
                 f"cache holds a value of shape {shape} for this point, not what f returns "
                 f"({'a vector' if self.vector else 'a scalar'}); a cache belongs to one function f"
             )

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from .._errors import InvalidOptionError, ModelError
 from .._options import ExecutorKind, choose
 
 
@@ -32,11 +33,11 @@ class SupportsMap(Protocol):
 
 
 def _require_picklable(f: Callable[..., Any]) -> None:
-    """Raise a clear ``ValueError`` if ``f`` cannot be sent to worker processes."""
+    """Raise a clear :class:`~fisherlab.ModelError` if ``f`` cannot be sent to worker processes."""
     try:
         pickle.dumps(f)
     except Exception as exc:
-        raise ValueError(
+        raise ModelError(
             'executor="processes" sends f to worker processes, so f must be picklable; '
             f"pickling {f!r} failed ({type(exc).__name__}: {exc}). Define f at module level "
             '(not a lambda or a nested function), or use executor="threads"'
@@ -50,7 +51,9 @@ class _Pool:
         if workers is not None and (
             isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1
         ):
-            raise ValueError(f"workers must be a positive integer or None (os.cpu_count()), got {workers!r}")
+            raise InvalidOptionError(
+                f"workers must be a positive integer or None (os.cpu_count()), got {workers!r}"
+            )
         self.workers = int(workers) if workers is not None else (os.cpu_count() or 1)
         self.kind: ExecutorKind | None = None
         self.executor: Any = None
@@ -66,7 +69,7 @@ class _Pool:
                 _require_picklable(f)
             self.executor = executor
         else:
-            raise ValueError(
+            raise InvalidOptionError(
                 "executor must be None, 'threads', 'processes' or an object with a "
                 f"concurrent.futures.Executor-style map(fn, iterable); got {executor!r}"
             )

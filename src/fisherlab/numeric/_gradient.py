@@ -70,7 +70,8 @@ def gradient(
     Raises:
         NumericDerivativeError: ``f`` raised (chained; the message names the values), or
             stayed non-finite at a perturbed point after the retries with smaller steps.
-        ValueError: a bad argument, e.g. ``executor="processes"`` with an ``f`` that cannot
+        InvalidOptionError, InvalidParameterError, ModelError: a bad argument (each a
+            ``ValueError``), e.g. ``executor="processes"`` with an ``f`` that cannot
             be pickled.
 
     Warns:

@@ -59,7 +59,8 @@ def hessian(
     Raises:
         NumericDerivativeError: ``f`` raised (chained; the message names the values), or
             stayed non-finite at a perturbed point after the retries with smaller steps.
-        ValueError: a bad argument.
+        InvalidOptionError, InvalidParameterError, ModelError: a bad argument (each a
+            ``ValueError``).
 
     Warns:
         NumericAccuracyWarning: an entry's error estimate exceeds :data:`ACCURACY_RTOL` of its
@@ -142,7 +143,8 @@ def vector_hessian(
         NumericDerivativeError: ``f`` raised (chained; the message names the values), returned
             a different shape, was not finite at ``x``, or stayed non-finite at a perturbed
             point after the retries with smaller steps.
-        ValueError: a bad argument.
+        InvalidOptionError, InvalidParameterError, ModelError: a bad argument (each a
+            ``ValueError``).
 
     Warns:
         NumericAccuracyWarning: an entry's error estimate exceeds :data:`ACCURACY_RTOL` of the

@@ -56,7 +56,8 @@ def jacobian(
         NumericDerivativeError: ``f`` raised (chained; the message names the values), returned
             a different shape, was not finite at ``x``, or stayed non-finite at a perturbed
             point after the retries with smaller steps.
-        ValueError: a bad argument.
+        InvalidOptionError, InvalidParameterError, ModelError: a bad argument (each a
+            ``ValueError``).
 
     Warns:
         NumericAccuracyWarning: an entry's error estimate exceeds :data:`ACCURACY_RTOL` of the

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import NumericDerivativeError
+from .._errors import InvalidOptionError, InvalidParameterError, NumericDerivativeError
 from ._constants import NEAR_BOUND, RELATIVE_STEP
 from ._evaluator import _describe, _Evaluator
 from ._executor import _Pool
@@ -25,10 +25,20 @@ from ._richardson import _richardson
 from ._stencils import _Stencils
 
 
+def _per_parameter(value: Any, size: int, name: str) -> np.ndarray:
+    """``value`` (a number, or one per parameter) as ``(size,)`` floats."""
+    try:
+        return np.broadcast_to(np.asarray(value, dtype=np.float64), (size,))
+    except (TypeError, ValueError):
+        raise InvalidOptionError(
+            f"{name} must be a number or one number per parameter ({size}), got {value!r}"
+        ) from None
+
+
 def _as_bounds(bound: Any, default: float, size: int, name: str) -> np.ndarray:
     if bound is None:
         return np.full(size, default)
-    arr = np.broadcast_to(np.asarray(bound, dtype=np.float64), (size,)).copy()
+    arr = _per_parameter(bound, size, name).copy()
     arr[np.isnan(arr)] = default
     return arr
 
@@ -50,24 +60,24 @@ def _setup(
     size = x.size
     names = [f"theta[{i}]" for i in range(size)] if names is None else list(names)
     if len(names) != size:
-        raise ValueError(f"{len(names)} names for {size} parameters")
+        raise InvalidOptionError(f"{len(names)} names for {size} parameters")
     if not np.all(np.isfinite(x)):
         bad = int(np.flatnonzero(~np.isfinite(x))[0])
-        raise ValueError(f"parameter {names[bad]} = {x[bad]} is not finite")
+        raise InvalidParameterError(f"parameter {names[bad]} = {x[bad]} is not finite")
     lo = _as_bounds(lower, -np.inf, size, "lower")
     hi = _as_bounds(upper, np.inf, size, "upper")
     outside = np.flatnonzero(~((lo < x) & (x < hi)))
     if outside.size:
         i = int(outside[0])
-        raise ValueError(
+        raise InvalidParameterError(
             f"parameter {names[i]} = {x[i]!r} is not strictly inside its bounds ({lo[i]!r}, {hi[i]!r})"
         )
     h = RELATIVE_STEP * np.maximum(np.abs(x), 1.0)
     if step is not None:
-        given = np.broadcast_to(np.asarray(step, dtype=np.float64), (size,))
+        given = _per_parameter(step, size, "step")
         chosen = ~np.isnan(given)
         if not np.all((given[chosen] > 0) & np.isfinite(given[chosen])):
-            raise ValueError(f"step must be positive and finite (NaN: the default), got {step!r}")
+            raise InvalidOptionError(f"step must be positive and finite (NaN: the default), got {step!r}")
         h[chosen] = given[chosen]
     room_lo, room_hi = x - lo, hi - x
     side = np.zeros(size, dtype=int)
@@ -105,9 +115,9 @@ def _start(
     cache: MutableMapping[bytes, Any] | None,
 ) -> tuple[_Stencils, list[str], np.ndarray]:
     if levels < 2:
-        raise ValueError(f"levels must be at least 2 (one Richardson step), got {levels}")
+        raise InvalidOptionError(f"levels must be at least 2 (one Richardson step), got {levels}")
     if not (noise >= 0 and np.isfinite(noise)):
-        raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
+        raise InvalidOptionError(f"noise must be a finite number >= 0, got {noise!r}")
     x, names_, h, side, lo, hi, h_near = _setup(x, names, step, lower, upper)
     ev = _Evaluator(f, names_, lo, hi, vectorized=vectorized, vector=vector, pool=pool, cache=cache)
     st = _Stencils(x, h, side, ev, levels, float(noise))
