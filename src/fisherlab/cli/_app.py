@@ -92,6 +92,17 @@ _FORMULA_HELP = (
     "C() whose values are mostly numbers (1,5 or 3.2.1 included) is taken for a numeric column with "
     "typos: an error names the rows; write C(col) if it is categorical."
 )
+_WEIGHTS_HELP = (
+    "Column of R's prior weights (fl.glm weights=): for gaussian, Gamma and inverse Gaussian positive "
+    "weights that divide the row's dispersion (statsmodels' var_weights); for Poisson and negative "
+    "binomial the row's log-likelihood counts w times (integer weights are frequency weights); for the "
+    "binomial the trials, the response being the proportion of successes (or use --trials)."
+)
+_OFFSET_HELP = "Column of a known term added to the linear predictor (R's offset(o); fl.glm offset=)."
+_EXPOSURE_HELP = (
+    "Column of positive exposures: log(exposure) is added to the linear predictor, and to --offset if "
+    "given (a rate model, R's offset(log(t)); fl.glm exposure=)."
+)
 _EXIT_HELP = (
     "Exit status: 0 ok, 2 bad input, 3 the fit did not converge (or the estimate is at infinity), "
     "130 interrupted (Ctrl-C), 143 terminated (SIGTERM), 1 internal error. Errors are one line on stderr."
@@ -134,6 +145,9 @@ def fit(
     trials: Annotated[
         str | None, typer.Option(help="Binomial: column of trials; the response counts successes.")
     ] = None,
+    weights: Annotated[str | None, typer.Option(help=_WEIGHTS_HELP)] = None,
+    offset: Annotated[str | None, typer.Option(help=_OFFSET_HELP)] = None,
+    exposure: Annotated[str | None, typer.Option(help=_EXPOSURE_HELP)] = None,
     cov: Annotated[str, typer.Option(help=f"Covariance: {or_list(COV_KINDS)}.")] = CovKind.OBSERVED.value,
     hc: Annotated[
         str | None,
@@ -242,6 +256,9 @@ def fit(
         keep={"--cluster": cluster} if cluster is not None else None,
         stream=stream,
         chunk_rows=chunk_rows,
+        weights=weights,
+        offset=offset,
+        exposure=exposure,
     )
     size = f.res.nobs * len(f.res.names) ** 2
     if run_check or (run_check is None and size <= AUTO_MAX_SIZE):
@@ -324,6 +341,9 @@ def check(
     family: Annotated[str | None, typer.Option(help="GLM family, as for fit.")] = None,
     link: Annotated[str | None, typer.Option(help="Link function.")] = None,
     trials: Annotated[str | None, typer.Option(help="Binomial: column of trials.")] = None,
+    weights: Annotated[str | None, typer.Option(help="Column of prior weights, as for fit.")] = None,
+    offset: Annotated[str | None, typer.Option(help="Column of an offset, as for fit.")] = None,
+    exposure: Annotated[str | None, typer.Option(help="Column of exposures, as for fit.")] = None,
     variant: Annotated[
         str, typer.Option(help=f"Information-matrix test: {or_list(IM_VARIANTS)}.")
     ] = IMTestVariant.WHITE.value,
@@ -347,7 +367,22 @@ def check(
     out, err = stdout_console(), Console(stderr=True)
     timer = Timer(err)
     f = fit_from_options(
-        data, formula, family, link, trials, dropna, model, init, y, x, positive, timer, allow_code=allow_code
+        data,
+        formula,
+        family,
+        link,
+        trials,
+        dropna,
+        model,
+        init,
+        y,
+        x,
+        positive,
+        timer,
+        allow_code=allow_code,
+        weights=weights,
+        offset=offset,
+        exposure=exposure,
     )
     with timer.phase("check", "checking the information identities"):
         chk = check_fit(f, variant)

@@ -21,8 +21,8 @@ from fisherlab.formula import Design, fit_design
 from ._choices import FAMILY_NAMES
 from ._errors import EXIT_BAD_INPUT, EXIT_NOT_CONVERGED, CliError
 from ._fitted import Fitted, glm_fitted, relabel
-from ._formula import build_design
-from ._io import read_table
+from ._formula import build_design, describe
+from ._io import check_columns, read_table
 from ._streaming import should_stream, stream_glm
 from ._timer import Timer
 from ._user_model import fit_user_model
@@ -83,11 +83,19 @@ def fit_from_options(
     keep: Mapping[str, str] | None = None,
     stream: bool | None = None,
     chunk_rows: int | None = None,
+    weights: str | None = None,
+    offset: str | None = None,
+    exposure: str | None = None,
 ) -> Fitted:
     """Validate the model options, read the data, fit. ``before_fit`` runs after validation.
 
     ``stream`` (``--stream``/``--no-stream``; ``None``: by the file's size) reads a Parquet or
     CSV file in chunks of ``chunk_rows`` rows for a formula fit (:mod:`._streaming`).
+
+    ``trials``, ``weights``, ``offset`` and ``exposure`` (``--trials`` ... ``--exposure``) name
+    columns of the data, passed to the formula GLM as :func:`fisherlab.glm` takes them by name
+    (``weights="w"``: R's prior weights; ``exposure="t"``: ``log(t)`` added to the offset); a
+    column that is not there is an error naming the option.
 
     ``allow_code`` (``--allow-code``) lets the formula's terms run arbitrary Python. ``keep``:
     other columns the command uses with the fit, by option (``{"--cluster": "firm"}``): they
@@ -97,15 +105,12 @@ def fit_from_options(
     """
     options = dict(keep or {})
     columns = tuple(dict.fromkeys(options.values()))
+    glm_columns = {"trials": trials, "weights": weights, "offset": offset, "exposure": exposure}
+    named = {f"--{k}": v for k, v in glm_columns.items() if v is not None}
 
     def read() -> pd.DataFrame:
         df = read_table(data)
-        for option, column in options.items():
-            if column not in df.columns:
-                raise CliError(
-                    f"{option} {column!r} is not a column of {data}; columns are: "
-                    f"{', '.join(map(str, df.columns))}"
-                )
+        check_columns({**named, **options}, df.columns, data)
         return df
 
     if (formula is None) == (model is None):
@@ -114,6 +119,11 @@ def fit_from_options(
         if family is None:
             raise CliError(f"--formula needs --family ({', '.join(FAMILY_NAMES[:4])}, ...)")
         glm = fl.models.glm(family, link)  # unknown family / link: ModelError listing the valid ones
+        if trials is not None and weights is not None:
+            raise CliError(
+                "--trials and --weights both give the binomial trials: pass --trials COLUMN with the "
+                "successes as the response, or --weights COLUMN with the proportion of successes"
+            )
         if should_stream(data, stream):
             before_fit()
             return stream_glm(
@@ -122,11 +132,15 @@ def fit_from_options(
                 glm.family.value,
                 glm.link.value,
                 trials=trials,
+                weights=weights,
+                offset=offset,
+                exposure=exposure,
                 dropna=dropna,
                 allow_code=allow_code,
                 chunk_rows=chunk_rows,
                 keep=columns,
                 timer=timer,
+                options={**named, **options},
             )
         before_fit()
         with timer.phase("read", f"reading {data}"):
@@ -137,13 +151,14 @@ def fit_from_options(
                 formula,
                 family=glm.family,
                 trials=trials,
+                weights=weights,
+                offset=offset,
+                exposure=exposure,
                 dropna=dropna,
                 allow_code=allow_code,
                 keep=columns,
             )
-        desc = f"{formula}, family {glm.family.value}, link {glm.link.value}" + (
-            f", trials {trials}" if trials else ""
-        )
+        desc = describe(formula, glm.family.value, glm.link.value, **glm_columns)
         fitted = fit_glm(design, glm.family.value, glm.link.value, timer, desc)
         fitted.kept = {c: df[c].to_numpy()[design.rows] for c in columns}
         return fitted
@@ -151,8 +166,12 @@ def fit_from_options(
         raise CliError(
             '--model needs --init with starting values as JSON, e.g. --init \'{"mu": 0, "sigma": 1}\''
         )
-    if family is not None or trials is not None:
-        raise CliError("--family/--trials go with --formula, not with --model")
+    formula_only = [o for o, v in (("--family", family), *named.items()) if v is not None]
+    if formula_only:
+        raise CliError(
+            f"{'/'.join(formula_only)} {'goes' if len(formula_only) == 1 else 'go'} with --formula, not "
+            "with --model"
+        )
     if stream or chunk_rows is not None:
         raise CliError("--stream/--chunk-rows go with --formula: a --model fit reads its data in memory")
     if allow_code:

@@ -4,7 +4,9 @@ The design and its checks (the formula allow-list, typos in numeric columns, mis
 values, the family's support, overflowing columns) are :func:`fisherlab.formula.build_design`'s,
 shared with :func:`fisherlab.glm`; here its messages suggest the command's options
 (``--dropna``, ``--allow-code``, ``--trials COLUMN``) and its errors become one-line
-:class:`CliError`\\ s with the same text.
+:class:`CliError`\\ s with the same text. The columns of ``--trials``, ``--weights``,
+``--offset`` and ``--exposure`` are :func:`fisherlab.glm`'s ``weights=``, ``offset=`` and
+``exposure=`` by column name; :func:`describe` names them in the fit's header line.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ __all__ = [
     "MAX_SUM_OF_SQUARES",
     "Design",
     "build_design",
+    "describe",
     "missing_report",
 ]
 
@@ -50,6 +53,9 @@ def build_design(
     *,
     family: str | Family,
     trials: str | None = None,
+    weights: str | None = None,
+    offset: str | None = None,
+    exposure: str | None = None,
     dropna: bool = False,
     allow_code: bool = False,
     keep: tuple[str, ...] = (),
@@ -61,6 +67,10 @@ def build_design(
         formula: a two-sided formula, ``"y ~ x1 + x2"``.
         family: the GLM family, for the response checks of its record.
         trials: the column of binomial trials (``--trials``; ``y`` is then the number of successes).
+        weights: the column of R's prior weights (``--weights``; for the binomial the trials,
+            with ``y`` the proportion of successes).
+        offset: the column of a known term added to the linear predictor (``--offset``).
+        exposure: the column of positive exposures, whose log is added to the offset (``--exposure``).
         dropna: drop rows with a missing value in a column the model uses (``--dropna``).
         allow_code: run the formula's terms as arbitrary Python (``--allow-code``).
         keep: other columns the command uses (``--cluster``), checked and dropped with the model's.
@@ -78,6 +88,9 @@ def build_design(
             formula,
             family=family,
             trials=trials,
+            weights=weights,
+            offset=offset,
+            exposure=exposure,
             dropna=dropna,
             allow_code=allow_code,
             keep=keep,
@@ -85,3 +98,13 @@ def build_design(
         )
     except FisherlabError as exc:
         raise CliError(str(exc)) from exc
+
+
+def describe(formula: str, family: str, link: str, **columns: str | None) -> str:
+    """The fit's header line: ``"y ~ x, family poisson, link log, exposure years"``.
+
+    ``columns``: the column options given, by name (``trials``, ``weights``, ``offset``,
+    ``exposure``), in the order given; those that are ``None`` are left out.
+    """
+    named = "".join(f", {option} {column}" for option, column in columns.items() if column)
+    return f"{formula}, family {family}, link {link}{named}"

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import io
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
 
 from ._errors import CliError
 
-__all__ = ["FORMATS", "read_table"]
+__all__ = ["FORMATS", "check_columns", "read_table"]
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet", ".pq": "parquet"}
 _COMPRESSION = (".gz", ".bz2", ".xz", ".zst", ".zip")
@@ -117,3 +117,17 @@ def read_table(source: str) -> pd.DataFrame:
         raise CliError(f"{label} has no data rows (columns: {list(map(str, df.columns))})")
     df.columns = [str(c).strip() for c in df.columns]
     return df.reset_index(drop=True)
+
+
+def check_columns(options: Mapping[str, str], columns: Iterable[object], source: str) -> None:
+    """Each column an option names (``{"--exposure": "years"}``) is one of ``columns`` of ``source``.
+
+    Raises:
+        CliError: the first option whose column is not there, named with the column and the
+            columns there are.
+    """
+    names = [str(c) for c in columns]
+    for option, column in options.items():
+        if column not in names:
+            label = "standard input" if source == "-" else source
+            raise CliError(f"{option} {column!r} is not a column of {label}; columns are: {', '.join(names)}")

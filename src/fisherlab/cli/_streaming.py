@@ -21,7 +21,7 @@ written before the fit ends: an interrupted streamed fit leaves no output and no
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +35,8 @@ from fisherlab.formula import first_pass, fit_plan
 
 from ._errors import EXIT_BAD_INPUT, EXIT_NOT_CONVERGED, CliError
 from ._fitted import Fitted, glm_fitted
-from ._formula import CLI_SPELLING
-from ._io import FORMATS
+from ._formula import CLI_SPELLING, describe
+from ._io import FORMATS, check_columns
 from ._timer import Timer
 
 __all__ = ["ProgressTable", "should_stream", "stream_glm"]
@@ -163,10 +163,17 @@ def stream_glm(
     chunk_rows: int | None,
     keep: tuple[str, ...],
     timer: Timer,
+    weights: str | None = None,
+    offset: str | None = None,
+    exposure: str | None = None,
+    options: Mapping[str, str] | None = None,
 ) -> Fitted:
     """Fit ``glm(family, link)`` by ``formula`` to the file ``data`` read in chunks (module docstring).
 
-    ``keep`` (``--cluster``'s column) is read in one more pass, on the fitted rows.
+    ``trials``, ``weights``, ``offset`` and ``exposure`` are columns, as :func:`fisherlab.glm`
+    takes them on a table source. ``keep`` (``--cluster``'s column) is read in one more pass,
+    on the fitted rows. ``options``: the columns the command's options name
+    (``{"--exposure": "years"}``), checked against the file's before the first pass.
 
     Raises:
         CliError: a bad file, formula or column (exit 2), a fit that did not converge (exit 3).
@@ -174,6 +181,7 @@ def stream_glm(
     model = fl.models.glm(family, link)
     progress = _progress(timer.err)
     table = ProgressTable(_open(data, chunk_rows), progress)
+    check_columns(options or {}, table.columns, data)
     shown = table.num_rows if table.num_rows is not None else "its"
     rows = f"{shown:,}" if isinstance(shown, int) else shown
     try:
@@ -185,6 +193,9 @@ def stream_glm(
                 formula,
                 family=model.family,
                 trials=trials,
+                weights=weights,
+                offset=offset,
+                exposure=exposure,
                 dropna=dropna,
                 allow_code=allow_code,
                 keep=keep,
@@ -205,8 +216,14 @@ def stream_glm(
     replayed = " (the later passes read a scratch copy)" if res.data.source.replayed else ""
     chunks = f" in chunks of {table.chunk_rows:,} rows" if table.chunk_rows else ""
     res.notes.append(f"streamed: {data} read {table.passes} times{chunks}{replayed}")
-    desc = f"{formula}, family {model.family.value}, link {model.link.value}" + (
-        f", trials {trials}" if trials else ""
+    desc = describe(
+        formula,
+        model.family.value,
+        model.link.value,
+        trials=trials,
+        weights=weights,
+        offset=offset,
+        exposure=exposure,
     )
     return glm_fitted(res, plan.columns, res.data.source, None, desc, plan.dropped, kept=kept)
 
