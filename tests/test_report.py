@@ -5,10 +5,8 @@ from __future__ import annotations
 import html
 import os
 import pathlib
-import shutil
 import subprocess
 import sys
-import tempfile
 from html.parser import HTMLParser
 
 import jax.numpy as jnp
@@ -16,13 +14,12 @@ import numpy as np
 import pytest
 
 import fisherlab as fl
+from browser_support import MIN_PIXEL_STD, console_errors, headless, pixels
 from fisherlab.report import build_html, write_report
 
 EVIL = "<script>alert(1)</script>"
 KINDS = ("observed", "expected", "empirical", "sandwich")
 PROFILE_STROKE = "#d9730d"  # colour of the profile-likelihood contours (report._figures.PROFILE_COLOR)
-CHROMIUM_TIMEOUT_S = 90
-MIN_PIXEL_STD = 0.05  # a blank (single-colour) page has std 0; the report's figures and text give ~0.2
 
 
 def _logistic() -> fl.Model:
@@ -386,36 +383,15 @@ def test_write_report_missing_directory(tmp_path: pathlib.Path) -> None:
 
 
 # ---------------------------------------------------------------------------- browser
-def _chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None
-
-
 def test_renders_in_headless_chromium(page3: str, tmp_path: pathlib.Path) -> None:
-    browser = _chromium()
-    if browser is None:
-        pytest.skip("chromium not installed (Debian: apt-get install chromium); CI's .ci/run installs it")
     report = write_report(tmp_path / "report.html", page3)
     shot = tmp_path / "shot.png"
-    profile_dir = tempfile.mkdtemp(dir=tmp_path)
-    cmd = [
-        browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        f"--user-data-dir={profile_dir}", f"--screenshot={shot}", "--window-size=1280,2000",
-        "--enable-logging=stderr", "--v=0", report.resolve().as_uri(),
-    ]  # fmt: skip
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=CHROMIUM_TIMEOUT_S)
-    assert out.returncode == 0, out.stderr[-2000:]
-    console = [line for line in out.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
-    assert console == [], console
-    import matplotlib.image
-
-    pixels = matplotlib.image.imread(str(shot))
-    assert pixels.shape[0] == 2000 and pixels.shape[1] == 1280
-    assert float(pixels[..., :3].std()) > MIN_PIXEL_STD
+    size = "--window-size=1280,2000"
+    out = headless(report.resolve().as_uri(), f"--screenshot={shot}", size, workdir=tmp_path)
+    assert console_errors(out.stderr) == []
+    image = pixels(shot)
+    assert image.shape[0] == 2000 and image.shape[1] == 1280
+    assert float(image[..., :3].std()) > MIN_PIXEL_STD
 
 
 def test_small_correlation_heatmap_shows_three_decimals(challenger: fl.FitResult, page: str) -> None:

@@ -103,7 +103,12 @@ def from_csv(
         columns: the columns the source offers (default: all in the header).
         chunk_rows: rows per chunk; default :func:`~fisherlab.data._parquet.default_chunk_rows`
             of the offered columns.
-        sep, decimal, thousands, na_values, keep_default_na, encoding: as ``pandas.read_csv``.
+        sep: as ``pandas.read_csv``.
+        decimal: as ``pandas.read_csv``.
+        thousands: as ``pandas.read_csv``.
+        na_values: as ``pandas.read_csv``.
+        keep_default_na: as ``pandas.read_csv``.
+        encoding: as ``pandas.read_csv``.
         dtype: ``{column: dtype}`` as ``pandas.read_csv`` takes it, e.g. ``{"zip": str}`` for a
             column of codes that should stay text in every chunk.
 
