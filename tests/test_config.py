@@ -14,8 +14,6 @@ from pathlib import Path
 import jax
 import pytest
 
-from fisherlab import _config
-
 FIT = (
     "import numpy as np, fisherlab as fl; "
     "m = fl.Model(lambda th, x: fl.dist.Poisson(th['rate']), constraints={'rate': 'positive'}); "
@@ -23,10 +21,11 @@ FIT = (
 )
 
 
-def _run(env: dict[str, str]) -> str:
-    full = {k: v for k, v in os.environ.items() if not k.startswith(("FISHERLAB_", "JAX_COMPILATION"))}
+def _run(env: dict[str, str], code: str = FIT) -> str:
+    ours = ("FISHERLAB_", "JAX_COMPILATION", "XDG_")
+    full = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
     full.update(env)
-    out = subprocess.run([sys.executable, "-c", FIT], env=full, capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], env=full, capture_output=True, text=True, check=True)
     return out.stdout.strip()
 
 
@@ -41,22 +40,35 @@ def test_cache_written_then_reused(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "jax").iterdir()) == entries  # nothing compiled anew
 
 
-def test_cache_follows_xdg_and_can_be_turned_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for key in ("FISHERLAB_NO_CACHE", "FISHERLAB_CACHE_DIR", "JAX_COMPILATION_CACHE_DIR"):
-        monkeypatch.delenv(key, raising=False)
-    assert not jax.config.jax_compilation_cache_dir  # the suite runs uncached (conftest)
+def _cache_dir_in(env: dict[str, str]) -> str:
+    """``_config.cache_dir()`` in a fresh process (this one has its cache set up by the suite)."""
+    code = "from fisherlab import _config; print(_config.cache_dir())"
+    return _run(env, code)
+
+
+def test_cache_follows_xdg_and_can_be_turned_off(tmp_path: Path) -> None:
     if sys.platform.startswith("linux"):
-        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-        assert _config.cache_dir() == str(tmp_path / "fisherlab" / "jax")
-    monkeypatch.setenv("FISHERLAB_CACHE_DIR", str(tmp_path / "mine"))
-    assert _config.cache_dir() == str(tmp_path / "mine" / "jax")
-    monkeypatch.setenv("FISHERLAB_NO_CACHE", "1")
-    assert _config.cache_dir() is None
-    monkeypatch.delenv("FISHERLAB_NO_CACHE")
-    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path / "theirs"))
-    assert _config.cache_dir() is None  # the process chose its own cache
+        assert _cache_dir_in({"XDG_CACHE_HOME": str(tmp_path)}) == str(tmp_path / "fisherlab" / "jax")
+    mine = {"FISHERLAB_CACHE_DIR": str(tmp_path / "mine")}
+    assert _cache_dir_in(mine) == str(tmp_path / "mine" / "jax")
+    assert _cache_dir_in({**mine, "FISHERLAB_NO_CACHE": "1"}) == "None"
+    assert _cache_dir_in({**mine, "FISHERLAB_NO_CACHE": "0"}) == str(tmp_path / "mine" / "jax")
+    theirs = {**mine, "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "theirs")}
+    assert _cache_dir_in(theirs) == "None"  # the process chose its own cache
 
 
-def test_no_cache_in_the_suite() -> None:
-    _run({"FISHERLAB_NO_CACHE": "1"})  # runs fine without a cache
-    assert os.environ.get("FISHERLAB_NO_CACHE") == "1"
+def test_runs_without_a_cache(tmp_path: Path) -> None:
+    out = _run({"FISHERLAB_NO_CACHE": "1", "FISHERLAB_CACHE_DIR": str(tmp_path)})
+    assert float(out) == pytest.approx((7 / 9) ** 0.5, rel=1e-9)
+    assert not any(tmp_path.iterdir())  # nothing written: no compiled kernel, no stored one
+
+
+def test_the_suite_has_a_cache_of_its_own() -> None:
+    """The suite caches in a folder of its own run (conftest), never in the user's cache."""
+    suite = os.environ.get("FISHERLAB_SUITE_CACHE")
+    if os.environ.get("FISHERLAB_NO_CACHE", "") not in ("", "0") or suite is None:
+        pytest.skip("the suite was run uncached or with a cache chosen outside fisherlab")
+    assert os.environ["FISHERLAB_CACHE_DIR"] == suite
+    assert Path(suite).name.startswith("fisherlab-suite-cache-")
+    if not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        assert jax.config.jax_compilation_cache_dir == os.path.join(suite, "jax")

@@ -141,6 +141,33 @@ def test_negative_binomial_on_underdispersed_counts_lands_on_the_boundary() -> N
     assert (test.statistic, test.pvalue, test.distribution) == (0.0, 1.0, "chibar2(01)")
 
 
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_the_sign_of_a_rounding_level_curvature_does_not_decide(
+    monkeypatch: pytest.MonkeyPatch, sign: float
+) -> None:
+    """At log alpha ≈ -35 the curvature along alpha is 1e-13 of either sign, depending on how the
+    machine rounds (XLA's optimisation level, the CPU); a positive one made the "standard error"
+    2e6 on the log scale, both probes overflowed and a fit with alpha = 1e-15 was reported as
+    converged. Both signs must give the EstimateAtInfinityError."""
+    import scipy.linalg
+
+    from fisherlab.inference import _recession
+
+    plain = scipy.linalg.eigh
+
+    def rounded(a, *args, **kwargs):  # type: ignore[no-untyped-def]
+        lam, vecs = plain(a, *args, **kwargs)
+        tiny = np.abs(lam) < 1e-9 * np.max(np.abs(lam))
+        return np.where(tiny, sign * np.maximum(np.abs(lam), 1e-13), lam), vecs
+
+    monkeypatch.setattr(_recession.scipy.linalg, "eigh", rounded)
+    y = np.tile([2.0, 3.0, 4.0, 3.0, 1.0, 5.0], 30)
+    X = np.column_stack([np.ones(y.size), np.tile(np.linspace(-1, 1, 6), 30)])
+    m = models.glm("negative_binomial")
+    with pytest.raises(fl.EstimateAtInfinityError, match="alpha → 0"):
+        fl.fit(m, y, X, init=models.glm_start(m, y, X))
+
+
 def _nb_loglik_scipy(y: np.ndarray, X: np.ndarray) -> float:
     """The NB2 maximum log-likelihood by an independent fit with scipy.stats.nbinom."""
 

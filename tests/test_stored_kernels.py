@@ -1,8 +1,8 @@
 """Kernels of built-in models kept on disk as exported StableHLO (``fisherlab.model._stored``).
 
 The store may change how long a call takes, never what it returns or raises: every case
-compares with the same computation by plain ``jax.jit`` (the suite runs with
-``FISHERLAB_NO_CACHE=1``, so the reference is what every other test computes).
+compares with the same computation by plain ``jax.jit`` (with ``FISHERLAB_NO_CACHE=1``: no
+store, no persistent cache).
 """
 
 from __future__ import annotations

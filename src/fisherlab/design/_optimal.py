@@ -246,6 +246,8 @@ def _design(
     factors = candidates.factors[:, support] if on_candidates else space.factors(rows)
     problem = DesignProblem(factors, space.pi, spec)
     objective, d_support, bound = state(problem, weights)
+    if spec.kind in (DesignCriterion.D, DesignCriterion.DS):
+        bound = float(spec.size)  # the theorem's P (s for Ds): tr(∇ψ M) computes it to rounding
     grads, mats = gradients(problem, weights)
     cand = candidates.factors
     sens = sensitivities(candidates, grads)

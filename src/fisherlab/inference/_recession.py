@@ -23,7 +23,10 @@ at each of :math:`c = 1, 10, 100`, while in the other sign it does rise; :math:`
 both signs is a non-identified combination (collinear columns), which the singular-information
 checks report instead. Directions with :math:`\lambda_k \le 0` are probed with the scale
 :math:`1 + \|\hat u\|`, and so are the coordinate axes when :math:`H` itself is not finite
-(a parameter so far out that its second derivatives overflow).
+(a parameter so far out that its second derivatives overflow); so is a direction whose
+:math:`\lambda_k` is zero to rounding but came out positive, when one standard error
+:math:`s_k` steps out of the range where :math:`f` is finite (the sign of a rounding-level
+eigenvalue depends on the machine and must not decide whether an estimate exists).
 
 Cost: two evaluations of :math:`f` per eigen-direction tested (plus two more for each
 suspicious one); at most :data:`MAX_DIRECTIONS` directions, those of the smallest
@@ -155,6 +158,13 @@ def find_recession(
         # Cheap screen at one standard error (the quadratic model predicts a rise of -0.5).
         up = _rise(obj, u, f0, u + scale * v)
         down = _rise(obj, u, f0, u - scale * v)
+        if scale > fallback and not (np.isfinite(up) and np.isfinite(down)):
+            # A curvature that is zero to rounding but came out positive (log alpha -> -inf: the
+            # "standard error" is 1e6 and both probes leave the range where f is finite): probe on
+            # the scale of u, as for a curvature that came out <= 0.
+            scale = fallback
+            up = _rise(obj, u, f0, u + scale * v)
+            down = _rise(obj, u, f0, u - scale * v)
         flat_up, flat_down = up >= -FLAT, down >= -FLAT
         if flat_up == flat_down:  # curved both ways (a maximum), or flat both ways (not identified)
             continue
