@@ -17,8 +17,9 @@ XLA compiles the suite's kernels with LLVM's cheap optimisation level
 (``--xla_backend_optimization_level=0``, set here for this process and its subprocesses
 unless ``XLA_FLAGS`` is already set): most kernels here run once on a few hundred rows, so
 compiling them is most of their cost and halves with it. The level changes how fast the
-machine code runs, not what it computes (no fast-math: IEEE float64 either way); the
-benchmarks run with XLA's defaults, as users do.
+machine code runs and, in the last bits, how it rounds (as another CPU would): a test must
+hold to rounding, never to one machine's last bits; the benchmarks run with XLA's defaults,
+as users do.
 """
 
 import atexit
